@@ -1,0 +1,1 @@
+//! The CSI proxy (to be written).

@@ -1,0 +1,1 @@
+//! The admission HTTPS server (to be written).
