@@ -1,10 +1,12 @@
 //! winkube's Kubernetes-facing types. Pure data: nothing here performs I/O.
 //!
 //! - [`credspec`]: the cluster-scoped `GMSACredentialSpec` resource (`windows.k8s.io`).
+//! - [`crd`]: the `GMSACredentialSpec` CustomResourceDefinition (`winkube manifests crd`).
 //! - [`canonical`]: the byte-exact serialisation of credspec contents that the reference
 //!   webhook inlines into pods (Go `encoding/json` rules).
 
 pub mod canonical;
+pub mod crd;
 pub mod credspec;
 
 pub use canonical::canonical_json;
