@@ -1,1 +1,2 @@
-//! The CSI proxy (to be written).
+//! winkube-csi-proxy (being written).
+pub mod wire;
