@@ -55,6 +55,8 @@ pub trait ClusterView: Send + Sync {
 
     /// May `system:serviceaccount:<namespace>:<service_account>` `use` the credspec
     /// `windows.k8s.io/gmsacredentialspecs/<credspec>`? May call the API server.
+    /// When the question cannot be answered, return "not allowed" with the reason
+    /// `error when checking authz access: <error>` (the reference answers 403 then).
     fn may_use_credspec(
         &self,
         namespace: &str,

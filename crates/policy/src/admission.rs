@@ -1,0 +1,644 @@
+//! The gMSA admission review: the reference webhook's rules (kubernetes-sigs/windows-gmsa),
+//! extended to init and ephemeral containers and to the `pods/ephemeralcontainers`
+//! subresource, answering with the reference's AdmissionReview bytes.
+
+use crate::contents::{Comparison, compare};
+use crate::gofmt::{push_json_string, quote};
+use crate::view::{ClusterView, CredSpecContents, CredSpecLookup};
+use crate::wire::{self, ContainerList, Pod, Request, WindowsOptions};
+use base64::Engine as _;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// Which webhook the request was sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `/mutate`: inlines credspec contents (and optionally a random hostname).
+    Mutate,
+    /// `/validate`: authorises, compares contents, protects GMSA settings on update.
+    Validate,
+}
+
+/// Per-request inputs that are not in the body; the caller generates randomness.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReviewContext {
+    /// `Some(h)` iff `RANDOM_HOSTNAME` is on; `h` is the 15-character hostname the caller
+    /// generated for this request (the reference uses the first 15 characters of a UUIDv4).
+    pub random_hostname: Option<String>,
+}
+
+/// The answer to one AdmissionReview.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The full AdmissionReview response (`admission.k8s.io/v1`), shaped byte for byte like
+    /// the reference's, plus `warnings` when there are any.
+    pub body: Vec<u8>,
+    pub uid: String,
+    pub allowed: bool,
+    /// 200 when allowed, otherwise the denial's `status.code`.
+    pub code: u16,
+    /// The denial's message; empty when allowed.
+    pub message: String,
+    /// Number of JSON-patch operations in the response.
+    pub patch_ops: usize,
+    pub warnings: Vec<String>,
+}
+
+/// The result of [`admit_pod`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Admitted {
+    pub allowed: bool,
+    /// 200 when allowed.
+    pub code: u16,
+    /// The denial's message; empty when allowed.
+    pub message: String,
+    /// The mutated pod when allowed, the original pod when denied.
+    pub pod: serde_json::Value,
+    /// Warnings of both phases, mutate first.
+    pub warnings: Vec<String>,
+}
+
+/// Reviews the raw body of a POST to `/mutate` or `/validate`.
+pub async fn review<V: ClusterView>(
+    endpoint: Endpoint,
+    body: &[u8],
+    view: &V,
+    ctx: &ReviewContext,
+) -> Outcome {
+    // Go's decoder replaces invalid UTF-8 with U+FFFD instead of failing; valid bodies
+    // (all of them in practice) are borrowed, not copied.
+    let text = String::from_utf8_lossy(body);
+    decide(endpoint, &text, view, ctx).await.render()
+}
+
+/// The response for a body that could not be read (reference P1), for the HTTP layer.
+pub fn unreadable_body(err: impl std::fmt::Display) -> Outcome {
+    Decision::deny(
+        String::new(),
+        400,
+        format!("couldn't read request body: {err}"),
+    )
+    .render()
+}
+
+/// Offline admission of one Pod manifest as the API server would run it: mutate (CREATE),
+/// apply the patch, then validate (CREATE) the result.
+pub async fn admit_pod<V: ClusterView>(
+    pod: &serde_json::Value,
+    namespace: &str,
+    view: &V,
+    ctx: &ReviewContext,
+) -> Admitted {
+    let denied = |code: u16, message: String, warnings: Vec<String>| Admitted {
+        allowed: false,
+        code,
+        message,
+        pod: pod.clone(),
+        warnings,
+    };
+    let mutate_body = match create_review(pod, namespace) {
+        Ok(b) => b,
+        Err(e) => return denied(500, format!("unable to encode the pod: {e}"), Vec::new()),
+    };
+    let mutated = decide(Endpoint::Mutate, &mutate_body, view, ctx).await;
+    let mut warnings = mutated.warnings;
+    if let Some(d) = mutated.denial {
+        return denied(d.code, d.message, warnings);
+    }
+    let mut new_pod = pod.clone();
+    if !mutated.ops.is_empty() {
+        let applied = serde_json::from_str::<json_patch::Patch>(&patch_json(&mutated.ops))
+            .map_err(|e| e.to_string())
+            .and_then(|p| json_patch::patch(&mut new_pod, &p).map_err(|e| e.to_string()));
+        if let Err(e) = applied {
+            return denied(
+                500,
+                format!("unable to apply the mutating patch: {e}"),
+                warnings,
+            );
+        }
+    }
+    let validate_body = match create_review(&new_pod, namespace) {
+        Ok(b) => b,
+        Err(e) => return denied(500, format!("unable to encode the pod: {e}"), warnings),
+    };
+    let validated = decide(Endpoint::Validate, &validate_body, view, ctx).await;
+    warnings.extend(validated.warnings);
+    match validated.denial {
+        Some(d) => denied(d.code, d.message, warnings),
+        None => Admitted {
+            allowed: true,
+            code: 200,
+            message: String::new(),
+            pod: new_pod,
+            warnings,
+        },
+    }
+}
+
+/// The AdmissionReview the API server would send for creating `pod` in `namespace`.
+fn create_review(pod: &serde_json::Value, namespace: &str) -> Result<String, serde_json::Error> {
+    let name = pod
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    serde_json::to_string(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "winkube-admit",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": name,
+            "namespace": namespace,
+            "operation": "CREATE",
+            "object": pod,
+        }
+    }))
+}
+
+#[derive(Debug)]
+struct Denial {
+    code: u16,
+    message: String,
+}
+
+#[derive(Debug)]
+struct PatchOp {
+    path: String,
+    value: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+struct Decision {
+    uid: String,
+    denial: Option<Denial>,
+    ops: Vec<PatchOp>,
+    warnings: Vec<String>,
+}
+
+impl Decision {
+    fn deny(uid: String, code: u16, message: String) -> Self {
+        Decision {
+            uid,
+            denial: Some(Denial { code, message }),
+            ..Decision::default()
+        }
+    }
+
+    fn render(self) -> Outcome {
+        let mut s = String::with_capacity(
+            160 + self.denial.as_ref().map_or(0, |d| d.message.len())
+                + self.ops.iter().map(|o| o.value.len() * 2).sum::<usize>(),
+        );
+        s.push_str(
+            r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"#,
+        );
+        push_json_string(&mut s, &self.uid);
+        s.push_str(if self.denial.is_some() {
+            r#","allowed":false"#
+        } else {
+            r#","allowed":true"#
+        });
+        if let Some(d) = &self.denial {
+            s.push_str(r#","status":{"metadata":{},"message":"#);
+            push_json_string(&mut s, &d.message);
+            s.push_str(r#","code":"#);
+            s.push_str(&d.code.to_string());
+            s.push('}');
+        }
+        if !self.ops.is_empty() {
+            s.push_str(r#","patch":""#);
+            base64::engine::general_purpose::STANDARD
+                .encode_string(patch_json(&self.ops).as_bytes(), &mut s);
+            s.push_str(r#"","patchType":"JSONPatch""#);
+        }
+        if !self.warnings.is_empty() {
+            s.push_str(r#","warnings":["#);
+            for (i, w) in self.warnings.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                push_json_string(&mut s, w);
+            }
+            s.push(']');
+        }
+        s.push_str("}}");
+        let (allowed, code, message) = match self.denial {
+            None => (true, 200, String::new()),
+            Some(d) => (false, d.code, d.message),
+        };
+        Outcome {
+            body: s.into_bytes(),
+            uid: self.uid,
+            allowed,
+            code,
+            message,
+            patch_ops: self.ops.len(),
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// The JSON patch as the reference writes it: Go `json.Marshal` of `map[string]string`
+/// ops (keys `op`, `path`, `value`; strings HTML-safe escaped).
+fn patch_json(ops: &[PatchOp]) -> String {
+    let mut s = String::with_capacity(ops.iter().map(|o| o.value.len() + o.path.len() + 48).sum());
+    s.push('[');
+    for (i, op) in ops.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(r#"{"op":"add","path":"#);
+        push_json_string(&mut s, &op.path);
+        s.push_str(r#","value":"#);
+        push_json_string(&mut s, &op.value);
+        s.push('}');
+    }
+    s.push(']');
+    s
+}
+
+/// Runs the checks of the reference in its order (P2..P7), then the endpoint's rules.
+async fn decide<V: ClusterView>(
+    endpoint: Endpoint,
+    text: &str,
+    view: &V,
+    ctx: &ReviewContext,
+) -> Decision {
+    let req = match wire::decode_review(text) {
+        Err(e) => {
+            return Decision::deny(
+                String::new(),
+                400,
+                format!("unable to unmarshall JSON body as an admission review: {e}"),
+            );
+        }
+        Ok(None) => {
+            return Decision::deny(String::new(), 400, "no 'Request' field in JSON body".into());
+        }
+        Ok(Some(r)) => r,
+    };
+    let uid = req.uid().to_owned();
+    if req.kind() != "Pod" {
+        let msg = format!("expected a Pod object, got a {}", req.kind());
+        return Decision::deny(uid, 400, msg);
+    }
+    let pod = match wire::decode_pod(req.object) {
+        Ok(p) => p,
+        Err(e) => {
+            return Decision::deny(
+                uid,
+                400,
+                format!("unable to unmarshall pod JSON object: {e}"),
+            );
+        }
+    };
+    let operation = req.operation();
+    let create = match operation {
+        "CREATE" => true,
+        "UPDATE" => false,
+        other => return Decision::deny(uid, 400, format!("unpexpected operation {other}")),
+    };
+    let ephemeral = !create && req.sub_resource() == "ephemeralcontainers";
+    let old = if !create && (endpoint == Endpoint::Validate || ephemeral) {
+        match wire::decode_pod(req.old_object) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                return Decision::deny(
+                    uid,
+                    400,
+                    format!("unable to unmarshall pod JSON object: {e}"),
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let subject = Subject {
+        pod_name: display_name(&pod, &req),
+        pod: &pod,
+        namespace: req.namespace(),
+    };
+    let mut decision = Decision {
+        uid,
+        ..Decision::default()
+    };
+    let result = match (endpoint, old.as_ref()) {
+        (Endpoint::Mutate, None) if create => subject.mutate_create(view, ctx, &mut decision.ops),
+        (Endpoint::Mutate, Some(old)) => subject.mutate_new_ephemeral(old, view, &mut decision.ops),
+        (Endpoint::Mutate, None) => Ok(()),
+        (Endpoint::Validate, None) => {
+            let mut result = Ok(());
+            for (t, o) in subject.targets() {
+                result = subject
+                    .validate_create(&t, o, view, &mut decision.warnings)
+                    .await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            result
+        }
+        (Endpoint::Validate, Some(old)) => {
+            let mut result = Ok(());
+            for (t, o) in subject.targets() {
+                result = if ephemeral && t.is_new_ephemeral(old) {
+                    subject
+                        .validate_create(&t, o, view, &mut decision.warnings)
+                        .await
+                } else {
+                    subject.validate_unchanged(&t, o, old)
+                };
+                if result.is_err() {
+                    break;
+                }
+            }
+            result
+        }
+    };
+    if let Err(d) = result {
+        decision.ops.clear();
+        decision.denial = Some(d);
+    }
+    decision
+}
+
+/// How denials name the pod: its name; before the API server generated one, the request's
+/// name or `generateName*` (the reference prints `""` then).
+fn display_name<'p>(pod: &'p Pod<'_>, req: &'p Request<'_>) -> Cow<'p, str> {
+    if !pod.name().is_empty() {
+        Cow::Borrowed(pod.name())
+    } else if !req.name().is_empty() {
+        Cow::Borrowed(req.name())
+    } else if !pod.generate_name().is_empty() {
+        Cow::Owned(format!("{}*", pod.generate_name()))
+    } else {
+        Cow::Borrowed("")
+    }
+}
+
+/// One place that holds windowsOptions: the pod, or a member of one of its container lists.
+struct Target<'p> {
+    list: Option<ContainerList>,
+    index: usize,
+    name: &'p str,
+}
+
+impl Target<'_> {
+    fn kind(&self) -> &'static str {
+        self.list.map_or("pod", ContainerList::kind)
+    }
+
+    fn contents_path(&self) -> String {
+        match self.list {
+            None => "/spec/securityContext/windowsOptions/gmsaCredentialSpec".to_owned(),
+            Some(l) => format!(
+                "/spec/{}/{}/securityContext/windowsOptions/gmsaCredentialSpec",
+                l.field(),
+                self.index
+            ),
+        }
+    }
+
+    /// An ephemeral container that the old pod does not have (by name).
+    fn is_new_ephemeral(&self, old: &Pod<'_>) -> bool {
+        self.list == Some(ContainerList::EphemeralContainers)
+            && !old
+                .list(ContainerList::EphemeralContainers)
+                .iter()
+                .flatten()
+                .any(|c| c.name() == self.name)
+    }
+
+    /// The windowsOptions of the same place in `old`; containers are matched by name within
+    /// the same list, the last one winning like the reference's map.
+    fn old_options<'o>(&self, old: &'o Pod<'_>) -> Option<&'o WindowsOptions<'o>> {
+        match self.list {
+            None => old.pod_options(),
+            Some(l) => old
+                .list(l)
+                .iter()
+                .flatten()
+                .rfind(|c| c.name() == self.name)?
+                .options(),
+        }
+    }
+}
+
+struct Subject<'p> {
+    pod: &'p Pod<'p>,
+    pod_name: Cow<'p, str>,
+    namespace: &'p str,
+}
+
+impl<'p> Subject<'p> {
+    /// Every windowsOptions in order: pod, containers, init containers, ephemeral containers.
+    fn targets(&self) -> impl Iterator<Item = (Target<'_>, &'p WindowsOptions<'p>)> + '_ {
+        let pod_level = self.pod.pod_options().map(|o| {
+            let t = Target {
+                list: None,
+                index: 0,
+                name: &self.pod_name,
+            };
+            (t, o)
+        });
+        let pod = self.pod;
+        let containers = ContainerList::ALL.into_iter().flat_map(move |l| {
+            pod.list(l).iter().enumerate().filter_map(move |(i, c)| {
+                let c = c.as_ref()?;
+                let t = Target {
+                    list: Some(l),
+                    index: i,
+                    name: c.name(),
+                };
+                Some((t, c.options()?))
+            })
+        });
+        pod_level.into_iter().chain(containers)
+    }
+
+    /// Reference M1-M8, over all container lists.
+    fn mutate_create<V: ClusterView>(
+        &self,
+        view: &V,
+        ctx: &ReviewContext,
+        ops: &mut Vec<PatchOp>,
+    ) -> Result<(), Denial> {
+        let mut named = false;
+        for (t, o) in self.targets() {
+            let Some(name) = o.name() else { continue };
+            named = true;
+            if o.contents().is_none() {
+                let cs = lookup(view, name)?;
+                ops.push(PatchOp {
+                    path: t.contents_path(),
+                    value: cs.canonical.clone(),
+                });
+            }
+        }
+        // M5: only pods naming a credspec, and never over a hostname the pod chose.
+        let hostname = ctx.random_hostname.as_deref();
+        if let Some(hostname) = hostname.filter(|_| named && self.pod.hostname().is_empty()) {
+            ops.push(PatchOp {
+                path: "/spec/hostname".to_owned(),
+                value: Arc::from(hostname),
+            });
+        }
+        Ok(())
+    }
+
+    /// `pods/ephemeralcontainers` on /mutate: inline contents for the new ephemeral containers.
+    fn mutate_new_ephemeral<V: ClusterView>(
+        &self,
+        old: &Pod<'_>,
+        view: &V,
+        ops: &mut Vec<PatchOp>,
+    ) -> Result<(), Denial> {
+        for (t, o) in self.targets() {
+            if !t.is_new_ephemeral(old) {
+                continue;
+            }
+            if let (Some(name), None) = (o.name(), o.contents()) {
+                let cs = lookup(view, name)?;
+                ops.push(PatchOp {
+                    path: t.contents_path(),
+                    value: cs.canonical.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reference V1-V7 for one windowsOptions, plus warnings for what the reference lets
+    /// pass silently (V3).
+    async fn validate_create<V: ClusterView>(
+        &self,
+        t: &Target<'_>,
+        o: &WindowsOptions<'_>,
+        view: &V,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), Denial> {
+        let Some(name) = o.name() else {
+            if o.contents().is_some() {
+                return Err(Denial {
+                    code: 422,
+                    message: format!(
+                        "{} {} has a GMSA cred spec set, but does not define the name of the corresponding resource",
+                        t.kind(),
+                        quote(t.name)
+                    ),
+                });
+            }
+            return Ok(());
+        };
+        let sa = self.pod.service_account_name();
+        let decision = view.may_use_credspec(self.namespace, sa, name).await;
+        if !decision.allowed {
+            let mut message = format!(
+                "service account {} is not authorized to `use` GMSA cred spec {}",
+                quote(sa),
+                quote(name)
+            );
+            if !decision.reason.is_empty() {
+                message.push_str(", reason: ");
+                message.push_str(&quote(&decision.reason));
+            }
+            return Err(Denial { code: 403, message });
+        }
+        let Some(contents) = o.contents() else {
+            warnings.push(format!(
+                "{} {} names GMSA cred spec {} but its contents were not inlined: the mutating webhook is probably not installed",
+                t.kind(),
+                quote(t.name),
+                quote(name)
+            ));
+            match view.credspec(name) {
+                CredSpecLookup::NotFound => warnings.push(format!(
+                    "GMSA cred spec {} used by {} {} does not exist",
+                    quote(name),
+                    t.kind(),
+                    quote(t.name)
+                )),
+                CredSpecLookup::MissingCredspecKey => warnings.push(format!(
+                    "GMSA cred spec {} used by {} {} does not have a credspec key",
+                    quote(name),
+                    t.kind(),
+                    quote(t.name)
+                )),
+                CredSpecLookup::Found(_) | CredSpecLookup::Unavailable(_) => {}
+            }
+            return Ok(());
+        };
+        let cs = lookup(view, name)?;
+        let mismatch = |suffix: Option<String>| {
+            let mut message = format!(
+                "the GMSA cred spec contents for {} {} does not match the contents of GMSA resource {}",
+                t.kind(),
+                quote(t.name),
+                quote(name)
+            );
+            if let Some(s) = suffix {
+                message.push_str(": ");
+                message.push_str(&s);
+            }
+            Denial { code: 422, message }
+        };
+        match compare(contents, &cs) {
+            Comparison::Match => Ok(()),
+            Comparison::Mismatch => Err(mismatch(None)),
+            Comparison::Unparsable(e) => Err(mismatch(Some(e))),
+        }
+    }
+
+    /// Reference U1-U3 for one windowsOptions of the new pod.
+    fn validate_unchanged(
+        &self,
+        t: &Target<'_>,
+        new: &WindowsOptions<'_>,
+        old: &Pod<'_>,
+    ) -> Result<(), Denial> {
+        let old = t.old_options(old);
+        let name_changed = new.name() != old.and_then(|o| o.name());
+        let contents_changed = new.contents() != old.and_then(|o| o.contents());
+        let what = match (name_changed, contents_changed) {
+            (false, false) => return Ok(()),
+            (true, false) => "name",
+            (false, true) => "contents",
+            (true, true) => "name and contents",
+        };
+        Err(Denial {
+            code: 403,
+            message: format!(
+                "cannot update an existing pod's GMSA settings (GMSA {what} modified on {} {})",
+                t.kind(),
+                quote(t.name)
+            ),
+        })
+    }
+}
+
+/// Reference M1's retrieval and its error mapping.
+fn lookup<V: ClusterView>(view: &V, name: &str) -> Result<Arc<CredSpecContents>, Denial> {
+    if name.is_empty() {
+        return Err(Denial {
+            code: 500,
+            message: "unable to retrieve the contents of cred spec : name is required".into(),
+        });
+    }
+    match view.credspec(name) {
+        CredSpecLookup::Found(cs) => Ok(cs),
+        CredSpecLookup::NotFound => Err(Denial {
+            code: 404,
+            message: format!("cred spec {name} does not exist"),
+        }),
+        CredSpecLookup::MissingCredspecKey => Err(Denial {
+            code: 417,
+            message: format!("cred spec {name} does not have a credspec key"),
+        }),
+        CredSpecLookup::Unavailable(e) => Err(Denial {
+            code: 500,
+            message: format!("unable to retrieve the contents of cred spec {name}: {e}"),
+        }),
+    }
+}

@@ -1,0 +1,88 @@
+//! Whether a pod's `gmsaCredentialSpec` matches a credspec, decided as the reference does
+//! (Go `json.Unmarshal` into `map[string]interface{}` and `reflect.DeepEqual`).
+
+use crate::gofmt::quote;
+use crate::view::CredSpecContents;
+use crate::wire::json_error_text;
+use serde_json::{Map, Value};
+
+/// The comparison's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Comparison {
+    Match,
+    Mismatch,
+    /// A side could not be parsed as a JSON object; the text follows the reference's `: %v`.
+    Unparsable(String),
+}
+
+/// Compares pod-side contents with a credspec: byte equality with the canonical string
+/// first (the normal case: the mutating webhook wrote it), then JSON equality.
+pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Comparison {
+    if pod_contents.as_bytes() == credspec.canonical.as_bytes() {
+        return Comparison::Match;
+    }
+    // Go decodes `null` into a nil map: no error, and unequal to any real map.
+    let pod = match serde_json::from_str::<Option<Map<String, Value>>>(pod_contents) {
+        Ok(m) => m,
+        Err(e) => {
+            return Comparison::Unparsable(format!(
+                "unable to parse {} as a JSON object: {}",
+                quote(pod_contents),
+                json_error_text(&e)
+            ));
+        }
+    };
+    let crd = match &credspec.value {
+        Value::Object(m) => Some(m),
+        Value::Null => None,
+        other => {
+            return Comparison::Unparsable(format!(
+                "unable to parse CRD {} as a JSON object: invalid type: {}, expected a map",
+                quote(&credspec.canonical),
+                type_name(other)
+            ));
+        }
+    };
+    let equal = match (&pod, crd) {
+        (None, None) => true,
+        (Some(a), Some(b)) => maps_equal(a, b),
+        _ => false,
+    };
+    if equal {
+        Comparison::Match
+    } else {
+        Comparison::Mismatch
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "map",
+    }
+}
+
+fn maps_equal(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| b.get(k).is_some_and(|w| values_equal(v, w)))
+}
+
+/// JSON equality with Go's number model: every number is a float64.
+pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| values_equal(v, w))
+        }
+        (Value::Object(x), Value::Object(y)) => maps_equal(x, y),
+        _ => false,
+    }
+}

@@ -1,0 +1,350 @@
+//! The parts of an AdmissionReview and of a Pod that the gMSA policy reads, decoded the way
+//! Go's `encoding/json` decodes them into the reference's types: object keys match exactly or
+//! case-insensitively, duplicate keys are last-wins, `null` means "not set", unknown fields are
+//! skipped without being materialised. Strings borrow from the request body when they contain
+//! no escapes, and the pod objects stay raw until the request has passed the earlier checks.
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+/// A JSON string that borrows from the input whenever it has no escape sequences.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
+
+impl Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(PhantomData))
+    }
+}
+
+/// Go's `encoding/json` falls back to a case-insensitive key match (`bytes.EqualFold`); the
+/// field names here are ASCII, and the only non-ASCII runes folding onto ASCII letters are
+/// the Kelvin sign (k) and the long s (s).
+pub(crate) fn go_fold_eq(key: &str, field: &str) -> bool {
+    let mut fb = field.bytes();
+    for c in key.chars() {
+        let Some(f) = fb.next() else { return false };
+        let f = f.to_ascii_lowercase();
+        let matches = match c {
+            '\u{212A}' => f == b'k',
+            '\u{17F}' => f == b's',
+            c if c.is_ascii() => (c as u8).to_ascii_lowercase() == f,
+            _ => false,
+        };
+        if !matches {
+            return false;
+        }
+    }
+    fb.next().is_none()
+}
+
+/// Declares a struct of optional fields and a Go-compatible map decoder for it.
+macro_rules! go_object {
+    ($(#[$m:meta])* $name:ident { $($field:ident : $ty:ty = $json:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Default)]
+        pub(crate) struct $name<'a> {
+            $(pub(crate) $field: $ty,)*
+            _lt: PhantomData<&'a ()>,
+        }
+
+        impl<'de: 'a, 'a> Deserialize<'de> for $name<'a> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V<'a>(PhantomData<&'a ()>);
+                impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                    type Value = $name<'a>;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a JSON object (", stringify!($name), ")"))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<Str<'de>>()? {
+                            let key: &str = &key;
+                            $(if key == $json { out.$field = map.next_value()?; continue; })*
+                            $(if go_fold_eq(key, $json) { out.$field = map.next_value()?; continue; })*
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(V(PhantomData))
+            }
+        }
+    };
+}
+
+go_object!(
+    /// `AdmissionReview`: only `request` matters; `apiVersion`/`kind` are ignored like the reference.
+    Review { request: Option<Request<'a>> = "request" }
+);
+
+go_object!(
+    /// `AdmissionRequest`, reduced to what the policies read.
+    Request {
+        uid: Option<Str<'a>> = "uid",
+        kind: Option<GroupVersionKind<'a>> = "kind",
+        sub_resource: Option<Str<'a>> = "subResource",
+        name: Option<Str<'a>> = "name",
+        namespace: Option<Str<'a>> = "namespace",
+        operation: Option<Str<'a>> = "operation",
+        object: Option<&'a RawValue> = "object",
+        old_object: Option<&'a RawValue> = "oldObject",
+    }
+);
+
+go_object!(GroupVersionKind { kind: Option<Str<'a>> = "kind" });
+
+go_object!(Pod {
+    metadata: Option<ObjectMeta<'a>> = "metadata",
+    spec: Option<PodSpec<'a>> = "spec",
+});
+
+go_object!(ObjectMeta {
+    name: Option<Str<'a>> = "name",
+    generate_name: Option<Str<'a>> = "generateName",
+});
+
+go_object!(PodSpec {
+    security_context: Option<SecurityContext<'a>> = "securityContext",
+    containers: Option<Vec<Option<Container<'a>>>> = "containers",
+    init_containers: Option<Vec<Option<Container<'a>>>> = "initContainers",
+    ephemeral_containers: Option<Vec<Option<Container<'a>>>> = "ephemeralContainers",
+    hostname: Option<Str<'a>> = "hostname",
+    service_account_name: Option<Str<'a>> = "serviceAccountName",
+});
+
+go_object!(
+    /// Both `PodSecurityContext` and a container's `SecurityContext`: only `windowsOptions` is read.
+    SecurityContext { windows_options: Option<WindowsOptions<'a>> = "windowsOptions" }
+);
+
+go_object!(
+    /// `Container` and `EphemeralContainer` alike.
+    Container {
+        name: Option<Str<'a>> = "name",
+        security_context: Option<SecurityContext<'a>> = "securityContext",
+    }
+);
+
+go_object!(WindowsOptions {
+    gmsa_credential_spec_name: Option<Str<'a>> = "gmsaCredentialSpecName",
+    gmsa_credential_spec: Option<Str<'a>> = "gmsaCredentialSpec",
+});
+
+fn opt_str<'s>(s: &'s Option<Str<'_>>) -> &'s str {
+    s.as_deref().unwrap_or("")
+}
+
+impl<'a> Request<'a> {
+    pub(crate) fn uid(&self) -> &str {
+        opt_str(&self.uid)
+    }
+    pub(crate) fn kind(&self) -> &str {
+        self.kind.as_ref().map(|k| opt_str(&k.kind)).unwrap_or("")
+    }
+    pub(crate) fn operation(&self) -> &str {
+        opt_str(&self.operation)
+    }
+    pub(crate) fn namespace(&self) -> &str {
+        opt_str(&self.namespace)
+    }
+    pub(crate) fn name(&self) -> &str {
+        opt_str(&self.name)
+    }
+    pub(crate) fn sub_resource(&self) -> &str {
+        opt_str(&self.sub_resource)
+    }
+}
+
+/// The list a container belongs to; `None` in [`Target`] is the pod itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ContainerList {
+    Containers,
+    InitContainers,
+    EphemeralContainers,
+}
+
+impl ContainerList {
+    pub(crate) const ALL: [ContainerList; 3] = [
+        ContainerList::Containers,
+        ContainerList::InitContainers,
+        ContainerList::EphemeralContainers,
+    ];
+
+    /// How denials name a member of this list (`container` is the reference's word).
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            ContainerList::Containers => "container",
+            ContainerList::InitContainers => "init container",
+            ContainerList::EphemeralContainers => "ephemeral container",
+        }
+    }
+
+    /// The JSON field, as used in patch paths.
+    pub(crate) fn field(self) -> &'static str {
+        match self {
+            ContainerList::Containers => "containers",
+            ContainerList::InitContainers => "initContainers",
+            ContainerList::EphemeralContainers => "ephemeralContainers",
+        }
+    }
+}
+
+impl<'a> Pod<'a> {
+    pub(crate) fn name(&self) -> &str {
+        self.metadata
+            .as_ref()
+            .map(|m| opt_str(&m.name))
+            .unwrap_or("")
+    }
+    pub(crate) fn generate_name(&self) -> &str {
+        self.metadata
+            .as_ref()
+            .map(|m| opt_str(&m.generate_name))
+            .unwrap_or("")
+    }
+    pub(crate) fn hostname(&self) -> &str {
+        self.spec
+            .as_ref()
+            .map(|s| opt_str(&s.hostname))
+            .unwrap_or("")
+    }
+    pub(crate) fn service_account_name(&self) -> &str {
+        self.spec
+            .as_ref()
+            .map(|s| opt_str(&s.service_account_name))
+            .unwrap_or("")
+    }
+
+    pub(crate) fn pod_options(&self) -> Option<&WindowsOptions<'a>> {
+        self.spec
+            .as_ref()?
+            .security_context
+            .as_ref()?
+            .windows_options
+            .as_ref()
+    }
+
+    pub(crate) fn list(&self, list: ContainerList) -> &[Option<Container<'a>>] {
+        let Some(spec) = &self.spec else { return &[] };
+        let l = match list {
+            ContainerList::Containers => &spec.containers,
+            ContainerList::InitContainers => &spec.init_containers,
+            ContainerList::EphemeralContainers => &spec.ephemeral_containers,
+        };
+        l.as_deref().unwrap_or(&[])
+    }
+}
+
+impl<'a> Container<'a> {
+    pub(crate) fn name(&self) -> &str {
+        opt_str(&self.name)
+    }
+    pub(crate) fn options(&self) -> Option<&WindowsOptions<'a>> {
+        self.security_context.as_ref()?.windows_options.as_ref()
+    }
+}
+
+impl WindowsOptions<'_> {
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.gmsa_credential_spec_name.as_deref()
+    }
+    pub(crate) fn contents(&self) -> Option<&str> {
+        self.gmsa_credential_spec.as_deref()
+    }
+}
+
+/// Decodes a `runtime.RawExtension` as a Pod. Like Go, an absent or `null` object is empty
+/// input, reported with Go's wording.
+pub(crate) fn decode_pod<'a>(raw: Option<&'a RawValue>) -> Result<Pod<'a>, String> {
+    match raw {
+        None => Err(GO_EOF.to_owned()),
+        Some(r) if r.get() == "null" => Err(GO_EOF.to_owned()),
+        Some(r) => serde_json::from_str::<Pod<'a>>(r.get()).map_err(|e| json_error_text(&e)),
+    }
+}
+
+/// Go's text for a truncated document, which serde_json words differently.
+pub(crate) const GO_EOF: &str = "unexpected end of JSON input";
+
+/// The error text after the reference's prefix: Go's wording where it is fixed
+/// (truncated input), serde_json's otherwise.
+pub(crate) fn json_error_text(e: &serde_json::Error) -> String {
+    if e.is_eof() {
+        GO_EOF.to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+/// Parses the AdmissionReview. A top-level `null` decodes, like in Go, to a review
+/// without a request.
+pub(crate) fn decode_review(text: &str) -> Result<Option<Request<'_>>, String> {
+    match serde_json::from_str::<Option<Review<'_>>>(text) {
+        Ok(r) => Ok(r.and_then(|r| r.request)),
+        Err(e) => Err(json_error_text(&e)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_matches_go() {
+        assert!(go_fold_eq("UID", "uid"));
+        assert!(go_fold_eq("Request", "request"));
+        assert!(go_fold_eq("\u{212A}ind", "kind"));
+        assert!(go_fold_eq("\u{17F}pec", "spec"));
+        assert!(!go_fold_eq("kinds", "kind"));
+        assert!(!go_fold_eq("kin", "kind"));
+        assert!(!go_fold_eq("requestKind", "kind"));
+    }
+
+    #[test]
+    fn borrows_unescaped_strings() {
+        let r = decode_review(r#"{"request":{"uid":"u","operation":"CRE\u0041TE"}}"#)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(r.uid.as_ref().unwrap().0, Cow::Borrowed("u")));
+        assert_eq!(r.operation(), "CREATE");
+    }
+
+    #[test]
+    fn last_duplicate_wins_and_null_is_unset() {
+        let r = decode_review(r#"{"request":{"uid":"a","UID":"b","kind":null}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.uid(), "b");
+        assert_eq!(r.kind(), "");
+        assert!(decode_review("null").unwrap().is_none());
+    }
+}
