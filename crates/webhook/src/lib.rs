@@ -1,1 +1,68 @@
-//! The admission HTTPS server (to be written).
+//! winkube's admission HTTPS server.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+//!
+//! - [`serve`] / [`Server`]: hyper 1 over tokio-rustls (HTTP/1.1 and HTTP/2 by ALPN, TLS ≥ 1.2),
+//!   graceful shutdown, body limit and header-read timeout.
+//! - [`Router`]: the HTTP surface (`/mutate`, `/validate`, `/health`, `/info`, `/metrics`), callable
+//!   without a socket so its behaviour can be tested directly.
+//! - [`certs`]: the serving certificate, re-read when the directory holding it changes (Secret
+//!   volumes swap a `..data` symlink, so watching the files themselves misses later rotations).
+//! - [`LiveView`]: the [`ClusterView`](winkube_policy::ClusterView) backed by a watch-fed credspec
+//!   cache and SubjectAccessReviews (or a local RBAC cache, see [`AuthorizationMode`]).
+//! - [`Metrics`]: Prometheus text exposition.
+
+pub mod certs;
+pub mod live;
+pub mod metrics;
+pub mod ratelimit;
+pub mod readiness;
+pub mod routes;
+pub mod server;
+
+use std::path::PathBuf;
+
+pub use live::{AuthorizationMode, LiveView, LiveViewConfig};
+pub use metrics::Metrics;
+pub use readiness::Readiness;
+pub use routes::Router;
+pub use server::{Server, ServerConfig, serve};
+
+/// The crate version, reported by `/info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Errors of the webhook crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read TLS {what} file {path}: {reason}")]
+    CertFile {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("TLS certificate {cert} and key {key} cannot be used together: {reason}")]
+    CertPair {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
+    #[error("cannot watch {path} for certificate changes: {reason}")]
+    CertWatch { path: PathBuf, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS configuration error: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("Kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Installs rustls' ring provider as the process default. The server itself builds its config
+/// from an explicit provider; this is for other rustls users in the process (the kube client)
+/// and is harmless if a provider is already installed.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,530 @@
+//! Test support for winkube: an in-process Kubernetes API-server stand-in.
+//!
+//! [`ApiServer`] speaks the real wire protocol over real HTTPS (a throw-away [`TestCa`]), so
+//! tests drive the real kube-rs client against it. It is small on purpose and faithful where
+//! clients can tell:
+//!
+//! - **Storage**: objects kept as JSON per resource type ([`ResourceType`]; core `api/v1` and
+//!   `apis/<group>/<version>`, cluster-scoped or namespaced), one global resourceVersion
+//!   counter, `uid` and `creationTimestamp` filled in, optimistic concurrency on PUT.
+//! - **Verbs**: GET, LIST (`kind: <Kind>List`, `metadata.resourceVersion`; across namespaces
+//!   or in one), WATCH (`?watch=true`, `resourceVersion`, `allowWatchBookmarks`,
+//!   `timeoutSeconds`; newline-delimited `{"type":..,"object":..}` events), POST, PUT, DELETE.
+//!   `limit` is ignored (every list is one page, which servers may do); label and field
+//!   selectors are not implemented.
+//! - **Watch history**: a watch from resourceVersion R replays the changes after R, then
+//!   streams live ones. R older than the compaction point ([`ApiServer::compact`], or the last
+//!   10,000 changes) gets a 410 `Expired` — as an `ERROR` event by default, or as an HTTP 410
+//!   ([`GoneMode`]) — so clients must relist. `resourceVersion` absent or `0` starts with
+//!   synthetic `ADDED` events for every object, as the API server does.
+//! - **Authorization**: `POST apis/authorization.k8s.io/v1/namespaces/{ns}/localsubjectaccessreviews`
+//!   and `.../subjectaccessreviews` are evaluated with `winkube-rbac` over the stored Roles,
+//!   ClusterRoles and bindings. [`ApiServer::set_authz_error`] and
+//!   [`ApiServer::set_authz_delay`] inject failures and latency.
+//! - **Authentication**: every request needs `Authorization: Bearer <token>` ([`ApiServer::client`]
+//!   sets it); others get 401.
+//! - **Recording**: every request is recorded ([`ApiServer::requests`]) so tests can assert
+//!   which calls a component made, e.g. "no API call per review"; review bodies are kept
+//!   ([`ApiServer::access_reviews`]) to assert their exact content.
+//!
+//! Objects are changed either over the wire (any kube `Api`) or in-process with
+//! [`ApiServer::create`], [`ApiServer::apply`], [`ApiServer::delete`] (JSON with `apiVersion`
+//! and `kind`), which notify running watches the same way.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), winkube_testkit::Error> {
+//! let server = winkube_testkit::ApiServer::start().await?;
+//! server.create(serde_json::json!({
+//!     "apiVersion": "windows.k8s.io/v1", "kind": "GMSACredentialSpec",
+//!     "metadata": {"name": "webapp"}, "credspec": {"CmsPlugins": ["ActiveDirectory"]}
+//! }))?;
+//! let client = server.client()?; // a real kube::Client trusting the stand-in's CA
+//! # Ok(()) }
+//! ```
+
+mod http_api;
+mod store;
+pub mod tls;
+
+use serde::Serialize;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+pub use store::EventType;
+pub use tls::{Issued, TestCa};
+
+/// Errors of the stand-in (setup failures, and API errors of in-process calls).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("kube client error: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("no registered resource type for apiVersion {api_version:?} kind {kind:?}")]
+    UnknownType { api_version: String, kind: String },
+    #[error("API error {code}: {body}")]
+    Status { code: u16, body: Value },
+    #[error("JSON error: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A resource type the stand-in serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceType {
+    /// `""` for the core group.
+    pub group: String,
+    pub version: String,
+    pub plural: String,
+    pub kind: String,
+    pub namespaced: bool,
+}
+
+impl ResourceType {
+    pub fn new(group: &str, version: &str, plural: &str, kind: &str, namespaced: bool) -> Self {
+        Self {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            plural: plural.to_owned(),
+            kind: kind.to_owned(),
+            namespaced,
+        }
+    }
+
+    /// `v1` or `group/version`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `plural` or `plural.group`, as API error messages name the resource.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// The types served from the start: winkube's credspecs, RBAC, and common core and node
+    /// types.
+    pub fn defaults() -> Vec<Self> {
+        vec![
+            Self::new(
+                "windows.k8s.io",
+                "v1",
+                "gmsacredentialspecs",
+                "GMSACredentialSpec",
+                false,
+            ),
+            Self::new(
+                "windows.k8s.io",
+                "v1alpha1",
+                "gmsacredentialspecs",
+                "GMSACredentialSpec",
+                false,
+            ),
+            Self::new("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+            Self::new(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "clusterroles",
+                "ClusterRole",
+                false,
+            ),
+            Self::new(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "rolebindings",
+                "RoleBinding",
+                true,
+            ),
+            Self::new(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "clusterrolebindings",
+                "ClusterRoleBinding",
+                false,
+            ),
+            Self::new("", "v1", "namespaces", "Namespace", false),
+            Self::new("", "v1", "nodes", "Node", false),
+            Self::new("", "v1", "pods", "Pod", true),
+            Self::new("", "v1", "serviceaccounts", "ServiceAccount", true),
+            Self::new("", "v1", "configmaps", "ConfigMap", true),
+            Self::new("", "v1", "secrets", "Secret", true),
+            Self::new("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", false),
+            Self::new(
+                "admissionregistration.k8s.io",
+                "v1",
+                "mutatingwebhookconfigurations",
+                "MutatingWebhookConfiguration",
+                false,
+            ),
+            Self::new(
+                "admissionregistration.k8s.io",
+                "v1",
+                "validatingwebhookconfigurations",
+                "ValidatingWebhookConfiguration",
+                false,
+            ),
+        ]
+    }
+}
+
+/// How a watch from a compacted resourceVersion is refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GoneMode {
+    /// HTTP 200 and one `ERROR` event carrying a 410 `Expired` Status (what a real API
+    /// server's watch cache does).
+    #[default]
+    ErrorEvent,
+    /// HTTP 410 with the Status as the body.
+    Http,
+}
+
+/// One request the stand-in received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, `""` if none.
+    pub query: String,
+}
+
+impl RecordedRequest {
+    /// Whether this is a watch request.
+    pub fn is_watch(&self) -> bool {
+        self.query
+            .split('&')
+            .any(|p| p == "watch=true" || p == "watch=1")
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Faults {
+    pub authz_error: Option<u16>,
+    pub authz_delay: Duration,
+    pub gone_mode: GoneMode,
+    pub bookmark_interval: Option<Duration>,
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<store::State>,
+    pub events: broadcast::Sender<Arc<store::StoredEvent>>,
+    /// Bumped to end every open watch.
+    pub close_watches: watch::Sender<u64>,
+    pub requests: Mutex<Vec<RecordedRequest>>,
+    pub reviews: Mutex<Vec<Value>>,
+    pub faults: Mutex<Faults>,
+    pub token: String,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, store::State> {
+        lock(&self.state)
+    }
+    pub fn publish(&self, ev: Arc<store::StoredEvent>) {
+        // No receivers is fine: nobody is watching.
+        let _ = self.events.send(ev);
+    }
+}
+
+/// The running stand-in. Stops serving when dropped.
+pub struct ApiServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    ca: TestCa,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = self.close_watches_inner();
+    }
+}
+
+impl ApiServer {
+    /// Starts serving on `127.0.0.1` (random port) with [`ResourceType::defaults`].
+    pub async fn start() -> Result<Self, Error> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca = TestCa::new("winkube-testkit API server CA")?;
+        let leaf = ca.issue("kube-apiserver", &["localhost", "127.0.0.1"])?;
+        let (events, _) = broadcast::channel(65_536);
+        let (close_watches, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(store::State::new(ResourceType::defaults())),
+            events,
+            close_watches,
+            requests: Mutex::new(Vec::new()),
+            reviews: Mutex::new(Vec::new()),
+            faults: Mutex::new(Faults::default()),
+            token: "winkube-testkit-token".to_owned(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(http_api::serve(listener, leaf, shared.clone()));
+        Ok(Self {
+            shared,
+            addr,
+            ca,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The CA that signed the stand-in's serving certificate.
+    pub fn ca(&self) -> &TestCa {
+        &self.ca
+    }
+
+    /// The bearer token the stand-in accepts.
+    pub fn token(&self) -> &str {
+        &self.shared.token
+    }
+
+    /// A kube config that trusts the stand-in and authenticates with its token.
+    pub fn kube_config(&self) -> Result<kube::Config, Error> {
+        let uri: http::Uri = self
+            .url()
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| Error::Tls(e.to_string()))?;
+        let mut cfg = kube::Config::new(uri);
+        cfg.root_cert = Some(vec![self.ca.cert_der().to_vec()]);
+        cfg.auth_info.token = Some(self.shared.token.clone().into());
+        cfg.default_namespace = "default".to_owned();
+        Ok(cfg)
+    }
+
+    /// A real kube client for the stand-in. Needs a Tokio runtime.
+    pub fn client(&self) -> Result<kube::Client, Error> {
+        Ok(kube::Client::try_from(self.kube_config()?)?)
+    }
+
+    /// Serves another resource type from now on.
+    pub fn register(&self, t: ResourceType) {
+        let mut st = self.shared.state();
+        if !st.types.contains(&t) {
+            st.types.push(t);
+        }
+    }
+
+    fn type_of(st: &store::State, obj: &Value) -> Result<usize, Error> {
+        let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        st.type_index(av, kind).ok_or_else(|| Error::UnknownType {
+            api_version: av.to_owned(),
+            kind: kind.to_owned(),
+        })
+    }
+
+    /// Creates an object (JSON with `apiVersion`, `kind`, `metadata.name`, and
+    /// `metadata.namespace` for namespaced types). Returns it as stored.
+    pub fn create(&self, obj: Value) -> Result<Value, Error> {
+        let mut st = self.shared.state();
+        let ty = Self::type_of(&st, &obj)?;
+        let (stored, ev) = st.create(ty, None, obj)?;
+        self.shared.publish(ev);
+        Ok(stored)
+    }
+
+    /// Creates or replaces (unconditionally) an object.
+    pub fn apply(&self, mut obj: Value) -> Result<Value, Error> {
+        let mut st = self.shared.state();
+        let ty = Self::type_of(&st, &obj)?;
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let exists = st.get(ty, &ns, &name).is_ok();
+        let (stored, ev) = if exists {
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
+            st.replace(ty, None, None, obj)?
+        } else {
+            st.create(ty, None, obj)?
+        };
+        self.shared.publish(ev);
+        Ok(stored)
+    }
+
+    /// Creates a typed object (k8s-openapi or winkube types); `apiVersion` and `kind` come from
+    /// the type.
+    pub fn create_typed<K: k8s_openapi::Resource + Serialize>(
+        &self,
+        obj: &K,
+    ) -> Result<Value, Error> {
+        self.create(typed_json(obj)?)
+    }
+
+    /// Creates or replaces a typed object.
+    pub fn apply_typed<K: k8s_openapi::Resource + Serialize>(
+        &self,
+        obj: &K,
+    ) -> Result<Value, Error> {
+        self.apply(typed_json(obj)?)
+    }
+
+    /// Deletes an object; `namespace` is `""` for cluster-scoped types.
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, Error> {
+        let mut st = self.shared.state();
+        let ty = st
+            .type_index(api_version, kind)
+            .ok_or_else(|| Error::UnknownType {
+                api_version: api_version.to_owned(),
+                kind: kind.to_owned(),
+            })?;
+        let (obj, ev) = st.delete(ty, namespace, name)?;
+        self.shared.publish(ev);
+        Ok(obj)
+    }
+
+    /// Reads an object as stored.
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, Error> {
+        let st = self.shared.state();
+        let ty = st
+            .type_index(api_version, kind)
+            .ok_or_else(|| Error::UnknownType {
+                api_version: api_version.to_owned(),
+                kind: kind.to_owned(),
+            })?;
+        st.get(ty, namespace, name)
+    }
+
+    /// The resourceVersion of the last change.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.state().rv
+    }
+
+    /// Forgets the change history: watches from any earlier resourceVersion now get 410.
+    pub fn compact(&self) {
+        let mut st = self.shared.state();
+        st.compacted_rv = st.rv;
+        st.history.clear();
+    }
+
+    /// Keeps at most `n` changes of history (default 10,000).
+    pub fn set_history_limit(&self, n: usize) {
+        self.shared.state().history_limit = n.max(1);
+    }
+
+    fn close_watches_inner(&self) -> u64 {
+        let mut n = 0;
+        self.shared.close_watches.send_modify(|v| {
+            *v += 1;
+            n = *v;
+        });
+        n
+    }
+
+    /// Ends every open watch stream (as an API-server restart or watch timeout would).
+    pub fn close_watches(&self) {
+        self.close_watches_inner();
+    }
+
+    /// How a watch from a compacted resourceVersion is refused.
+    pub fn set_gone_mode(&self, mode: GoneMode) {
+        lock(&self.shared.faults).gone_mode = mode;
+    }
+
+    /// Sends a BOOKMARK on watches that asked for them this often (default: never, besides
+    /// none at all — real servers send one about every minute).
+    pub fn set_bookmark_interval(&self, every: Option<Duration>) {
+        lock(&self.shared.faults).bookmark_interval = every;
+    }
+
+    /// Makes access reviews fail with this HTTP status (`None`: evaluate normally).
+    pub fn set_authz_error(&self, code: Option<u16>) {
+        lock(&self.shared.faults).authz_error = code;
+    }
+
+    /// Delays every access review answer.
+    pub fn set_authz_delay(&self, delay: Duration) {
+        lock(&self.shared.faults).authz_delay = delay;
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// Forgets recorded requests and access reviews.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+        lock(&self.shared.reviews).clear();
+    }
+
+    /// Recorded requests with this method whose path ends with `path_suffix`.
+    pub fn count_requests(&self, method: &str, path_suffix: &str) -> usize {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(path_suffix))
+            .count()
+    }
+
+    /// The bodies of the (Local)SubjectAccessReviews received, as sent.
+    pub fn access_reviews(&self) -> Vec<Value> {
+        lock(&self.shared.reviews).clone()
+    }
+}
+
+fn typed_json<K: k8s_openapi::Resource + Serialize>(obj: &K) -> Result<Value, Error> {
+    let mut v = serde_json::to_value(obj)?;
+    if let Some(map) = v.as_object_mut() {
+        map.insert(
+            "apiVersion".into(),
+            Value::String(K::API_VERSION.to_owned()),
+        );
+        map.insert("kind".into(), Value::String(K::KIND.to_owned()));
+    }
+    Ok(v)
+}

@@ -1,0 +1,224 @@
+//! The serving certificate and its reload.
+//!
+//! Kubernetes updates a Secret volume by writing a new timestamped directory and atomically
+//! renaming a `..data` symlink onto it; `tls.crt` and `tls.key` are symlinks through `..data`.
+//! A watch on the files follows the first target and dies with it (the reference's issue #176),
+//! so this module watches the *directories* holding the files, debounces the burst of events a
+//! swap produces, and re-reads both files. A pair that fails to parse or whose key does not match
+//! the certificate is logged and ignored: the previous pair keeps serving. The current pair lives
+//! in an [`ArcSwap`], read lock-free by every handshake; established connections are untouched.
+
+use crate::{Error, Metrics};
+use arc_swap::ArcSwap;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Reads and checks a PEM certificate chain and private key.
+pub fn load_pair(
+    cert: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, Error> {
+    let cert_err = |reason: String| Error::CertFile {
+        what: "certificate",
+        path: cert.to_owned(),
+        reason,
+    };
+    let cert_pem = std::fs::read(cert).map_err(|e| cert_err(e.to_string()))?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(format!("invalid PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(cert_err("no CERTIFICATE block found".into()));
+    }
+    let key_err = |reason: String| Error::CertFile {
+        what: "key",
+        path: key.to_owned(),
+        reason,
+    };
+    let key_pem = std::fs::read(key).map_err(|e| key_err(e.to_string()))?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| key_err(format!("no usable private key: {e}")))?;
+    CertifiedKey::from_der(chain, private, provider).map_err(|e| Error::CertPair {
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Hands every TLS handshake the current certificate pair.
+#[derive(Debug)]
+pub struct CertResolver {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl CertResolver {
+    pub fn new(initial: CertifiedKey) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(initial),
+        }
+    }
+
+    /// The pair new handshakes get.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
+
+    fn store(&self, next: CertifiedKey) {
+        self.current.store(Arc::new(next));
+    }
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// What the reload task needs.
+#[derive(Clone, Debug)]
+pub struct ReloadOptions {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Quiet time after the last event before the files are read (a symlink swap is several
+    /// events; cert and key may be written one after the other).
+    pub debounce: Duration,
+    /// Re-read the files this often even without events (a watch can miss a replaced
+    /// directory); `None` disables it.
+    pub poll_interval: Option<Duration>,
+}
+
+/// Watches the directories of the certificate and key and swaps reloaded pairs into `resolver`.
+/// Returns once the watch is registered; the reload task stops when the returned guard drops.
+pub fn spawn_reloader(
+    opts: ReloadOptions,
+    resolver: Arc<CertResolver>,
+    provider: Arc<CryptoProvider>,
+    metrics: Arc<Metrics>,
+) -> Result<ReloaderGuard, Error> {
+    use notify::Watcher;
+
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        match res {
+            // Full channel = a reload is already pending; that one will read the new files.
+            Ok(_) => {
+                let _ = tx.try_send(());
+            }
+            Err(e) => tracing::warn!(error = %e, "certificate directory watch error"),
+        }
+    })
+    .map_err(|e| Error::CertWatch {
+        path: opts.cert.clone(),
+        reason: e.to_string(),
+    })?;
+
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for file in [&opts.cert, &opts.key] {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if !dirs.contains(&dir) {
+            watcher
+                .watch(&dir, notify::RecursiveMode::NonRecursive)
+                .map_err(|e| Error::CertWatch {
+                    path: dir.clone(),
+                    reason: e.to_string(),
+                })?;
+            dirs.push(dir);
+        }
+    }
+
+    let task = tokio::spawn(async move {
+        // Keep the watcher alive as long as the task.
+        let _watcher = watcher;
+        let mut poll = opts.poll_interval.map(|p| {
+            let mut i = tokio::time::interval(p);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        if let Some(p) = poll.as_mut() {
+            p.tick().await; // the first tick is immediate
+        }
+        loop {
+            let from_event = tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(()) => true,
+                    None => return,
+                },
+                _ = async {
+                    match poll.as_mut() {
+                        Some(p) => { p.tick().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => false,
+            };
+            if from_event {
+                // Debounce: wait until events stop arriving for `debounce`.
+                loop {
+                    match tokio::time::timeout(opts.debounce, rx.recv()).await {
+                        Ok(Some(())) => continue,
+                        Ok(None) => return,
+                        Err(_) => break,
+                    }
+                }
+            }
+            reload_once(&opts, &resolver, &provider, &metrics, from_event).await;
+        }
+    });
+    Ok(ReloaderGuard { task })
+}
+
+async fn reload_once(
+    opts: &ReloadOptions,
+    resolver: &CertResolver,
+    provider: &Arc<CryptoProvider>,
+    metrics: &Metrics,
+    from_event: bool,
+) {
+    let (cert, key, provider2) = (opts.cert.clone(), opts.key.clone(), provider.clone());
+    // Small files, but still blocking I/O: keep it off the reactor.
+    let loaded = tokio::task::spawn_blocking(move || load_pair(&cert, &key, &provider2)).await;
+    match loaded {
+        Ok(Ok(next)) => {
+            if next.cert == resolver.current().cert {
+                tracing::debug!("certificate files unchanged");
+                return;
+            }
+            resolver.store(next);
+            metrics.record_cert_reload(true);
+            tracing::info!(cert = %opts.cert.display(), "reloaded serving certificate");
+        }
+        Ok(Err(e)) => {
+            // During a swap the files can be briefly missing; only a change we saw and could
+            // not use is worth a warning and a failed-reload count.
+            metrics.record_cert_reload(false);
+            if from_event {
+                tracing::warn!(error = %e, "certificate reload failed; keeping the previous certificate");
+            } else {
+                tracing::debug!(error = %e, "periodic certificate check failed; keeping the previous certificate");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "certificate reload task failed"),
+    }
+}
+
+/// Stops the reload task when dropped.
+#[derive(Debug)]
+pub struct ReloaderGuard {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ReloaderGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,262 @@
+//! Prometheus metrics, encoded as text for `/metrics`.
+//!
+//! Label sets for the common review outcomes are resolved once at start-up, so recording a
+//! review is a few atomic adds instead of a hash-map lookup under a lock.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Which admission endpoint a review came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndpointLabel {
+    Mutate,
+    Validate,
+}
+
+impl EndpointLabel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Mutate => "mutate",
+            Self::Validate => "validate",
+        }
+    }
+    fn index(self) -> usize {
+        match self {
+            Self::Mutate => 0,
+            Self::Validate => 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReviewLabels {
+    endpoint: &'static str,
+    allowed: &'static str,
+    code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+/// The denial codes the policies produce; others fall back to the family lookup.
+const DENIAL_CODES: [u16; 6] = [400, 403, 404, 417, 422, 500];
+
+/// Number of credspecs in the live cache. Process-wide because one process runs one live view
+/// and the view is built independently of the server that exports it.
+static CREDSPEC_CACHE_SIZE: LazyLock<Gauge> = LazyLock::new(Gauge::default);
+
+/// Sets the exported credspec cache size (called by the live view after each change).
+pub fn set_credspec_cache_size(n: usize) {
+    CREDSPEC_CACHE_SIZE.set(i64::try_from(n).unwrap_or(i64::MAX));
+}
+
+/// All metrics of the server.
+pub struct Metrics {
+    registry: Registry,
+    reviews: Family<ReviewLabels, Counter>,
+    /// [endpoint][0] = allowed; [endpoint][1 + i] = denied with DENIAL_CODES[i].
+    resolved: [[Counter; 1 + DENIAL_CODES.len()]; 2],
+    latency: [Histogram; 2],
+    cert_reloads: Family<ResultLabels, Counter>,
+    cert_reload_ok: Counter,
+    cert_reload_failed: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("winkube_webhook");
+        let reviews = Family::<ReviewLabels, Counter>::default();
+        let resolve = |endpoint: EndpointLabel| {
+            std::array::from_fn(|i| {
+                let labels = if i == 0 {
+                    ReviewLabels {
+                        endpoint: endpoint.as_str(),
+                        allowed: "true",
+                        code: 200,
+                    }
+                } else {
+                    ReviewLabels {
+                        endpoint: endpoint.as_str(),
+                        allowed: "false",
+                        code: DENIAL_CODES[i - 1],
+                    }
+                };
+                reviews.get_or_create_owned(&labels)
+            })
+        };
+        let resolved = [
+            resolve(EndpointLabel::Mutate),
+            resolve(EndpointLabel::Validate),
+        ];
+        registry.register(
+            "reviews",
+            "Admission reviews answered, by endpoint, decision and status code",
+            reviews.clone(),
+        );
+
+        // 50 µs .. ~3.3 s: the fast path is tens of µs, SubjectAccessReviews are milliseconds.
+        let latency_family = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
+        });
+        let latency = [
+            latency_family.get_or_create_owned(&EndpointLabels { endpoint: "mutate" }),
+            latency_family.get_or_create_owned(&EndpointLabels {
+                endpoint: "validate",
+            }),
+        ];
+        registry.register(
+            "review_duration_seconds",
+            "Time to answer an admission review once its body has been read",
+            latency_family,
+        );
+
+        let cert_reloads = Family::<ResultLabels, Counter>::default();
+        let cert_reload_ok = cert_reloads.get_or_create_owned(&ResultLabels { result: "ok" });
+        let cert_reload_failed =
+            cert_reloads.get_or_create_owned(&ResultLabels { result: "error" });
+        registry.register(
+            "certificate_reloads",
+            "Serving certificate reloads after a change on disk, by result",
+            cert_reloads.clone(),
+        );
+        registry.register(
+            "credspec_cache_size",
+            "GMSACredentialSpec objects in the live cache",
+            CREDSPEC_CACHE_SIZE.clone(),
+        );
+
+        Self {
+            registry,
+            reviews,
+            resolved,
+            latency,
+            cert_reloads,
+            cert_reload_ok,
+            cert_reload_failed,
+        }
+    }
+
+    /// Records one answered review.
+    pub fn record_review(&self, endpoint: EndpointLabel, allowed: bool, code: u16, took: Duration) {
+        let row = &self.resolved[endpoint.index()];
+        let counter = if allowed {
+            Some(&row[0])
+        } else {
+            DENIAL_CODES
+                .iter()
+                .position(|c| *c == code)
+                .map(|i| &row[i + 1])
+        };
+        match counter {
+            Some(c) => {
+                c.inc();
+            }
+            None => {
+                self.reviews
+                    .get_or_create(&ReviewLabels {
+                        endpoint: endpoint.as_str(),
+                        allowed: if allowed { "true" } else { "false" },
+                        code,
+                    })
+                    .inc();
+            }
+        }
+        self.latency[endpoint.index()].observe(took.as_secs_f64());
+    }
+
+    pub fn record_cert_reload(&self, ok: bool) {
+        if ok {
+            self.cert_reload_ok.inc();
+        } else {
+            self.cert_reload_failed.inc();
+        }
+    }
+
+    /// Successful certificate reloads so far.
+    pub fn cert_reloads_ok(&self) -> u64 {
+        self.cert_reload_ok.get()
+    }
+
+    /// Failed certificate reloads so far.
+    pub fn cert_reloads_failed(&self) -> u64 {
+        let _ = &self.cert_reloads;
+        self.cert_reload_failed.get()
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_resolved_and_unusual_codes() {
+        let m = Metrics::new();
+        m.record_review(EndpointLabel::Mutate, true, 200, Duration::from_micros(30));
+        m.record_review(
+            EndpointLabel::Validate,
+            false,
+            403,
+            Duration::from_millis(2),
+        );
+        m.record_review(
+            EndpointLabel::Validate,
+            false,
+            418,
+            Duration::from_millis(2),
+        );
+        m.record_cert_reload(true);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"winkube_webhook_reviews_total{endpoint="mutate",allowed="true",code="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"winkube_webhook_reviews_total{endpoint="validate",allowed="false",code="403"} 1"#
+        ));
+        assert!(text.contains(
+            r#"winkube_webhook_reviews_total{endpoint="validate",allowed="false",code="418"} 1"#
+        ));
+        assert!(
+            text.contains(
+                r#"winkube_webhook_review_duration_seconds_count{endpoint="validate"} 2"#
+            )
+        );
+        assert!(text.contains(r#"winkube_webhook_certificate_reloads_total{result="ok"} 1"#));
+        assert!(text.contains("winkube_webhook_credspec_cache_size"));
+    }
+}

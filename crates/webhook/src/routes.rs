@@ -1,0 +1,314 @@
+//! The HTTP surface, as the reference webhook has it (reference §3.1), plus `/metrics`.
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/mutate`, `/validate` | POST (any case) else 405; `Content-Type` exactly `application/json` else 415; body over the limit 413; else 200 with the AdmissionReview |
+//! | `/health` | 204 once the view's caches have synced, 503 before |
+//! | `/info` | `{"version":"<crate version>"}` |
+//! | `/metrics` | Prometheus text |
+//! | anything else (including a trailing slash) | 404 |
+//!
+//! The path is compared exactly; the query string (the API server's `?timeout=10s`) is ignored.
+//! The review body is read into one `Bytes` and handed to the policy as a slice; the policy's
+//! response bytes become the response body without another copy.
+
+use crate::metrics::EndpointLabel;
+use crate::{Metrics, Readiness};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+use winkube_policy::{ClusterView, Endpoint, ReviewContext};
+
+/// The response body type of every route.
+pub type ResponseBody = Full<Bytes>;
+
+static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+static TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+static OPENMETRICS: HeaderValue =
+    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
+
+/// Options of the router that are not the view.
+#[derive(Clone, Debug)]
+pub struct RouterOptions {
+    /// Largest accepted review body, in bytes.
+    pub max_body_bytes: usize,
+    /// Generate a random 15-character hostname for `/mutate` reviews (reference
+    /// `RANDOM_HOSTNAME`).
+    pub random_hostname: bool,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: crate::server::DEFAULT_MAX_BODY_BYTES,
+            random_hostname: false,
+        }
+    }
+}
+
+/// Routes requests to the admission policies and the probe endpoints. Cheap to clone.
+pub struct Router<V> {
+    inner: Arc<Inner<V>>,
+}
+
+impl<V> Clone for Router<V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<V> {
+    view: Arc<V>,
+    ready: Readiness,
+    metrics: Arc<Metrics>,
+    opts: RouterOptions,
+    info: Bytes,
+}
+
+impl<V: ClusterView + 'static> Router<V> {
+    pub fn new(view: Arc<V>, ready: Readiness, metrics: Arc<Metrics>, opts: RouterOptions) -> Self {
+        let info = Bytes::from(format!("{{\"version\":\"{}\"}}", crate::VERSION));
+        Self {
+            inner: Arc::new(Inner {
+                view,
+                ready,
+                metrics,
+                opts,
+                info,
+            }),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// Answers one request. Never fails: every problem is an HTTP status.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match req.uri().path() {
+            "/mutate" => self.review(EndpointLabel::Mutate, req).await,
+            "/validate" => self.review(EndpointLabel::Validate, req).await,
+            "/health" => {
+                if self.inner.ready.is_ready() {
+                    empty(StatusCode::NO_CONTENT)
+                } else {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet\n")
+                }
+            }
+            "/info" => with_type(StatusCode::OK, &APPLICATION_JSON, self.inner.info.clone()),
+            "/metrics" => with_type(
+                StatusCode::OK,
+                &OPENMETRICS,
+                Bytes::from(self.inner.metrics.encode()),
+            ),
+            path => {
+                tracing::info!(method = %req.method(), path, "request for unknown path");
+                empty(StatusCode::NOT_FOUND)
+            }
+        }
+    }
+
+    async fn review<B>(&self, endpoint: EndpointLabel, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path();
+        if !req.method().as_str().eq_ignore_ascii_case("POST") {
+            tracing::info!(method = %req.method(), path, "expected a POST request");
+            return empty(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        // Exactly `application/json`, as the reference: parameters such as charset are refused.
+        if req.headers().get(CONTENT_TYPE) != Some(&APPLICATION_JSON) {
+            tracing::info!(path, content_type = ?req.headers().get(CONTENT_TYPE), "expected Content-Type application/json");
+            return empty(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+        let limit = self.inner.opts.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return too_large(limit);
+        }
+        let body = match Limited::new(req.into_body(), limit).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    return too_large(limit);
+                }
+                tracing::info!(error = %e, "failed to read the request body");
+                return text(StatusCode::BAD_REQUEST, "cannot read the request body\n");
+            }
+        };
+
+        let started = Instant::now();
+        let (policy_endpoint, random_hostname) = match endpoint {
+            EndpointLabel::Mutate => (
+                Endpoint::Mutate,
+                self.inner.opts.random_hostname.then(random_hostname),
+            ),
+            EndpointLabel::Validate => (Endpoint::Validate, None),
+        };
+        let ctx = ReviewContext { random_hostname };
+        let outcome = winkube_policy::review(policy_endpoint, &body, &*self.inner.view, &ctx).await;
+        self.inner.metrics.record_review(
+            endpoint,
+            outcome.allowed,
+            outcome.code,
+            started.elapsed(),
+        );
+        if !outcome.allowed {
+            let pod = PodRef::peek(&body);
+            tracing::info!(
+                endpoint = ?endpoint,
+                uid = %outcome.uid,
+                namespace = %pod.namespace,
+                pod = %pod.name,
+                code = outcome.code,
+                message = %outcome.message,
+                "refusing to admit pod"
+            );
+        }
+        for warning in &outcome.warnings {
+            tracing::debug!(uid = %outcome.uid, warning = %warning, "admission warning");
+        }
+        with_type(StatusCode::OK, &APPLICATION_JSON, Bytes::from(outcome.body))
+    }
+}
+
+/// The first 15 characters of a lowercase UUIDv4, as the reference generates hostnames.
+fn random_hostname() -> String {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    s[..15].to_owned()
+}
+
+/// Just enough of a review to name the pod in a log line; parsed only for denials.
+#[derive(Default)]
+struct PodRef<'a> {
+    namespace: Cow<'a, str>,
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct PeekReview<'a> {
+    #[serde(borrow)]
+    request: Option<PeekRequest<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PeekRequest<'a> {
+    #[serde(borrow)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    object: Option<PeekObject<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PeekObject<'a> {
+    #[serde(borrow)]
+    metadata: Option<PeekMeta<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PeekMeta<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    generate_name: Option<Cow<'a, str>>,
+}
+
+impl<'a> PodRef<'a> {
+    fn peek(body: &'a [u8]) -> Self {
+        let Ok(PeekReview { request: Some(r) }) = serde_json::from_slice::<PeekReview<'a>>(body)
+        else {
+            return Self::default();
+        };
+        let meta = r.object.and_then(|o| o.metadata);
+        let name = r
+            .name
+            .filter(|n| !n.is_empty())
+            .or_else(|| meta.as_ref().and_then(|m| m.name.clone()))
+            .or_else(|| {
+                // Pods created by controllers have only generateName at admission time.
+                meta.and_then(|m| m.generate_name)
+                    .map(|g| Cow::Owned(format!("{g}*")))
+            })
+            .unwrap_or_default();
+        Self {
+            namespace: r.namespace.unwrap_or_default(),
+            name,
+        }
+    }
+}
+
+fn empty(status: StatusCode) -> Response<ResponseBody> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+fn with_type(status: StatusCode, ty: &HeaderValue, body: Bytes) -> Response<ResponseBody> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, ty.clone());
+    r
+}
+
+fn text(status: StatusCode, msg: &'static str) -> Response<ResponseBody> {
+    with_type(status, &TEXT_PLAIN, Bytes::from_static(msg.as_bytes()))
+}
+
+fn too_large(limit: usize) -> Response<ResponseBody> {
+    tracing::info!(limit, "request body too large");
+    with_type(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &TEXT_PLAIN,
+        Bytes::from(format!(
+            "request body exceeds the limit of {limit} bytes (an AdmissionReview for an object the API server accepts is smaller)\n"
+        )),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostname_is_15_lowercase_uuid_chars() {
+        let h = random_hostname();
+        assert_eq!(h.len(), 15);
+        assert_eq!(&h[8..9], "-");
+        assert!(
+            h.chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_lowercase())
+        );
+    }
+
+    #[test]
+    fn peek_names_the_pod() {
+        let body = br#"{"request":{"uid":"u","namespace":"ns1","object":{"metadata":{"generateName":"web-"},"spec":{}}}}"#;
+        let p = PodRef::peek(body);
+        assert_eq!(p.namespace, "ns1");
+        assert_eq!(p.name, "web-*");
+        let p = PodRef::peek(b"not json");
+        assert_eq!(p.name, "");
+    }
+}

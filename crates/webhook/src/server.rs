@@ -1,0 +1,248 @@
+//! The HTTPS listener: rustls (ring, TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`) in front of
+//! hyper-util's auto HTTP/1.1 + HTTP/2 connection builder, with graceful shutdown.
+
+use crate::certs::{self, CertResolver, ReloadOptions, ReloaderGuard};
+use crate::routes::{Router, RouterOptions};
+use crate::{Error, Metrics, Readiness};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use winkube_policy::ClusterView;
+
+/// The API server refuses objects above roughly 3 MB, so a review of any admissible pod fits.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// How the server listens and behaves.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    /// PEM certificate chain, re-read when its directory changes.
+    pub tls_cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1), re-read with the certificate.
+    pub tls_key: PathBuf,
+    /// Give `/mutate`d pods without a hostname a random 15-character one (`RANDOM_HOSTNAME`).
+    pub random_hostname: bool,
+    /// Largest accepted review body; bigger requests get 413.
+    pub max_body_bytes: usize,
+    /// After the shutdown signal, how long in-flight requests may take before connections are
+    /// dropped.
+    pub shutdown_grace: Duration,
+    /// An HTTP/1 client must send complete request headers within this time.
+    pub header_read_timeout: Duration,
+    /// A client must complete the TLS handshake within this time.
+    pub tls_handshake_timeout: Duration,
+    /// Quiet time after certificate-directory events before the files are re-read.
+    pub cert_reload_debounce: Duration,
+    /// Re-read the certificate files this often even without events (`None`: only on events).
+    pub cert_poll_interval: Option<Duration>,
+}
+
+impl ServerConfig {
+    pub fn new(addr: SocketAddr, tls_cert: PathBuf, tls_key: PathBuf) -> Self {
+        Self {
+            addr,
+            tls_cert,
+            tls_key,
+            random_hostname: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            shutdown_grace: Duration::from_secs(20),
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            cert_reload_debounce: Duration::from_millis(200),
+            cert_poll_interval: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Binds, then serves until `shutdown` completes; see [`Server`].
+pub async fn serve<V: ClusterView + 'static>(
+    config: ServerConfig,
+    view: Arc<V>,
+    ready: Readiness,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    Server::bind(config, view, ready).await?.run(shutdown).await
+}
+
+/// A bound, not yet serving, server. Binding first lets callers learn the port (`addr` with
+/// port 0) and fail early on a bad certificate.
+pub struct Server<V> {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    acceptor: TlsAcceptor,
+    router: Router<V>,
+    config: ServerConfig,
+    resolver: Arc<CertResolver>,
+    _reloader: ReloaderGuard,
+}
+
+impl<V: ClusterView + 'static> Server<V> {
+    /// Loads the certificate (a clear error if it is unusable), starts watching its directory,
+    /// and binds the listener.
+    pub async fn bind(config: ServerConfig, view: Arc<V>, ready: Readiness) -> Result<Self, Error> {
+        crate::install_crypto_provider();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let initial = certs::load_pair(&config.tls_cert, &config.tls_key, &provider)?;
+        let resolver = Arc::new(CertResolver::new(initial));
+        let metrics = Arc::new(Metrics::new());
+        let reloader = certs::spawn_reloader(
+            ReloadOptions {
+                cert: config.tls_cert.clone(),
+                key: config.tls_key.clone(),
+                debounce: config.cert_reload_debounce,
+                poll_interval: config.cert_poll_interval,
+            },
+            resolver.clone(),
+            provider.clone(),
+            metrics.clone(),
+        )?;
+
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver.clone());
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let router = Router::new(
+            view,
+            ready,
+            metrics,
+            RouterOptions {
+                max_body_bytes: config.max_body_bytes,
+                random_hostname: config.random_hostname,
+            },
+        );
+        Ok(Self {
+            listener,
+            local_addr,
+            acceptor: TlsAcceptor::from(Arc::new(tls)),
+            router,
+            config,
+            resolver,
+            _reloader: reloader,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.router.metrics().clone()
+    }
+
+    /// The certificate resolver new handshakes use (tests read the current pair from it).
+    pub fn cert_resolver(&self) -> Arc<CertResolver> {
+        self.resolver.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// (HTTP/1 connections close after their current response, HTTP/2 ones get GOAWAY) and
+    /// returns when they are done or `shutdown_grace` has passed.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let Self {
+            listener,
+            local_addr,
+            acceptor,
+            router,
+            config,
+            resolver: _,
+            _reloader,
+        } = self;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let builder = Arc::new(builder);
+
+        tracing::info!(addr = %local_addr, "serving admission reviews over HTTPS");
+        let graceful = GracefulShutdown::new();
+        // Connection tasks, so that the ones still running after the grace period are dropped.
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Usually EMFILE: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            while tasks.try_join_next().is_some() {}
+            let _ = tcp.set_nodelay(true);
+            let watcher = graceful.watcher();
+            let acceptor = acceptor.clone();
+            let router = router.clone();
+            let builder = builder.clone();
+            let handshake_timeout = config.tls_handshake_timeout;
+            tasks.spawn(async move {
+                let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let service = hyper::service::service_fn(move |req| {
+                    let router = router.clone();
+                    async move { Ok::<_, Infallible>(router.handle(req).await) }
+                });
+                let conn = builder
+                    .serve_connection(TokioIo::new(tls), service)
+                    .into_owned();
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: no new connections, finishing in-flight reviews");
+        match tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("all connections closed"),
+            Err(_) => {
+                tracing::warn!(
+                    grace = ?config.shutdown_grace,
+                    connections = tasks.len(),
+                    "shutdown grace period over; dropping remaining connections"
+                );
+                tasks.abort_all();
+            }
+        }
+        Ok(())
+    }
+}
