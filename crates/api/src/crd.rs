@@ -203,6 +203,7 @@ pub fn gmsa_credential_spec_crd() -> CustomResourceDefinition {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,547 @@
+//! `winkube webhook` configuration: flags first, then the reference webhook's environment
+//! variables (so its Deployment manifests work unchanged), then defaults.
+//!
+//! Environment parsing follows the reference where that is safe (an invalid `HTTPS_PORT`,
+//! `QPS` or `BURST` warns and uses the default) and departs where the reference panics
+//! (an invalid `RANDOM_HOSTNAME` is a clear start-up error, not a crash).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// The reference's environment variable names.
+pub const ENV_TLS_CRT: &str = "TLS_CRT";
+pub const ENV_TLS_KEY: &str = "TLS_KEY";
+pub const ENV_HTTPS_PORT: &str = "HTTPS_PORT";
+pub const ENV_RANDOM_HOSTNAME: &str = "RANDOM_HOSTNAME";
+pub const ENV_QPS: &str = "QPS";
+pub const ENV_BURST: &str = "BURST";
+pub const ENV_LOG_LEVEL: &str = "LOG_LEVEL";
+
+pub const DEFAULT_PORT: u16 = 443;
+/// client-go's defaults, which the reference keeps unless QPS/BURST are set.
+pub const DEFAULT_QPS: f32 = 5.0;
+pub const DEFAULT_BURST: u32 = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// How `may this service account use this credspec` is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Authorization {
+    /// A LocalSubjectAccessReview per check, as the reference does: exact for every
+    /// authorizer the API server runs (RBAC, webhooks, ABAC), one API call per check.
+    SubjectAccessReview,
+    /// Evaluate RBAC locally from watched Roles and bindings: no API call per pod, but
+    /// only RBAC grants count, and the webhook needs list/watch on RBAC objects.
+    RbacCache,
+}
+
+impl Authorization {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authorization::SubjectAccessReview => "subject-access-review",
+            Authorization::RbacCache => "rbac-cache",
+        }
+    }
+}
+
+/// Log levels accepted by `LOG_LEVEL`/`--log-level` (the reference's logrus names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Panic,
+    Fatal,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub const NAMES: [&'static str; 7] =
+        ["panic", "fatal", "error", "warn", "info", "debug", "trace"];
+
+    /// Case-insensitive, as logrus' `ParseLevel` (which also accepts `warning`).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "panic" => LogLevel::Panic,
+            "fatal" => LogLevel::Fatal,
+            "error" => LogLevel::Error,
+            "warn" | "warning" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+
+    /// tracing has no panic/fatal levels: both mean "errors only".
+    pub fn tracing_level(self) -> tracing::Level {
+        match self {
+            LogLevel::Panic | LogLevel::Fatal | LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+fn parse_log_level(s: &str) -> Result<LogLevel, String> {
+    LogLevel::parse(s).ok_or_else(|| {
+        format!(
+            "unknown log level {s:?}, valid log levels are: {}",
+            LogLevel::NAMES.join(", ")
+        )
+    })
+}
+
+/// Go's `strconv.ParseBool`, which the reference uses for `RANDOM_HOSTNAME` and flags.
+pub fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!(
+            "invalid boolean {s:?} (expected one of 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)"
+        )),
+    }
+}
+
+/// Flags of `winkube webhook`. Every flag overrides the environment variable of the same
+/// meaning.
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Serving certificate (PEM); env TLS_CRT. Reloaded whenever it changes.
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Private key of the serving certificate (PEM); env TLS_KEY.
+    #[arg(long, value_name = "PATH")]
+    pub tls_key_file: Option<PathBuf>,
+    /// HTTPS port; env HTTPS_PORT [default: 443].
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Address to listen on.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// Give gMSA pods without a hostname a random 15-character one; env RANDOM_HOSTNAME
+    /// [default: false].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_go_bool)]
+    pub random_hostname: Option<bool>,
+    /// Kubernetes API client queries per second; env QPS [default: 5].
+    #[arg(long, value_name = "QPS")]
+    pub qps: Option<f32>,
+    /// Kubernetes API client burst; env BURST [default: 10].
+    #[arg(long, value_name = "N")]
+    pub burst: Option<u32>,
+    /// panic, fatal, error, warn, info, debug or trace; env LOG_LEVEL [default: info].
+    #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
+    pub log_level: Option<LogLevel>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Accepted for compatibility with the reference (`--cert-reload`, `--cert-reload=false`):
+    /// winkube always reloads the certificate when its directory changes.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_go_bool)]
+    pub cert_reload: Option<bool>,
+    /// How service accounts' right to `use` a credspec is checked.
+    #[arg(long, value_enum, default_value = "subject-access-review")]
+    pub authorization: Authorization,
+    /// Serve from cluster state in this directory (as `winkube admit --state`) instead of
+    /// a cluster: no API server needed, ready immediately. For tests and demos.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Print `winkube <version>` and exit.
+    #[arg(long)]
+    pub version: bool,
+}
+
+impl Default for WebhookArgs {
+    /// What clap produces when no flag is given.
+    fn default() -> Self {
+        Self {
+            tls_cert_file: None,
+            tls_key_file: None,
+            port: None,
+            bind_address: IpAddr::from([0, 0, 0, 0]),
+            random_hostname: None,
+            qps: None,
+            burst: None,
+            log_level: None,
+            log_format: LogFormat::Text,
+            cert_reload: None,
+            authorization: Authorization::SubjectAccessReview,
+            state: None,
+            version: false,
+        }
+    }
+}
+
+/// Everything `winkube webhook` needs, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookConfig {
+    pub addr: SocketAddr,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub random_hostname: bool,
+    pub qps: f32,
+    pub burst: u32,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    pub authorization: Authorization,
+    pub state: Option<PathBuf>,
+    /// Problems that do not stop the server (the reference logs them as warnings); they
+    /// are logged once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+/// A configuration that cannot start a server.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Resolves flags and environment (`env` looks a variable up; `std::env::var` in main).
+pub fn resolve(
+    args: &WebhookArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<WebhookConfig, ConfigError> {
+    let mut warnings = Vec::new();
+    let env = |name: &str| env(name).filter(|v| !v.is_empty());
+
+    let tls_cert = args
+        .tls_cert_file
+        .clone()
+        .or_else(|| env(ENV_TLS_CRT).map(PathBuf::from))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "no serving certificate: set --tls-cert-file or the {ENV_TLS_CRT} environment variable"
+            ))
+        })?;
+    let tls_key = args
+        .tls_key_file
+        .clone()
+        .or_else(|| env(ENV_TLS_KEY).map(PathBuf::from))
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "no serving key: set --tls-key-file or the {ENV_TLS_KEY} environment variable"
+            ))
+        })?;
+
+    let port = match args.port {
+        Some(p) => p,
+        None => env_number(&env, ENV_HTTPS_PORT, DEFAULT_PORT, &mut warnings),
+    };
+    let qps = match args.qps {
+        Some(q) => q,
+        None => env_number(&env, ENV_QPS, DEFAULT_QPS, &mut warnings),
+    };
+    if !(qps.is_finite() && qps > 0.0) {
+        return Err(ConfigError(format!(
+            "QPS must be a positive number, got {qps}"
+        )));
+    }
+    let burst = match args.burst {
+        Some(b) => b,
+        None => env_number(&env, ENV_BURST, DEFAULT_BURST, &mut warnings),
+    };
+    if burst == 0 {
+        return Err(ConfigError("burst must be at least 1".into()));
+    }
+
+    let random_hostname = match args.random_hostname {
+        Some(b) => b,
+        None => match env(ENV_RANDOM_HOSTNAME) {
+            None => false,
+            Some(v) => parse_go_bool(&v).map_err(|e| {
+                ConfigError(format!(
+                    "unable to parse environment variable {ENV_RANDOM_HOSTNAME}: {e}"
+                ))
+            })?,
+        },
+    };
+
+    let log_level = match args.log_level {
+        Some(l) => l,
+        None => match env(ENV_LOG_LEVEL) {
+            None => LogLevel::Info,
+            Some(v) => match LogLevel::parse(&v) {
+                Some(l) => l,
+                None => {
+                    warnings.push(format!(
+                        "unknown log level {v:?} in {ENV_LOG_LEVEL}, valid log levels are: {}; using info",
+                        LogLevel::NAMES.join(", ")
+                    ));
+                    LogLevel::Info
+                }
+            },
+        },
+    };
+
+    if args.cert_reload == Some(false) {
+        warnings.push(
+            "--cert-reload=false is ignored: winkube always reloads the serving certificate when it changes"
+                .into(),
+        );
+    }
+
+    Ok(WebhookConfig {
+        addr: SocketAddr::new(args.bind_address, port),
+        tls_cert,
+        tls_key,
+        random_hostname,
+        qps,
+        burst,
+        log_level,
+        log_format: args.log_format,
+        authorization: args.authorization,
+        state: args.state.clone(),
+        warnings,
+    })
+}
+
+/// The reference's `env_int`/`env_float`: unset → default; invalid → warning and default.
+fn env_number<T: std::str::FromStr + fmt::Display + Copy>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    warnings: &mut Vec<String>,
+) -> T {
+    match env(name) {
+        None => default,
+        Some(v) => match v.trim().parse::<T>() {
+            Ok(n) => n,
+            Err(_) => {
+                warnings.push(format!(
+                    "unable to parse environment variable {name} with value {v:?}; using default value {default}"
+                ));
+                default
+            }
+        },
+    }
+}
+
+/// Checks that the certificate and key files can be read, so a wrong path is reported
+/// before anything else starts (the reference panics on it, issue #50).
+pub fn check_readable(config: &WebhookConfig) -> Result<(), ConfigError> {
+    for (what, path, var) in [
+        ("certificate", &config.tls_cert, ENV_TLS_CRT),
+        ("key", &config.tls_key, ENV_TLS_KEY),
+    ] {
+        let content = std::fs::read(path).map_err(|e| {
+            ConfigError(format!(
+                "cannot read the TLS {what} file {} (--tls-{}-file / {var}): {e}",
+                path.display(),
+                if what == "key" { "key" } else { "cert" }
+            ))
+        })?;
+        if !content.windows(10).any(|w| w == b"-----BEGIN") {
+            return Err(ConfigError(format!(
+                "the TLS {what} file {} (--tls-{}-file / {var}) contains no PEM data",
+                path.display(),
+                if what == "key" { "key" } else { "cert" }
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const TLS: [(&str, &str); 2] = [("TLS_CRT", "/tls/crt"), ("TLS_KEY", "/tls/key")];
+
+    fn resolve_env(extra: &[(&str, &str)]) -> Result<WebhookConfig, ConfigError> {
+        let mut pairs: Vec<(&str, &str)> = TLS.to_vec();
+        pairs.extend_from_slice(extra);
+        resolve(&default_args(), env_of(&pairs))
+    }
+
+    fn default_args() -> WebhookArgs {
+        WebhookArgs::default()
+    }
+
+    #[test]
+    fn reference_defaults() {
+        let c = resolve_env(&[]).unwrap();
+        assert_eq!(c.addr.port(), 443);
+        assert_eq!(c.tls_cert, PathBuf::from("/tls/crt"));
+        assert_eq!(c.tls_key, PathBuf::from("/tls/key"));
+        assert!(!c.random_hostname);
+        assert_eq!((c.qps, c.burst), (5.0, 10));
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn env_values_are_used() {
+        let c = resolve_env(&[
+            ("HTTPS_PORT", "8443"),
+            ("QPS", "30.5"),
+            ("BURST", "50"),
+            ("RANDOM_HOSTNAME", "T"),
+            ("LOG_LEVEL", "DEBUG"),
+        ])
+        .unwrap();
+        assert_eq!(c.addr.port(), 8443);
+        assert_eq!((c.qps, c.burst), (30.5, 50));
+        assert!(c.random_hostname);
+        assert_eq!(c.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn invalid_https_port_warns_and_uses_default() {
+        let c = resolve_env(&[("HTTPS_PORT", "https")]).unwrap();
+        assert_eq!(c.addr.port(), 443);
+        assert_eq!(
+            c.warnings,
+            [
+                "unable to parse environment variable HTTPS_PORT with value \"https\"; using default value 443"
+            ]
+        );
+        // Out of range for a port is invalid too.
+        let c = resolve_env(&[("HTTPS_PORT", "70000")]).unwrap();
+        assert_eq!(c.addr.port(), 443);
+        assert_eq!(c.warnings.len(), 1);
+    }
+
+    #[test]
+    fn invalid_qps_and_burst_warn_and_use_defaults() {
+        let c = resolve_env(&[("QPS", "fast"), ("BURST", "-1")]).unwrap();
+        assert_eq!((c.qps, c.burst), (5.0, 10));
+        assert_eq!(c.warnings.len(), 2);
+    }
+
+    #[test]
+    fn random_hostname_accepts_exactly_go_parsebool() {
+        for (v, want) in [
+            ("1", true),
+            ("t", true),
+            ("T", true),
+            ("TRUE", true),
+            ("true", true),
+            ("True", true),
+            ("0", false),
+            ("f", false),
+            ("F", false),
+            ("FALSE", false),
+            ("false", false),
+            ("False", false),
+        ] {
+            assert_eq!(
+                resolve_env(&[("RANDOM_HOSTNAME", v)])
+                    .unwrap()
+                    .random_hostname,
+                want,
+                "{v}"
+            );
+        }
+        for bad in ["yes", "on", "tRuE", "2", " true"] {
+            let e = resolve_env(&[("RANDOM_HOSTNAME", bad)]).unwrap_err();
+            assert!(
+                e.0.starts_with(
+                    "unable to parse environment variable RANDOM_HOSTNAME: invalid boolean"
+                ),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_tls_is_a_clear_error() {
+        let e = resolve(&default_args(), env_of(&[("TLS_KEY", "/k")])).unwrap_err();
+        assert_eq!(
+            e.0,
+            "no serving certificate: set --tls-cert-file or the TLS_CRT environment variable"
+        );
+        let e = resolve(&default_args(), env_of(&[("TLS_CRT", "/c")])).unwrap_err();
+        assert!(e.0.contains("TLS_KEY"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_environment() {
+        let args = WebhookArgs {
+            tls_cert_file: Some("/flag/crt".into()),
+            port: Some(9443),
+            random_hostname: Some(false),
+            log_level: Some(LogLevel::Warn),
+            ..default_args()
+        };
+        let c = resolve(
+            &args,
+            env_of(&[
+                ("TLS_CRT", "/env/crt"),
+                ("TLS_KEY", "/env/key"),
+                ("HTTPS_PORT", "1"),
+                // An invalid env value that a flag overrides is never parsed.
+                ("RANDOM_HOSTNAME", "maybe"),
+                ("LOG_LEVEL", "trace"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.tls_cert, PathBuf::from("/flag/crt"));
+        assert_eq!(c.tls_key, PathBuf::from("/env/key"));
+        assert_eq!(c.addr.port(), 9443);
+        assert!(!c.random_hostname);
+        assert_eq!(c.log_level, LogLevel::Warn);
+    }
+
+    #[test]
+    fn unknown_log_level_warns_and_uses_info() {
+        let c = resolve_env(&[("LOG_LEVEL", "verbose")]).unwrap();
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert!(
+            c.warnings[0]
+                .contains("valid log levels are: panic, fatal, error, warn, info, debug, trace")
+        );
+        assert_eq!(
+            LogLevel::parse("Panic").unwrap().tracing_level(),
+            tracing::Level::ERROR
+        );
+    }
+
+    #[test]
+    fn check_readable_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("crt");
+        std::fs::write(&cert, "not pem").unwrap();
+        let mut c = resolve_env(&[]).unwrap();
+        c.tls_cert = cert.clone();
+        let e = check_readable(&c).unwrap_err();
+        assert!(
+            e.0.contains("contains no PEM data") && e.0.contains(&*cert.to_string_lossy()),
+            "{e}"
+        );
+        c.tls_cert = dir.path().join("missing");
+        let e = check_readable(&c).unwrap_err();
+        assert!(
+            e.0.starts_with("cannot read the TLS certificate file"),
+            "{e}"
+        );
+    }
+}
