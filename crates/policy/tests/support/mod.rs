@@ -12,6 +12,8 @@ pub struct MemView {
     pub default_decision: UseDecision,
     pub sar_calls: Mutex<Vec<(String, String, String)>>,
     pub lookups: Mutex<Vec<String>>,
+    /// Every question in order: `sar:<credspec>` or `get:<credspec>`.
+    pub log: Mutex<Vec<String>>,
 }
 
 impl Default for MemView {
@@ -25,6 +27,7 @@ impl Default for MemView {
             },
             sar_calls: Mutex::new(Vec::new()),
             lookups: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
         }
     }
 }
@@ -100,6 +103,10 @@ impl MemView {
         self.sar_calls.lock().unwrap().clone()
     }
 
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     pub fn lookups(&self) -> Vec<String> {
         self.lookups.lock().unwrap().clone()
     }
@@ -108,6 +115,7 @@ impl MemView {
 impl ClusterView for MemView {
     fn credspec(&self, name: &str) -> CredSpecLookup {
         self.lookups.lock().unwrap().push(name.to_owned());
+        self.log.lock().unwrap().push(format!("get:{name}"));
         self.credspecs
             .get(name)
             .cloned()
@@ -126,6 +134,7 @@ impl ClusterView for MemView {
             credspec.to_owned(),
         );
         self.sar_calls.lock().unwrap().push(key.clone());
+        self.log.lock().unwrap().push(format!("sar:{credspec}"));
         let d = self
             .decisions
             .get(&key)
