@@ -8,6 +8,7 @@
 pub mod canonical;
 pub mod crd;
 pub mod credspec;
+pub mod windows;
 
 pub use canonical::canonical_json;
 pub use credspec::{GROUP, GmsaCredentialSpec, KIND, PLURAL};

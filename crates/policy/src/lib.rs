@@ -11,6 +11,7 @@ pub mod admission;
 mod contents;
 mod gofmt;
 pub mod view;
+pub mod windows;
 mod wire;
 
 pub use admission::{
