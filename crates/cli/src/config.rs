@@ -39,8 +39,10 @@ pub enum Authorization {
     /// A LocalSubjectAccessReview per check, as the reference does: exact for every
     /// authorizer the API server runs (RBAC, webhooks, ABAC), one API call per check.
     SubjectAccessReview,
-    /// Evaluate RBAC locally from watched Roles and bindings: no API call per pod, but
-    /// only RBAC grants count, and the webhook needs list/watch on RBAC objects.
+    /// Evaluate RBAC locally from watched Roles and bindings; a local allow is final, a
+    /// local deny is confirmed by a LocalSubjectAccessReview. No API call for authorized
+    /// pods, but a revoked grant may be honoured for the watch latency, and the webhook
+    /// needs list/watch on RBAC objects.
     RbacCache,
 }
 

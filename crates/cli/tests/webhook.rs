@@ -1,0 +1,423 @@
+//! `winkube webhook --state examples/state`, configured like the reference (environment
+//! variables), answering real AdmissionReviews over HTTPS.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use winkube_testkit::{ApiServer, TestCa};
+
+const BIN: &str = env!("CARGO_BIN_EXE_winkube");
+
+const CANONICAL: &str = r#"{"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"WebApp1","Scope":"CONTOSO"}]},"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com","DnsTreeName":"contoso.com","Guid":"244818ae-87ac-4fcd-92ec-e79e5252348a","MachineAccountName":"WebApp1","NetBiosName":"CONTOSO","Sid":"S-1-5-21-2126449477-2524075714-3094792973"}}"#;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Kills the server if a test fails before stopping it.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Client {
+    connector: tokio_rustls::TlsConnector,
+    port: u16,
+}
+
+impl Client {
+    fn new(ca: CertificateDer<'static>, port: u16) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Self {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            port,
+        }
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::io::Result<(u16, Bytes)> {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let tls = self
+            .connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(conn);
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(serde_json::to_vec(v).unwrap())
+            }
+            None => Bytes::new(),
+        };
+        let resp = sender
+            .send_request(req.body(Full::new(body)).unwrap())
+            .await
+            .map_err(std::io::Error::other)?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(std::io::Error::other)?
+            .to_bytes();
+        Ok((status, bytes))
+    }
+}
+
+fn review(uid: &str, pod: &Value) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "default",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": pod,
+        }
+    })
+}
+
+fn example_pod(file: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    let mut pod: Value = serde_saphyr::from_str(&text).unwrap();
+    // What the ServiceAccount admission plugin has done before webhooks run.
+    if pod["spec"].get("serviceAccountName").is_none() {
+        pod["spec"]["serviceAccountName"] = json!("default");
+    }
+    pod
+}
+
+/// Writes a serving certificate for localhost into `dir/tls/`.
+fn write_cert(dir: &Path, ca: &TestCa) -> PathBuf {
+    let issued = ca.issue("winkube", &["localhost", "127.0.0.1"]).unwrap();
+    let tls_dir = dir.join("tls");
+    std::fs::create_dir_all(&tls_dir).unwrap();
+    std::fs::write(tls_dir.join("tls.crt"), &issued.cert_pem).unwrap();
+    std::fs::write(tls_dir.join("tls.key"), &issued.key_pem).unwrap();
+    tls_dir
+}
+
+/// Waits (bounded) until `/health` answers, and returns its status.
+async fn wait_for_health(server: &mut Server, client: &Client, want: u16) {
+    let mut last = None;
+    for _ in 0..400 {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("server exited early: {status}\n{}", server.log());
+        }
+        if let Ok((status, _)) = client.request("GET", "/health", None).await {
+            last = Some(status);
+            if status == want {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "/health never answered {want} (last: {last:?})\n{}",
+        server.log()
+    );
+}
+
+async fn mutate_inlines_the_talk_credspec(client: &Client) -> Vec<Value> {
+    let pod = example_pod("examples/webapp-pod.yaml");
+    let (status, body) = client
+        .request("POST", "/mutate", Some(&review("uid-mutate", &pod)))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let resp: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(resp["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(resp["response"]["uid"], "uid-mutate");
+    assert_eq!(resp["response"]["allowed"], true, "{resp}");
+    assert_eq!(resp["response"]["patchType"], "JSONPatch");
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(resp["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    let ops: Vec<Value> = serde_json::from_slice(&patch).unwrap();
+    assert_eq!(
+        ops[0],
+        json!({"op": "add", "path": "/spec/securityContext/windowsOptions/gmsaCredentialSpec", "value": CANONICAL})
+    );
+    ops
+}
+
+async fn validate_refuses_billing(client: &Client) {
+    let billing = example_pod("examples/denied/unauthorized-service-account.yaml");
+    let (status, body) = client
+        .request("POST", "/validate", Some(&review("uid-validate", &billing)))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let resp: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(resp["response"]["uid"], "uid-validate");
+    assert_eq!(resp["response"]["allowed"], false);
+    assert_eq!(resp["response"]["status"]["code"], 403);
+    assert!(
+        resp["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(
+                "service account \"billing\" is not authorized to `use` GMSA cred spec \"gmsa-webapp-1\""
+            ),
+        "{resp}"
+    );
+}
+
+async fn validate_admits_default(client: &Client, ops: &[Value]) {
+    let mut pod = example_pod("examples/webapp-pod.yaml");
+    pod["spec"]["securityContext"]["windowsOptions"]["gmsaCredentialSpec"] =
+        ops[0]["value"].clone();
+    let (status, body) = client
+        .request("POST", "/validate", Some(&review("uid-ok", &pod)))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let resp: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(resp["response"]["allowed"], true, "{resp}");
+}
+
+fn spawn(args: &[&str], env: &[(&str, String)], log: PathBuf) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("webhook").args(args).current_dir(repo());
+    for var in [
+        "TLS_CRT",
+        "TLS_KEY",
+        "HTTPS_PORT",
+        "RANDOM_HOSTNAME",
+        "QPS",
+        "BURST",
+        "LOG_LEVEL",
+        "RUST_LOG",
+        "KUBECONFIG",
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    Server { child, log }
+}
+
+/// A kubeconfig for the API-server stand-in.
+fn kubeconfig(api: &ApiServer, path: &Path) {
+    let ca = base64::engine::general_purpose::STANDARD.encode(api.ca().cert_pem());
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: t\n  user:\n    token: {}\ncontexts:\n- name: t\n  context: {{cluster: t, user: t, namespace: default}}\ncurrent-context: t\n",
+        api.url(),
+        api.token()
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn serves_a_live_cluster_in_both_authorization_modes() {
+    let api = ApiServer::start().await.unwrap();
+    // The same objects as examples/state, this time in the (stand-in) cluster.
+    for file in [
+        "examples/state/gmsa-webapp-1.yaml",
+        "examples/state/webapp1-role.yaml",
+        "examples/state/default-svc-account-read-gmsa.yaml",
+        "examples/state/service-accounts.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        let obj: Value = serde_saphyr::from_str(&text).unwrap();
+        api.create(obj).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("winkube-test-ca").unwrap();
+    let tls_dir = write_cert(dir.path(), &ca);
+    let kc = dir.path().join("kubeconfig");
+    kubeconfig(&api, &kc);
+
+    for mode in ["subject-access-review", "rbac-cache"] {
+        api.clear_requests();
+        let port = free_port();
+        let mut server = spawn(
+            &[
+                "--bind-address",
+                "127.0.0.1",
+                "--tls-cert-file",
+                tls_dir.join("tls.crt").to_str().unwrap(),
+                "--tls-key-file",
+                tls_dir.join("tls.key").to_str().unwrap(),
+                "--port",
+                &port.to_string(),
+                "--authorization",
+                mode,
+                "--log-format",
+                "json",
+            ],
+            &[("KUBECONFIG", kc.to_string_lossy().into_owned())],
+            dir.path().join(format!("{mode}.log")),
+        );
+        let client = Client::new(ca.cert_der(), port);
+        wait_for_health(&mut server, &client, 204).await;
+        let ops = mutate_inlines_the_talk_credspec(&client).await;
+        assert!(
+            !ops.iter().any(|op| op["path"] == "/spec/hostname"),
+            "no RANDOM_HOSTNAME, no hostname: {ops:?}"
+        );
+        validate_refuses_billing(&client).await;
+        validate_admits_default(&client, &ops).await;
+        let reviews = api.access_reviews();
+        let reviewed: Vec<_> = reviews
+            .iter()
+            .map(|r| r["spec"]["user"].as_str().unwrap_or_default())
+            .collect();
+        if mode == "subject-access-review" {
+            // One LocalSubjectAccessReview per check, as the reference.
+            assert_eq!(
+                reviewed,
+                [
+                    "system:serviceaccount:default:billing",
+                    "system:serviceaccount:default:default"
+                ]
+            );
+        } else {
+            // Grants come from the cache; only a cache denial is confirmed by the API server
+            // (which may run other authorizers than RBAC).
+            assert_eq!(reviewed, ["system:serviceaccount:default:billing"]);
+        }
+        // JSON logs, one object per line.
+        let log = server.log();
+        let first = log.lines().next().unwrap_or_default();
+        assert!(
+            serde_json::from_str::<Value>(first).is_ok(),
+            "not JSON: {first}"
+        );
+        drop(server);
+    }
+}
+
+#[tokio::test]
+async fn serves_mutate_and_validate_over_https_from_a_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("winkube-test-ca").unwrap();
+    let tls_dir = write_cert(dir.path(), &ca);
+    let port = free_port();
+
+    // Configured as the reference's Deployment does it: environment variables only,
+    // plus the state directory instead of a cluster.
+    let mut server = spawn(
+        &[
+            "--state",
+            "examples/state",
+            "--bind-address",
+            "127.0.0.1",
+            "--cert-reload=true",
+        ],
+        &[
+            (
+                "TLS_CRT",
+                tls_dir.join("tls.crt").to_string_lossy().into_owned(),
+            ),
+            (
+                "TLS_KEY",
+                tls_dir.join("tls.key").to_string_lossy().into_owned(),
+            ),
+            ("HTTPS_PORT", port.to_string()),
+            ("RANDOM_HOSTNAME", "true".to_owned()),
+            ("LOG_LEVEL", "debug".to_owned()),
+        ],
+        dir.path().join("server.log"),
+    );
+    let client = Client::new(ca.cert_der(), port);
+    // --state makes it ready at once.
+    wait_for_health(&mut server, &client, 204).await;
+
+    // /mutate inlines the canonical contents and, with RANDOM_HOSTNAME=true, a hostname.
+    let ops = mutate_inlines_the_talk_credspec(&client).await;
+    let hostname = ops
+        .iter()
+        .find(|op| op["path"] == "/spec/hostname")
+        .unwrap_or_else(|| panic!("no hostname op in {ops:?}"));
+    assert_eq!(hostname["value"].as_str().unwrap().len(), 15);
+
+    // /validate refuses a service account without a RoleBinding, with the reference's text.
+    validate_refuses_billing(&client).await;
+    validate_admits_default(&client, &ops).await;
+
+    // SIGTERM: graceful shutdown, exit status 0.
+    #[cfg(unix)]
+    {
+        let killed = Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut exit = None;
+        for _ in 0..200 {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                exit = Some(status);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let exit = exit.unwrap_or_else(|| panic!("no exit after SIGTERM\n{}", server.log()));
+        assert!(exit.success(), "{exit}\n{}", server.log());
+    }
+}
