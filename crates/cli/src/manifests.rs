@@ -355,7 +355,8 @@ fn deployment(args: &InstallArgs) -> Value {
                         "name": "webhook",
                         "image": args.image,
                         "imagePullPolicy": "IfNotPresent",
-                        "args": ["webhook", format!("--authorization={}", args.authorization.as_str())],
+                        "command": ["/winkube", "webhook"],
+                        "args": [format!("--authorization={}", args.authorization.as_str())],
                         "env": [
                             // The reference's variables: the same Deployment knobs work.
                             env("TLS_CRT", "/tls/tls.crt".into()),

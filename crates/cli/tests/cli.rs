@@ -536,7 +536,8 @@ fn install_flags_change_the_bundle() {
     );
     let c = &find("Deployment")["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "registry.example/winkube:dev");
-    assert_eq!(c["args"][1], "--authorization=rbac-cache");
+    assert_eq!(c["command"], serde_json::json!(["/winkube", "webhook"]));
+    assert_eq!(c["args"][0], "--authorization=rbac-cache");
     let o = winkube(&["manifests", "install", "--namespace", "Bad_NS"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("not a valid namespace name"));

@@ -404,8 +404,14 @@ async fn serves_mutate_and_validate_over_https_from_a_state_directory() {
     // SIGTERM: graceful shutdown, exit status 0.
     #[cfg(unix)]
     {
-        let killed = Command::new("kill")
-            .args(["-TERM", &server.child.id().to_string()])
+        // The shell's built-in kill: no procps needed.
+        let killed = Command::new("sh")
+            .args([
+                "-c",
+                "kill -TERM \"$1\"",
+                "sh",
+                &server.child.id().to_string(),
+            ])
             .status()
             .unwrap();
         assert!(killed.success());
