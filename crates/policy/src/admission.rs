@@ -5,7 +5,7 @@
 use crate::contents::{Comparison, compare};
 use crate::gofmt::{push_json_string, quote};
 use crate::view::{ClusterView, CredSpecContents, CredSpecLookup};
-use crate::wire::{self, ContainerList, Pod, Request, WindowsOptions};
+use crate::wire::{self, Admission, ContainerList, Object, Pod, WindowsOptions};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -266,7 +266,7 @@ async fn decide<V: ClusterView>(
     view: &V,
     ctx: &ReviewContext,
 ) -> Decision {
-    let req = match wire::decode_review(text) {
+    let mut req = match wire::decode_review(text) {
         Err(e) => {
             return Decision::deny(
                 String::new(),
@@ -284,7 +284,8 @@ async fn decide<V: ClusterView>(
         let msg = format!("expected a Pod object, got a {}", req.kind());
         return Decision::deny(uid, 400, msg);
     }
-    let pod = match wire::decode_pod(req.object) {
+    let object = std::mem::replace(&mut req.object, Object::Raw(None));
+    let pod = match object.into_pod() {
         Ok(p) => p,
         Err(e) => {
             return Decision::deny(
@@ -366,7 +367,7 @@ async fn decide<V: ClusterView>(
 
 /// How denials name the pod: its name; before the API server generated one, the request's
 /// name or `generateName*` (the reference prints `""` then).
-fn display_name<'p>(pod: &'p Pod<'_>, req: &'p Request<'_>) -> Cow<'p, str> {
+fn display_name<'p>(pod: &'p Pod<'_>, req: &'p Admission<'_>) -> Cow<'p, str> {
     if !pod.name().is_empty() {
         Cow::Borrowed(pod.name())
     } else if !req.name().is_empty() {

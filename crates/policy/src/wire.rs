@@ -106,7 +106,8 @@ go_object!(
 );
 
 go_object!(
-    /// `AdmissionRequest`, reduced to what the policies read.
+    /// `AdmissionRequest`, reduced to what the policies read, with the object kept raw so
+    /// that an undecodable pod is reported after the kind check, as the reference does.
     Request {
         uid: Option<Str<'a>> = "uid",
         kind: Option<GroupVersionKind<'a>> = "kind",
@@ -118,6 +119,54 @@ go_object!(
         old_object: Option<&'a RawValue> = "oldObject",
     }
 );
+
+go_object!(
+    /// The common case in one pass: the same review with the pod decoded in place.
+    FastReview { request: Option<FastRequest<'a>> = "request" }
+);
+
+go_object!(FastRequest {
+    uid: Option<Str<'a>> = "uid",
+    kind: Option<GroupVersionKind<'a>> = "kind",
+    sub_resource: Option<Str<'a>> = "subResource",
+    name: Option<Str<'a>> = "name",
+    namespace: Option<Str<'a>> = "namespace",
+    operation: Option<Str<'a>> = "operation",
+    object: Option<Pod<'a>> = "object",
+    old_object: Option<&'a RawValue> = "oldObject",
+});
+
+/// The request's object: decoded already (fast path) or still raw.
+#[derive(Debug)]
+pub(crate) enum Object<'a> {
+    Decoded(Option<Pod<'a>>),
+    Raw(Option<&'a RawValue>),
+}
+
+impl<'a> Object<'a> {
+    /// The pod, or the reference's P5 error text.
+    pub(crate) fn into_pod(self) -> Result<Pod<'a>, String> {
+        match self {
+            Object::Decoded(Some(p)) => Ok(p),
+            // `null` and absent objects are empty input to Go's decoder.
+            Object::Decoded(None) => Err(GO_EOF.to_owned()),
+            Object::Raw(r) => decode_pod(r),
+        }
+    }
+}
+
+/// A decoded `AdmissionRequest`.
+#[derive(Debug)]
+pub(crate) struct Admission<'a> {
+    pub(crate) uid: Option<Str<'a>>,
+    pub(crate) kind: Option<GroupVersionKind<'a>>,
+    pub(crate) sub_resource: Option<Str<'a>>,
+    pub(crate) name: Option<Str<'a>>,
+    pub(crate) namespace: Option<Str<'a>>,
+    pub(crate) operation: Option<Str<'a>>,
+    pub(crate) object: Object<'a>,
+    pub(crate) old_object: Option<&'a RawValue>,
+}
 
 go_object!(GroupVersionKind { kind: Option<Str<'a>> = "kind" });
 
@@ -162,7 +211,7 @@ fn opt_str<'s>(s: &'s Option<Str<'_>>) -> &'s str {
     s.as_deref().unwrap_or("")
 }
 
-impl<'a> Request<'a> {
+impl<'a> Admission<'a> {
     pub(crate) fn uid(&self) -> &str {
         opt_str(&self.uid)
     }
@@ -305,10 +354,33 @@ pub(crate) fn json_error_text(e: &serde_json::Error) -> String {
 }
 
 /// Parses the AdmissionReview. A top-level `null` decodes, like in Go, to a review
-/// without a request.
-pub(crate) fn decode_review(text: &str) -> Result<Option<Request<'_>>, String> {
+/// without a request. The pod is decoded in the same pass; only when that fails is the
+/// review parsed again with the object kept raw, so that errors are classified (P2 vs P5)
+/// exactly as the reference classifies them.
+pub(crate) fn decode_review(text: &str) -> Result<Option<Admission<'_>>, String> {
+    if let Ok(r) = serde_json::from_str::<Option<FastReview<'_>>>(text) {
+        return Ok(r.and_then(|r| r.request).map(|r| Admission {
+            uid: r.uid,
+            kind: r.kind,
+            sub_resource: r.sub_resource,
+            name: r.name,
+            namespace: r.namespace,
+            operation: r.operation,
+            object: Object::Decoded(r.object),
+            old_object: r.old_object,
+        }));
+    }
     match serde_json::from_str::<Option<Review<'_>>>(text) {
-        Ok(r) => Ok(r.and_then(|r| r.request)),
+        Ok(r) => Ok(r.and_then(|r| r.request).map(|r| Admission {
+            uid: r.uid,
+            kind: r.kind,
+            sub_resource: r.sub_resource,
+            name: r.name,
+            namespace: r.namespace,
+            operation: r.operation,
+            object: Object::Raw(r.object),
+            old_object: r.old_object,
+        })),
         Err(e) => Err(json_error_text(&e)),
     }
 }
@@ -336,6 +408,19 @@ mod tests {
             .unwrap();
         assert!(matches!(r.uid.as_ref().unwrap().0, Cow::Borrowed("u")));
         assert_eq!(r.operation(), "CREATE");
+    }
+
+    #[test]
+    fn valid_reviews_take_the_one_pass_path() {
+        let ok = decode_review(r#"{"request":{"object":{"spec":{"containers":[{"name":"c"}]}}}}"#);
+        assert!(matches!(
+            ok.unwrap().unwrap().object,
+            Object::Decoded(Some(_))
+        ));
+        let bad = decode_review(r#"{"request":{"object":{"spec":{"containers":"x"}}}}"#);
+        let req = bad.unwrap().unwrap();
+        assert!(matches!(req.object, Object::Raw(Some(_))));
+        assert!(req.object.into_pod().is_err());
     }
 
     #[test]

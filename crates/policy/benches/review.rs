@@ -1,0 +1,196 @@
+//! CPU cost of one `review` (parse, rules, response bytes) against an in-memory view of
+//! 10 and 10,000 credspecs. The view answers synchronously, so the future is polled once.
+#![allow(clippy::unwrap_used)]
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use winkube_policy::{
+    ClusterView, CredSpecContents, CredSpecLookup, Endpoint, ReviewContext, UseDecision, review,
+};
+
+/// A HashMap of credspecs; every service account may use every credspec.
+struct BenchView {
+    credspecs: HashMap<String, CredSpecLookup>,
+}
+
+impl BenchView {
+    fn new(n: usize) -> Self {
+        let credspecs = (0..n)
+            .map(|i| {
+                let name = format!("credspec-{i}");
+                let cs = winkube_api::GmsaCredentialSpec {
+                    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                        name: Some(name.clone()),
+                        ..Default::default()
+                    },
+                    credspec: Some(json!({
+                        "ActiveDirectoryConfig": {"GroupManagedServiceAccounts": [
+                            {"Name": format!("WebApplication{i}"), "Scope": "CONTOSO"},
+                            {"Name": format!("WebApplication{i}"), "Scope": "contoso.com"}]},
+                        "CmsPlugins": ["ActiveDirectory"],
+                        "DomainJoinConfig": {"DnsName": "contoso.com", "DnsTreeName": "contoso.com",
+                            "Guid": "244818ae-87ca-4fcd-92ec-e79e5252348a",
+                            "MachineAccountName": format!("WebApplication{i}"),
+                            "NetBiosName": "CONTOSO", "Sid": "S-1-5-21-2126729477-2524075714-3094792973"}
+                    })),
+                };
+                let c = CredSpecContents::from_resource(&cs).unwrap();
+                (name, CredSpecLookup::Found(Arc::new(c)))
+            })
+            .collect();
+        BenchView { credspecs }
+    }
+
+    fn canonical(&self, name: &str) -> String {
+        match &self.credspecs[name] {
+            CredSpecLookup::Found(c) => c.canonical.to_string(),
+            _ => unreachable!(),
+        }
+    }
+}
+
+impl ClusterView for BenchView {
+    fn credspec(&self, name: &str) -> CredSpecLookup {
+        self.credspecs
+            .get(name)
+            .cloned()
+            .unwrap_or(CredSpecLookup::NotFound)
+    }
+
+    fn may_use_credspec(
+        &self,
+        _namespace: &str,
+        _service_account: &str,
+        _credspec: &str,
+    ) -> impl Future<Output = UseDecision> + Send {
+        std::future::ready(UseDecision {
+            allowed: true,
+            reason: String::new(),
+        })
+    }
+}
+
+fn poll_once<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("the bench view never waits"),
+    }
+}
+
+/// A pod shaped like what the API server sends (defaults filled in).
+fn pod(containers: usize, pod_opts: Option<Value>, container_opts: Option<Value>) -> Value {
+    let containers: Vec<Value> = (0..containers)
+        .map(|i| {
+            let mut c = json!({
+                "name": format!("app-{i}"), "image": "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022",
+                "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                "resources": {"limits": {"cpu": "500m", "memory": "800Mi"}, "requests": {"cpu": "500m", "memory": "800Mi"}},
+                "volumeMounts": [{"name": "kube-api-access", "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}],
+                "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"
+            });
+            if let Some(o) = &container_opts {
+                c["securityContext"] = json!({"windowsOptions": o});
+            }
+            c
+        })
+        .collect();
+    let mut spec = json!({
+        "volumes": [{"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}], "defaultMode": 420}}],
+        "containers": containers, "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+        "nodeSelector": {"kubernetes.io/os": "windows"}, "serviceAccountName": "sa1", "serviceAccount": "sa1",
+        "securityContext": {}, "schedulerName": "default-scheduler",
+        "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
+        "priority": 0, "enableServiceLinks": true, "preemptionPolicy": "PreemptLowerPriority"
+    });
+    if let Some(o) = pod_opts {
+        spec["securityContext"] = json!({"windowsOptions": o});
+    }
+    json!({"kind": "Pod", "apiVersion": "v1",
+        "metadata": {"generateName": "web-7d4b9c-", "namespace": "apps", "labels": {"app": "web", "pod-template-hash": "7d4b9c"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9c", "uid": "5f0b2a2e-3f43-4c5a-9f0e-1c1b5d7e8a90", "controller": true, "blockOwnerDeletion": true}]},
+        "spec": spec, "status": {}})
+}
+
+fn body(p: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": {
+        "uid": "0b5b1f2c-8b8e-4b43-9a49-5e0bb7b0f9a1",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+        "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+        "namespace": "apps", "operation": "CREATE",
+        "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller", "uid": "c1", "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"]},
+        "object": p, "oldObject": null, "dryRun": false,
+        "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}}}))
+    .unwrap()
+}
+
+fn benches(c: &mut Criterion) {
+    let ctx = ReviewContext::default();
+    let mut group = c.benchmark_group("review");
+    for n in [10usize, 10_000] {
+        let view = BenchView::new(n);
+        let cs = "credspec-7";
+        let canonical = view.canonical(cs);
+        let cases: Vec<(&str, Endpoint, Vec<u8>)> = vec![
+            ("plain/mutate", Endpoint::Mutate, body(&pod(1, None, None))),
+            (
+                "plain/validate",
+                Endpoint::Validate,
+                body(&pod(1, None, None)),
+            ),
+            (
+                "pod-gmsa/mutate",
+                Endpoint::Mutate,
+                body(&pod(1, Some(json!({"gmsaCredentialSpecName": cs})), None)),
+            ),
+            (
+                "pod-gmsa/validate-with-contents",
+                Endpoint::Validate,
+                body(&pod(
+                    1,
+                    Some(json!({"gmsaCredentialSpecName": cs, "gmsaCredentialSpec": canonical})),
+                    None,
+                )),
+            ),
+            (
+                "10-containers-gmsa/mutate",
+                Endpoint::Mutate,
+                body(&pod(10, None, Some(json!({"gmsaCredentialSpecName": cs})))),
+            ),
+            (
+                "10-containers-gmsa/validate-with-contents",
+                Endpoint::Validate,
+                body(&pod(
+                    10,
+                    None,
+                    Some(json!({"gmsaCredentialSpecName": cs, "gmsaCredentialSpec": canonical})),
+                )),
+            ),
+            (
+                "10-containers-plain/validate",
+                Endpoint::Validate,
+                body(&pod(10, None, None)),
+            ),
+        ];
+        for (name, endpoint, b) in &cases {
+            let o = poll_once(review(*endpoint, b, &view, &ctx));
+            assert!(o.allowed, "{name}: {}", o.message);
+            group.bench_with_input(BenchmarkId::new(*name, n), b, |bench, b| {
+                bench.iter(|| poll_once(review(*endpoint, black_box(b), &view, &ctx)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(review_benches, benches);
+criterion_main!(review_benches);
