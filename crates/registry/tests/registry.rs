@@ -1,0 +1,668 @@
+//! The registry client against a real registry: Debian's `docker-registry` (CNCF
+//! distribution), started on loopback per test with storage in a temporary directory. The
+//! tests push their own blobs, manifests and indexes over plain HTTP.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use winkube_api::windows::{ImageReference, WindowsBuild};
+use winkube_registry::{
+    ClientOptions, Credentials, DockerConfig, Error, ManualClock, RegistryClient, Resolver,
+    ResolverOptions,
+};
+
+const BINARY: &str = "/usr/bin/docker-registry";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `docker-registry`, stopped on drop.
+struct Registry {
+    child: Child,
+    host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type TestClient = Client<HttpConnector, Full<Bytes>>;
+
+fn http_client() -> TestClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn call(
+    c: &TestClient,
+    method: Method,
+    url: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut req = Request::builder().method(method).uri(url);
+    if let Some(ct) = content_type {
+        req = req.header(header::CONTENT_TYPE, ct);
+    }
+    let resp = c
+        .request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+impl Registry {
+    /// Starts the registry, or returns `None` (loudly) when the binary is not installed.
+    async fn start() -> Option<Self> {
+        if !Path::new(BINARY).exists() {
+            eprintln!(
+                "\n\n*** SKIPPING registry test: {BINARY} is missing. Install it with \
+                 `apt-get install -y docker-registry` (.ci/run does). ***\n"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, config).unwrap();
+        let child = Command::new(BINARY)
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("registry.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let reg = Registry {
+            child,
+            host: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let c = http_client();
+        for _ in 0..200 {
+            let req = Request::get(format!("http://{}/v2/", reg.host))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            if let Ok(r) = c.request(req).await
+                && r.status() == StatusCode::OK
+            {
+                return Some(reg);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let log = std::fs::read_to_string(reg._dir.path().join("registry.log")).unwrap_or_default();
+        panic!("docker-registry did not come up on {}:\n{log}", reg.host);
+    }
+
+    async fn push_blob(&self, repo: &str, data: &[u8]) -> (String, usize) {
+        let c = http_client();
+        let digest = sha256(data);
+        let (status, headers, _) = call(
+            &c,
+            Method::POST,
+            &format!("http://{}/v2/{repo}/blobs/uploads/", self.host),
+            None,
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let loc = headers[header::LOCATION].to_str().unwrap().to_owned();
+        let loc = if loc.starts_with('/') {
+            format!("http://{}{loc}", self.host)
+        } else {
+            loc
+        };
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let (status, _, body) = call(
+            &c,
+            Method::PUT,
+            &format!("{loc}{sep}digest={digest}"),
+            Some("application/octet-stream"),
+            data.to_vec(),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        (digest, data.len())
+    }
+
+    async fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        doc: &Value,
+    ) -> (String, usize) {
+        let body = serde_json::to_vec(doc).unwrap();
+        let (status, _, resp) = call(
+            &http_client(),
+            Method::PUT,
+            &format!("http://{}/v2/{repo}/manifests/{reference}", self.host),
+            Some(media_type),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&resp)
+        );
+        (sha256(&body), body.len())
+    }
+
+    /// Pushes a one-layer image; returns the manifest's digest and size.
+    async fn push_image(
+        &self,
+        repo: &str,
+        os: &str,
+        os_version: Option<&str>,
+        tag: Option<&str>,
+        docker: bool,
+    ) -> (String, usize) {
+        let mut cfg = json!({"architecture": "amd64", "os": os,
+            "rootfs": {"type": "layers", "diff_ids": []}, "config": {}});
+        if let Some(v) = os_version {
+            cfg["os.version"] = json!(v);
+        }
+        let (cfg_digest, cfg_size) = self
+            .push_blob(repo, &serde_json::to_vec(&cfg).unwrap())
+            .await;
+        let layer = format!("layer of {os} {os_version:?}").into_bytes();
+        let (layer_digest, layer_size) = self.push_blob(repo, &layer).await;
+        let (mt, cfg_mt, layer_mt) = if docker {
+            (
+                DOCKER_MANIFEST,
+                "application/vnd.docker.container.image.v1+json",
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            )
+        } else {
+            (
+                OCI_MANIFEST,
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            )
+        };
+        let manifest = json!({"schemaVersion": 2, "mediaType": mt,
+            "config": {"mediaType": cfg_mt, "digest": cfg_digest, "size": cfg_size},
+            "layers": [{"mediaType": layer_mt, "digest": layer_digest, "size": layer_size}]});
+        let body = serde_json::to_vec(&manifest).unwrap();
+        let digest = sha256(&body);
+        self.push_manifest(repo, tag.unwrap_or(&digest), mt, &manifest)
+            .await
+    }
+
+    /// Pushes the multi-build index of the issue: Windows 17763 and 20348, Linux amd64.
+    async fn push_multi_build_index(&self, repo: &str, tag: &str, docker: bool) -> String {
+        let (child_mt, index_mt) = if docker {
+            (DOCKER_MANIFEST, DOCKER_LIST)
+        } else {
+            (OCI_MANIFEST, OCI_INDEX)
+        };
+        let mut entries = Vec::new();
+        for (os, version) in [
+            ("windows", Some("10.0.17763.5458")),
+            ("windows", Some("10.0.20348.2227")),
+            ("linux", None),
+        ] {
+            let (d, size) = self.push_image(repo, os, version, None, docker).await;
+            let mut platform = json!({"os": os, "architecture": "amd64"});
+            if let Some(v) = version {
+                platform["os.version"] = json!(v);
+            }
+            entries.push(
+                json!({"mediaType": child_mt, "digest": d, "size": size, "platform": platform}),
+            );
+        }
+        let index = json!({"schemaVersion": 2, "mediaType": index_mt, "manifests": entries});
+        self.push_manifest(repo, tag, index_mt, &index).await.0
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, data);
+    format!(
+        "sha256:{}",
+        d.as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn client(timeout: Duration) -> RegistryClient {
+    RegistryClient::new(ClientOptions {
+        timeout,
+        system_roots: false,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn builds(p: &winkube_registry::ImagePlatforms) -> BTreeSet<WindowsBuild> {
+    p.platforms
+        .iter()
+        .filter_map(|x| x.windows_build())
+        .collect()
+}
+
+#[tokio::test]
+async fn resolves_multi_build_indexes_oci_and_docker() {
+    let Some(reg) = Registry::start().await else {
+        return;
+    };
+    let c = client(Duration::from_secs(10));
+    for (docker, tag) in [(false, "multi-oci"), (true, "multi-docker")] {
+        let index_digest = reg.push_multi_build_index("winkube/app", tag, docker).await;
+        let r = ImageReference::parse(&format!("{}/winkube/app:{tag}", reg.host)).unwrap();
+        let p = c.resolve(&r, None).await.unwrap();
+        assert_eq!(p.digest.as_deref(), Some(index_digest.as_str()), "{tag}");
+        assert_eq!(p.platforms.len(), 3, "{tag}: {p:?}");
+        assert_eq!(
+            builds(&p),
+            BTreeSet::from([WindowsBuild::ten(17763), WindowsBuild::ten(20348)]),
+            "{tag}"
+        );
+        assert_eq!(p.oses(), ["linux", "windows"]);
+        assert_eq!(
+            p.platforms[0].os_version.as_deref(),
+            Some("10.0.17763.5458")
+        );
+        // The same index by digest, verified against its content.
+        let by_digest =
+            ImageReference::parse(&format!("{}/winkube/app@{index_digest}", reg.host)).unwrap();
+        assert_eq!(
+            c.resolve(&by_digest, None).await.unwrap().platforms,
+            p.platforms
+        );
+    }
+}
+
+#[tokio::test]
+async fn resolves_single_manifests_through_the_config_blob() {
+    let Some(reg) = Registry::start().await else {
+        return;
+    };
+    let c = client(Duration::from_secs(10));
+    reg.push_image(
+        "win/servercore",
+        "windows",
+        Some("10.0.17763.5458"),
+        Some("ltsc2019"),
+        false,
+    )
+    .await;
+    reg.push_image(
+        "win/servercore",
+        "windows",
+        Some("10.0.26100.3194"),
+        Some("ltsc2025"),
+        true,
+    )
+    .await;
+    reg.push_image("lin/nginx", "linux", None, Some("1.25"), false)
+        .await;
+    let cases = [
+        (
+            "win/servercore:ltsc2019",
+            "windows",
+            Some(WindowsBuild::ten(17763)),
+        ),
+        (
+            "win/servercore:ltsc2025",
+            "windows",
+            Some(WindowsBuild::ten(26100)),
+        ),
+        ("lin/nginx:1.25", "linux", None),
+    ];
+    for (image, os, build) in cases {
+        let r = ImageReference::parse(&format!("{}/{image}", reg.host)).unwrap();
+        let p = c.resolve(&r, None).await.unwrap();
+        assert_eq!(p.platforms.len(), 1, "{image}");
+        assert_eq!(p.platforms[0].os, os, "{image}");
+        assert_eq!(p.platforms[0].architecture, "amd64");
+        assert_eq!(p.platforms[0].windows_build(), build, "{image}");
+    }
+}
+
+#[tokio::test]
+async fn missing_images_and_wrong_digests_are_clear_errors() {
+    let Some(reg) = Registry::start().await else {
+        return;
+    };
+    let c = client(Duration::from_secs(10));
+    let (digest, _) = reg
+        .push_image(
+            "win/app",
+            "windows",
+            Some("10.0.20348.1"),
+            Some("v1"),
+            false,
+        )
+        .await;
+    let missing_tag = ImageReference::parse(&format!("{}/win/app:v2", reg.host)).unwrap();
+    let e = c.resolve(&missing_tag, None).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("manifest win/app:v2 not found"),
+        "{e}"
+    );
+    let missing_repo = ImageReference::parse(&format!("{}/nobody/here:v1", reg.host)).unwrap();
+    assert!(matches!(
+        c.resolve(&missing_repo, None).await,
+        Err(Error::NotFound { .. })
+    ));
+    let other = format!("sha256:{}", "0".repeat(64));
+    let wrong = ImageReference::parse(&format!("{}/win/app@{other}", reg.host)).unwrap();
+    assert!(matches!(
+        c.resolve(&wrong, None).await,
+        Err(Error::NotFound { .. })
+    ));
+    let right = ImageReference::parse(&format!("{}/win/app:v1@{digest}", reg.host)).unwrap();
+    assert_eq!(
+        c.resolve(&right, None).await.unwrap().digest.as_deref(),
+        Some(digest.as_str())
+    );
+}
+
+#[tokio::test]
+async fn unreachable_registry_returns_an_error_within_the_timeout() {
+    let port = free_port(); // bound then released: nothing listens there
+    let c = client(Duration::from_secs(2));
+    let r = ImageReference::parse(&format!("127.0.0.1:{port}/x/y:1")).unwrap();
+    // The outer bound only guards against a hang; the client must answer by itself.
+    let res = tokio::time::timeout(Duration::from_secs(30), c.resolve(&r, None))
+        .await
+        .expect("the client hung past its own timeout");
+    match res {
+        Err(Error::Connect { registry, reason }) => {
+            assert_eq!(registry, format!("127.0.0.1:{port}"));
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected a connect error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn silent_registry_hits_the_timeout() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            conns.push(s);
+        }
+    });
+    let c = client(Duration::from_millis(300));
+    let r = ImageReference::parse(&format!("{addr}/x/y:1")).unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(30), c.resolve(&r, None))
+        .await
+        .expect("the client hung past its own timeout");
+    assert!(matches!(res, Err(Error::Timeout { .. })), "{res:?}");
+    hold.abort();
+}
+
+#[tokio::test]
+async fn resolver_caches_with_a_ttl_and_fails_after_expiry() {
+    let Some(reg) = Registry::start().await else {
+        return;
+    };
+    reg.push_image(
+        "win/app",
+        "windows",
+        Some("10.0.17763.1"),
+        Some("ltsc2019"),
+        false,
+    )
+    .await;
+    let clock = Arc::new(ManualClock::default());
+    let resolver = Resolver::new(
+        ResolverOptions {
+            client: ClientOptions {
+                timeout: Duration::from_secs(5),
+                system_roots: false,
+                ..Default::default()
+            },
+            capacity: 8,
+            ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(5),
+        },
+        clock.clone(),
+    )
+    .unwrap();
+    let image = format!("{}/win/app:ltsc2019", reg.host);
+    let none = DockerConfig::default();
+    let first = resolver.resolve(&image, &none).await.unwrap();
+    drop(reg); // the registry is gone
+    let cached = resolver.resolve(&image, &none).await.unwrap();
+    assert_eq!(first, cached);
+    assert_eq!(resolver.cached_entries(), 1);
+    clock.advance(Duration::from_secs(61));
+    let after = resolver.resolve(&image, &none).await;
+    assert!(matches!(after, Err(Error::Connect { .. })), "{after:?}");
+    // The failure is cached briefly, then retried.
+    let all = resolver
+        .resolve_all(&[image.clone(), "Bad Ref".into()], &none)
+        .await;
+    assert!(matches!(all[&image], Err(Error::Connect { .. })));
+    assert!(matches!(all["Bad Ref"], Err(Error::Reference(_))));
+}
+
+#[tokio::test]
+async fn policy_end_to_end_pins_the_build_the_registry_reports() {
+    use winkube_policy::windows::{
+        ImageLookup, ImageResolutions, Phase, StaticWindowsView, WindowsPolicyConfig, evaluate,
+        images_to_resolve,
+    };
+    let Some(reg) = Registry::start().await else {
+        return;
+    };
+    reg.push_image(
+        "win/web",
+        "windows",
+        Some("10.0.17763.5458"),
+        Some("1.0-ltsc2019"),
+        false,
+    )
+    .await;
+    let image = format!("{}/win/web:1.0-ltsc2019", reg.host);
+    let pod = json!({"spec": {"containers": [{"name": "web", "image": image,
+        "resources": {"limits": {"memory": "1Gi"}}}]}});
+    let config = WindowsPolicyConfig::default();
+    let requests = images_to_resolve(&pod, "apps", &config);
+    assert_eq!(requests.len(), 1);
+    let resolver = Resolver::new(
+        ResolverOptions::default(),
+        Arc::new(winkube_registry::SystemClock),
+    )
+    .unwrap();
+    let images: Vec<String> = requests.iter().map(|r| r.image.clone()).collect();
+    let resolved: ImageResolutions = resolver
+        .resolve_all(&images, &DockerConfig::default())
+        .await
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.map_or_else(
+                    |e| ImageLookup::Unavailable(e.to_string()),
+                    ImageLookup::Found,
+                ),
+            )
+        })
+        .collect();
+    let view = StaticWindowsView::new([WindowsBuild::ten(17763), WindowsBuild::ten(20348)]);
+    let d = evaluate(&pod, "apps", &config, &view, &resolved, Phase::Mutate);
+    assert!(d.allowed, "{}", d.message);
+    let mut out = pod.clone();
+    json_patch::patch(&mut out, &d.patch).unwrap();
+    assert_eq!(out["spec"]["nodeSelector"]["kubernetes.io/os"], "windows");
+    assert_eq!(
+        out["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"],
+        "10.0.17763"
+    );
+    assert_eq!(out["spec"]["tolerations"][0]["key"], "os");
+}
+
+// --- token auth: a token service in front of the real registry ---------------------------
+
+/// A loopback front that speaks the distribution token flow: `/token` checks Basic
+/// credentials and issues a token; `/v2/...` demands that token (401 + `WWW-Authenticate:
+/// Bearer ...` otherwise) and forwards to the real registry.
+async fn token_front(upstream: String, user: &'static str, pass: &'static str) -> String {
+    use hyper::body::Incoming;
+    use hyper::service::service_fn;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let realm = format!("http://{addr}/token");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let upstream = upstream.clone();
+            let realm = realm.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let upstream = upstream.clone();
+                    let realm = realm.clone();
+                    async move {
+                        let auth = req
+                            .headers()
+                            .get(header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned();
+                        let path = req
+                            .uri()
+                            .path_and_query()
+                            .map(|p| p.as_str().to_owned())
+                            .unwrap_or_default();
+                        let reply = |status: StatusCode, body: &str| {
+                            let mut r =
+                                hyper::Response::new(Full::new(Bytes::from(body.to_owned())));
+                            *r.status_mut() = status;
+                            r
+                        };
+                        if path.starts_with("/token") {
+                            let good = Credentials {
+                                username: user.into(),
+                                password: pass.into(),
+                            }
+                            .basic_header();
+                            let ok = auth == good
+                                && path.contains("scope=repository%3Apriv%2Fapp%3Apull");
+                            return Ok::<_, std::convert::Infallible>(if ok {
+                                reply(StatusCode::OK, r#"{"token": "t0k3n"}"#)
+                            } else {
+                                reply(StatusCode::UNAUTHORIZED, "bad credentials")
+                            });
+                        }
+                        if auth != "Bearer t0k3n" {
+                            let mut r = reply(StatusCode::UNAUTHORIZED, "");
+                            r.headers_mut().insert(
+                                header::WWW_AUTHENTICATE,
+                                format!(r#"Bearer realm="{realm}",service="test-registry""#)
+                                    .parse()
+                                    .unwrap(),
+                            );
+                            return Ok(r);
+                        }
+                        let mut fwd = Request::get(format!("http://{upstream}{path}"));
+                        if let Some(a) = req.headers().get(header::ACCEPT) {
+                            fwd = fwd.header(header::ACCEPT, a);
+                        }
+                        let resp = http_client()
+                            .request(fwd.body(Full::new(Bytes::new())).unwrap())
+                            .await
+                            .unwrap();
+                        let (parts, body) = resp.into_parts();
+                        let bytes = body.collect().await.unwrap().to_bytes();
+                        Ok(hyper::Response::from_parts(parts, Full::new(bytes)))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr.to_string()
+}
+
+#[tokio::test]
+async fn bearer_token_flow_with_pull_secret_credentials() {
+    let Some(reg) = Registry::start().await else {
+        return;
+    };
+    reg.push_image(
+        "priv/app",
+        "windows",
+        Some("10.0.20348.1"),
+        Some("v1"),
+        false,
+    )
+    .await;
+    let front = token_front(reg.host.clone(), "robot", "s3cret").await;
+    let c = client(Duration::from_secs(10));
+    let r = ImageReference::parse(&format!("{front}/priv/app:v1")).unwrap();
+    // Without credentials the token service refuses.
+    let e = c.resolve(&r, None).await.unwrap_err();
+    assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
+    // With the pull secret's credentials, the token is fetched and used for manifest and blob.
+    let secret =
+        format!(r#"{{"auths": {{"{front}": {{"username": "robot", "password": "s3cret"}}}}}}"#);
+    let cfg = DockerConfig::from_json(secret.as_bytes()).unwrap();
+    let creds = cfg.credentials_for(&r.registry).cloned();
+    let p = c.resolve(&r, creds.as_ref()).await.unwrap();
+    assert_eq!(
+        p.platforms[0].windows_build(),
+        Some(WindowsBuild::ten(20348))
+    );
+    // Wrong password: a clear refusal naming the pull secret.
+    let bad = Credentials {
+        username: "robot".into(),
+        password: "nope".into(),
+    };
+    let e = c.resolve(&r, Some(&bad)).await.unwrap_err();
+    assert!(e.to_string().contains("refused access to priv/app"), "{e}");
+}
