@@ -1,1 +1,306 @@
-fn main() {}
+//! `winkube-csi-proxy`: serves the CSI proxy API groups on named pipes (Windows)
+//! or Unix sockets (`--socket-dir`, for development and tests).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use winkube_csi_proxy::core::{Node, Policy};
+use winkube_csi_proxy::host::Host;
+use winkube_csi_proxy::host::fake::FakeHost;
+use winkube_csi_proxy::transport::{self, Api, ServeOptions};
+use winkube_csi_proxy::validate::{AllowedRoots, ServiceName};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Privileged storage operations for CSI node plugins on Windows, wire-compatible
+/// with kubernetes-csi/csi-proxy (23 group/version APIs).
+#[derive(Debug, Parser)]
+#[command(name = "winkube-csi-proxy", version)]
+struct Args {
+    /// Kubelet directory; always an allowed root for client paths.
+    #[arg(long, default_value = r"C:\var\lib\kubelet")]
+    kubelet_path: String,
+
+    /// Additional allowed root for client paths (repeatable).
+    #[arg(long = "working-dir")]
+    working_dirs: Vec<String>,
+
+    /// RequirePrivacy for new SMB global mappings.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    require_privacy: bool,
+
+    /// Service that StartService/StopService may act on (repeatable).
+    #[arg(long = "allowed-service", default_values_t = vec!["MSiSCSI".to_string()])]
+    allowed_services: Vec<String>,
+
+    /// API to serve: GROUP (all its versions) or GROUP/VERSION (repeatable; default all 23).
+    #[arg(long = "api")]
+    apis: Vec<String>,
+
+    /// Use the in-memory host seeded with a small node instead of the real one.
+    #[arg(long)]
+    fake_host: bool,
+
+    /// Serve Unix sockets DIR/csi-proxy-<group>-<version> instead of named pipes.
+    #[arg(long)]
+    socket_dir: Option<PathBuf>,
+
+    /// Seconds a new connection has to send the HTTP/2 preface.
+    #[arg(long, default_value_t = 120)]
+    handshake_timeout: u64,
+
+    /// Run under the Windows service control manager.
+    #[arg(long)]
+    windows_service: bool,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Print the endpoints that would be served and exit.
+    #[arg(long)]
+    list_apis: bool,
+}
+
+fn select_apis(requested: &[String]) -> anyhow::Result<Vec<Api>> {
+    let all = transport::all_apis();
+    if requested.is_empty() {
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for r in requested {
+        let (group, version) = match r.split_once('/') {
+            Some((g, v)) => (g, Some(v)),
+            None => (r.as_str(), None),
+        };
+        let matched: Vec<Api> = all
+            .iter()
+            .filter(|a| a.group == group && version.is_none_or(|v| a.version == v))
+            .cloned()
+            .collect();
+        if matched.is_empty() {
+            let known: Vec<String> = all
+                .iter()
+                .map(|a| format!("{}/{}", a.group, a.version))
+                .collect();
+            bail!("unknown API {r:?}; known: {}", known.join(", "));
+        }
+        out.extend(matched);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn make_host(fake: bool) -> anyhow::Result<Arc<dyn Host>> {
+    if fake {
+        return Ok(Arc::new(FakeHost::seeded()));
+    }
+    #[cfg(windows)]
+    {
+        Ok(Arc::new(
+            winkube_csi_proxy::host::windows::WindowsHost::new(),
+        ))
+    }
+    #[cfg(not(windows))]
+    {
+        bail!("the real host backend exists only on Windows; use --fake-host")
+    }
+}
+
+fn build(args: &Args) -> anyhow::Result<(Vec<Api>, Node)> {
+    let apis = select_apis(&args.apis)?;
+    let mut roots = args.working_dirs.clone();
+    roots.push(args.kubelet_path.clone());
+    let roots = AllowedRoots::new(&roots).context("--kubelet-path / --working-dir")?;
+    let allowed_services = args
+        .allowed_services
+        .iter()
+        .map(|s| ServiceName::parse("allowed-service", s))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--allowed-service")?;
+    let node = Node {
+        host: make_host(args.fake_host)?,
+        policy: Arc::new(Policy {
+            roots,
+            require_privacy: args.require_privacy,
+            allowed_services,
+        }),
+    };
+    Ok((apis, node))
+}
+
+async fn run(
+    args: Args,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (apis, node) = build(&args)?;
+    if cfg!(not(windows)) && args.socket_dir.is_none() {
+        bail!("--socket-dir is required outside Windows");
+    }
+    tracing::info!(
+        apis = apis.len(),
+        fake_host = args.fake_host,
+        roots = ?node.policy.roots.roots(),
+        "starting winkube-csi-proxy"
+    );
+    let opts = ServeOptions {
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
+    };
+    transport::serve_all(apis, node, opts, args.socket_dir.clone(), shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C, and on SIGTERM where there is one (container stop).
+async fn ctrl_c() {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+        () = term => {}
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.list_apis {
+        for api in select_apis(&args.apis)? {
+            match &args.socket_dir {
+                Some(dir) => println!("{}", api.socket_path(dir).display()),
+                None => println!("{}", api.pipe_path()),
+            }
+        }
+        return Ok(());
+    }
+    init_logging(args.log_format);
+    if args.windows_service {
+        #[cfg(windows)]
+        {
+            return service::run_as_service(args);
+        }
+        #[cfg(not(windows))]
+        bail!("--windows-service is only available on Windows");
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    rt.block_on(run(args, ctrl_c()))
+}
+
+#[cfg(windows)]
+mod service {
+    //! Windows service control manager integration (service name `csiproxy`).
+
+    use std::ffi::OsString;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use anyhow::Context;
+    use windows_service::service::{
+        ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus,
+        ServiceType,
+    };
+    use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
+    use windows_service::{define_windows_service, service_dispatcher};
+
+    use super::Args;
+
+    const SERVICE_NAME: &str = "csiproxy";
+    static ARGS: Mutex<Option<Args>> = Mutex::new(None);
+
+    define_windows_service!(ffi_service_main, service_main);
+
+    pub fn run_as_service(args: Args) -> anyhow::Result<()> {
+        *ARGS.lock().unwrap_or_else(|e| e.into_inner()) = Some(args);
+        service_dispatcher::start(SERVICE_NAME, ffi_service_main)
+            .context("starting the service dispatcher")
+    }
+
+    fn status(state: ServiceState, accept: ServiceControlAccept, code: u32) -> ServiceStatus {
+        ServiceStatus {
+            service_type: ServiceType::OWN_PROCESS,
+            current_state: state,
+            controls_accepted: accept,
+            exit_code: ServiceExitCode::Win32(code),
+            checkpoint: 0,
+            wait_hint: Duration::from_secs(10),
+            process_id: None,
+        }
+    }
+
+    fn service_main(_arguments: Vec<OsString>) {
+        if let Err(e) = run_service() {
+            tracing::error!(error = %format!("{e:#}"), "service failed");
+        }
+    }
+
+    fn run_service() -> anyhow::Result<()> {
+        let args = ARGS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .context("service arguments missing")?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop_tx = Mutex::new(Some(stop_tx));
+        let handle =
+            service_control_handler::register(SERVICE_NAME, move |control| match control {
+                ServiceControl::Stop | ServiceControl::Shutdown => {
+                    if let Some(tx) = stop_tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        let _ = tx.send(());
+                    }
+                    ServiceControlHandlerResult::NoError
+                }
+                ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
+                _ => ServiceControlHandlerResult::NotImplemented,
+            })
+            .context("registering the service control handler")?;
+        handle.set_service_status(status(
+            ServiceState::Running,
+            ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN,
+            0,
+        ))?;
+        let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+        let result = rt.block_on(super::run(args, async move {
+            let _ = stop_rx.await;
+        }));
+        let code = u32::from(result.is_err());
+        handle.set_service_status(status(
+            ServiceState::Stopped,
+            ServiceControlAccept::empty(),
+            code,
+        ))?;
+        result
+    }
+}

@@ -1,0 +1,706 @@
+//! The Windows host backend.
+//!
+//! File-system work (directories, links, reparse points) uses `std::fs`
+//! directly. Storage, SMB, iSCSI and service work runs fixed PowerShell
+//! scripts: every value travels **out of band** as an environment variable of
+//! the child process (`$Env:CSI_*`), never formatted into the script or into a
+//! WQL string. Integers are passed the same way and cast in the script. This
+//! is parameter binding, the fix for CVE-2023-3893, applied everywhere; and the
+//! values were validated (`crate::validate`) before they got here.
+//!
+//! A WMI (COM) backend would use less CPU per call (upstream v1.3 moved to
+//! WMI for that reason); it can replace these scripts one trait method at a
+//! time without changing any caller.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::windows::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+
+use super::{
+    DiskHost, DiskIds, DiskLocation, FilesystemHost, IscsiAuth, IscsiHost, IscsiLogin, LinkTarget,
+    PartitionSize, ServiceInfo, ServiceStatus, SmbCredential, SmbHost, StartType, SystemHost,
+    VolumeHost, VolumeStats, parse_disk_location,
+};
+use crate::error::{HostError, HostResult};
+use crate::validate::{
+    HostPath, Iqn, Portal, Secret, ServiceName, SmbPath, VolumeId, parse_drive_path,
+};
+
+const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+
+/// The real host.
+#[derive(Debug, Default, Clone)]
+pub struct WindowsHost {
+    _private: (),
+}
+
+impl WindowsHost {
+    /// A backend for the local machine.
+    pub fn new() -> Self {
+        WindowsHost::default()
+    }
+}
+
+/// Runs a constant script with its values in the environment; returns trimmed stdout.
+fn ps(script: &'static str, env: &[(&str, &str)]) -> HostResult<String> {
+    let mut cmd = Command::new("powershell.exe");
+    cmd.args([
+        "-NoLogo",
+        "-NoProfile",
+        "-NonInteractive",
+        "-Mta",
+        "-Command",
+        &format!(
+            "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; {script}"
+        ),
+    ]);
+    for (k, v) in env {
+        cmd.env(format!("CSI_{k}"), v);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| HostError::Failed(format!("cannot run powershell.exe: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(HostError::Failed(format!(
+            "{}: {}",
+            script
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+            stderr.trim()
+        )))
+    }
+}
+
+fn ps_bool(script: &'static str, env: &[(&str, &str)]) -> HostResult<bool> {
+    let out = ps(script, env)?;
+    match out.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(HostError::Failed(format!(
+            "unexpected output {other:?}, expected True or False"
+        ))),
+    }
+}
+
+fn ps_u64(script: &'static str, env: &[(&str, &str)]) -> HostResult<u64> {
+    let out = ps(script, env)?;
+    out.parse::<u64>()
+        .map_err(|e| HostError::Failed(format!("unexpected output {out:?}: {e}")))
+}
+
+fn ps_json(script: &'static str, env: &[(&str, &str)]) -> HostResult<serde_json::Value> {
+    let out = ps(script, env)?;
+    if out.is_empty() {
+        return Ok(serde_json::Value::Array(Vec::new()));
+    }
+    serde_json::from_str(&out).map_err(|e| HostError::Failed(format!("unexpected output: {e}")))
+}
+
+/// PowerShell's `ConvertTo-Json` collapses one-element arrays; accept both shapes.
+fn json_list(v: serde_json::Value) -> Vec<serde_json::Value> {
+    match v {
+        serde_json::Value::Array(a) => a,
+        serde_json::Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+fn json_str(v: &serde_json::Value, key: &str) -> String {
+    match &v[key] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn json_u64(v: &serde_json::Value, key: &str) -> HostResult<u64> {
+    v[key]
+        .as_u64()
+        .or_else(|| v[key].as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| HostError::Failed(format!("missing number {key}")))
+}
+
+fn io_err(what: &str, p: &dyn std::fmt::Display, e: io::Error) -> HostError {
+    if e.kind() == io::ErrorKind::NotFound {
+        HostError::NotFound(format!("{what} {p}"))
+    } else {
+        HostError::Failed(format!("{what} {p}: {e}"))
+    }
+}
+
+fn volume_from_target(raw: &str) -> Option<VolumeId> {
+    let t = raw.replacen(r"\??\", r"\\?\", 1);
+    VolumeId::parse("link target", &t).ok()
+}
+
+impl DiskHost for WindowsHost {
+    fn list_disk_locations(&self) -> HostResult<BTreeMap<u32, DiskLocation>> {
+        let v = ps_json(
+            "ConvertTo-Json -Compress @(Get-Disk | Select-Object Number, Location)",
+            &[],
+        )?;
+        let mut out = BTreeMap::new();
+        for d in json_list(v) {
+            let n = u32::try_from(json_u64(&d, "Number")?)
+                .map_err(|e| HostError::Failed(e.to_string()))?;
+            if let Some(loc) = parse_disk_location(&json_str(&d, "Location")) {
+                out.insert(n, loc);
+            }
+        }
+        Ok(out)
+    }
+
+    fn list_disk_ids(&self) -> HostResult<BTreeMap<u32, DiskIds>> {
+        // UniqueId carries the page83 identifier for SCSI disks. TODO: read it
+        // with IOCTL_STORAGE_QUERY_PROPERTY for byte-exact upstream formatting.
+        let v = ps_json(
+            "ConvertTo-Json -Compress @(Get-Disk | Select-Object Number, SerialNumber, UniqueId)",
+            &[],
+        )?;
+        let mut out = BTreeMap::new();
+        for d in json_list(v) {
+            let n = u32::try_from(json_u64(&d, "Number")?)
+                .map_err(|e| HostError::Failed(e.to_string()))?;
+            out.insert(
+                n,
+                DiskIds {
+                    page83: json_str(&d, "UniqueId").to_ascii_lowercase(),
+                    serial_number: json_str(&d, "SerialNumber"),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    fn is_disk_initialized(&self, disk: u32) -> HostResult<bool> {
+        let n = disk.to_string();
+        ps_bool(
+            "(Get-Disk -Number ([uint32]$Env:CSI_DISK)).PartitionStyle -ne 'RAW'",
+            &[("DISK", &n)],
+        )
+    }
+
+    fn initialize_disk(&self, disk: u32) -> HostResult<()> {
+        let n = disk.to_string();
+        ps(
+            "Initialize-Disk -Number ([uint32]$Env:CSI_DISK) -PartitionStyle GPT",
+            &[("DISK", &n)],
+        )
+        .map(drop)
+    }
+
+    fn basic_partitions_exist(&self, disk: u32) -> HostResult<bool> {
+        let n = disk.to_string();
+        ps_bool(
+            "@(Get-Partition -DiskNumber ([uint32]$Env:CSI_DISK) -ErrorAction SilentlyContinue | Where-Object { $_.Type -ne 'Reserved' }).Count -gt 0",
+            &[("DISK", &n)],
+        )
+    }
+
+    fn create_basic_partition(&self, disk: u32) -> HostResult<()> {
+        let n = disk.to_string();
+        ps(
+            "$p = New-Partition -DiskNumber ([uint32]$Env:CSI_DISK) -UseMaximumSize; Update-Disk -Number ([uint32]$Env:CSI_DISK); $p | Set-Partition -IsOffline $false -ErrorAction SilentlyContinue",
+            &[("DISK", &n)],
+        )
+        .map(drop)
+    }
+
+    fn rescan(&self) -> HostResult<()> {
+        ps("Update-HostStorageCache", &[]).map(drop)
+    }
+
+    fn disk_size(&self, disk: u32) -> HostResult<u64> {
+        let n = disk.to_string();
+        ps_u64(
+            "(Get-Disk -Number ([uint32]$Env:CSI_DISK)).Size",
+            &[("DISK", &n)],
+        )
+    }
+
+    fn is_disk_online(&self, disk: u32) -> HostResult<bool> {
+        let n = disk.to_string();
+        ps_bool(
+            "-not (Get-Disk -Number ([uint32]$Env:CSI_DISK)).IsOffline",
+            &[("DISK", &n)],
+        )
+    }
+
+    fn set_disk_online(&self, disk: u32, online: bool) -> HostResult<()> {
+        let n = disk.to_string();
+        let offline = (!online).to_string();
+        ps(
+            "Set-Disk -Number ([uint32]$Env:CSI_DISK) -IsOffline ([System.Convert]::ToBoolean($Env:CSI_OFFLINE))",
+            &[("DISK", &n), ("OFFLINE", &offline)],
+        )
+        .map(drop)
+    }
+}
+
+impl VolumeHost for WindowsHost {
+    fn list_volumes_on_disk(&self, disk: u32, partition: Option<u32>) -> HostResult<Vec<VolumeId>> {
+        let n = disk.to_string();
+        let p = partition.unwrap_or(0).to_string();
+        let v = ps_json(
+            "ConvertTo-Json -Compress @(Get-Partition -DiskNumber ([uint32]$Env:CSI_DISK) | Where-Object { [uint32]$Env:CSI_PART -eq 0 -or $_.PartitionNumber -eq [uint32]$Env:CSI_PART } | Get-Volume | Select-Object -ExpandProperty UniqueId)",
+            &[("DISK", &n), ("PART", &p)],
+        )?;
+        json_list(v)
+            .iter()
+            .filter_map(|x| x.as_str())
+            .map(|s| VolumeId::parse("UniqueId", s).map_err(|e| HostError::Failed(e.to_string())))
+            .collect()
+    }
+
+    fn mount_volume(&self, volume: &VolumeId, target: &HostPath) -> HostResult<()> {
+        ps(
+            "Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Add-PartitionAccessPath -AccessPath $Env:CSI_PATH",
+            &[("VOLUME", volume.as_str()), ("PATH", &format!("{target}\\"))],
+        )
+        .map(drop)
+    }
+
+    fn unmount_volume(&self, target: &HostPath) -> HostResult<()> {
+        let link = self.read_link(target)?;
+        let Some(LinkTarget::Volume(volume)) = link else {
+            return Err(HostError::Failed(format!(
+                "{target} is not a volume mount point"
+            )));
+        };
+        ps(
+            "Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Remove-PartitionAccessPath -AccessPath $Env:CSI_PATH",
+            &[("VOLUME", volume.as_str()), ("PATH", &format!("{target}\\"))],
+        )
+        .map(drop)
+    }
+
+    fn is_volume_formatted(&self, volume: &VolumeId) -> HostResult<bool> {
+        ps_bool(
+            "(Get-Volume -UniqueId $Env:CSI_VOLUME).FileSystemType -notin @('Unknown', '')",
+            &[("VOLUME", volume.as_str())],
+        )
+    }
+
+    fn format_volume(&self, volume: &VolumeId) -> HostResult<()> {
+        ps(
+            "Get-Volume -UniqueId $Env:CSI_VOLUME | Format-Volume -FileSystem NTFS -Force -Confirm:$false | Out-Null",
+            &[("VOLUME", volume.as_str())],
+        )
+        .map(drop)
+    }
+
+    fn partition_size(&self, volume: &VolumeId) -> HostResult<PartitionSize> {
+        let v = ps_json(
+            "$p = Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition; $s = $p | Get-PartitionSupportedSize; ConvertTo-Json -Compress @{ current = $p.Size; max = $s.SizeMax }",
+            &[("VOLUME", volume.as_str())],
+        )?;
+        Ok(PartitionSize {
+            current: json_u64(&v, "current")?,
+            max: json_u64(&v, "max")?,
+        })
+    }
+
+    fn resize_partition(&self, volume: &VolumeId, size: u64) -> HostResult<()> {
+        let s = size.to_string();
+        ps(
+            "$p = Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition; $p | Resize-Partition -Size ([uint64]$Env:CSI_SIZE); Update-Disk -Number $p.DiskNumber",
+            &[("VOLUME", volume.as_str()), ("SIZE", &s)],
+        )
+        .map(drop)
+    }
+
+    fn volume_stats(&self, volume: &VolumeId) -> HostResult<VolumeStats> {
+        let v = ps_json(
+            "$v = Get-Volume -UniqueId $Env:CSI_VOLUME; ConvertTo-Json -Compress @{ size = $v.Size; remaining = $v.SizeRemaining }",
+            &[("VOLUME", volume.as_str())],
+        )?;
+        let total = json_u64(&v, "size")?;
+        Ok(VolumeStats {
+            total,
+            used: total.saturating_sub(json_u64(&v, "remaining")?),
+        })
+    }
+
+    fn volume_disk_number(&self, volume: &VolumeId) -> HostResult<u32> {
+        let n = ps_u64(
+            "(Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition).DiskNumber",
+            &[("VOLUME", volume.as_str())],
+        )?;
+        u32::try_from(n).map_err(|e| HostError::Failed(e.to_string()))
+    }
+
+    fn drive_volume(&self, drive: char) -> HostResult<VolumeId> {
+        let d = drive.to_string();
+        let out = ps(
+            "(Get-Partition -DriveLetter ([char]$Env:CSI_DRIVE) | Get-Volume).UniqueId",
+            &[("DRIVE", &d)],
+        )?;
+        VolumeId::parse("UniqueId", &out).map_err(|e| HostError::Failed(e.to_string()))
+    }
+
+    fn flush_volume(&self, volume: &VolumeId) -> HostResult<()> {
+        ps(
+            "Get-Volume -UniqueId $Env:CSI_VOLUME | Write-VolumeCache",
+            &[("VOLUME", volume.as_str())],
+        )
+        .map(drop)
+    }
+}
+
+impl FilesystemHost for WindowsHost {
+    fn path_exists(&self, p: &HostPath) -> HostResult<bool> {
+        match std::fs::symlink_metadata(p.as_str()) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err("stat", p, e)),
+        }
+    }
+
+    fn mkdir_all(&self, p: &HostPath) -> HostResult<()> {
+        std::fs::create_dir_all(p.as_str()).map_err(|e| io_err("mkdir", p, e))
+    }
+
+    fn rmdir(&self, p: &HostPath, recursive: bool) -> HostResult<()> {
+        let meta = std::fs::symlink_metadata(p.as_str()).map_err(|e| io_err("stat", p, e))?;
+        if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+            // A link or mount point: remove the link itself, never its target.
+            return std::fs::remove_dir(p.as_str())
+                .or_else(|_| std::fs::remove_file(p.as_str()))
+                .map_err(|e| io_err("remove link", p, e));
+        }
+        if recursive {
+            // std's remove_dir_all does not follow links or junctions on Windows.
+            std::fs::remove_dir_all(p.as_str()).map_err(|e| io_err("remove", p, e))
+        } else {
+            std::fs::remove_dir(p.as_str()).map_err(|e| io_err("rmdir", p, e))
+        }
+    }
+
+    fn rmdir_contents(&self, p: &HostPath) -> HostResult<()> {
+        let entries = std::fs::read_dir(p.as_str()).map_err(|e| io_err("read dir", p, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("read dir", p, e))?;
+            let child = entry.path();
+            let shown = child.display();
+            let meta = std::fs::symlink_metadata(&child).map_err(|e| io_err("stat", &shown, e))?;
+            let r = if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+                std::fs::remove_dir(&child).or_else(|_| std::fs::remove_file(&child))
+            } else if meta.is_dir() {
+                std::fs::remove_dir_all(&child)
+            } else {
+                std::fs::remove_file(&child)
+            };
+            r.map_err(|e| io_err("remove", &shown, e))?;
+        }
+        Ok(())
+    }
+
+    fn create_symlink(&self, target: &HostPath, link: &HostPath) -> HostResult<()> {
+        std::os::windows::fs::symlink_dir(target.as_str(), link.as_str())
+            .map_err(|e| io_err("symlink", link, e))
+    }
+
+    fn read_link(&self, p: &HostPath) -> HostResult<Option<LinkTarget>> {
+        let meta = std::fs::symlink_metadata(p.as_str()).map_err(|e| io_err("stat", p, e))?;
+        if meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT == 0 {
+            return Ok(None);
+        }
+        let target = std::fs::read_link(p.as_str()).map_err(|e| io_err("readlink", p, e))?;
+        let raw = target.to_string_lossy().to_string();
+        if let Some(v) = volume_from_target(&raw) {
+            return Ok(Some(LinkTarget::Volume(v)));
+        }
+        let plain = raw.trim_start_matches(r"\\?\").trim_start_matches(r"\??\");
+        if let Some(unc) = plain.strip_prefix(r"UNC\") {
+            return Ok(Some(LinkTarget::Remote(format!(r"\\{unc}"))));
+        }
+        if raw.starts_with(r"\\") && !raw.starts_with(r"\\?\") {
+            return Ok(Some(LinkTarget::Remote(raw)));
+        }
+        match parse_drive_path("link target", plain) {
+            Ok(path) => Ok(Some(LinkTarget::Path(path))),
+            Err(e) => Err(HostError::Failed(format!(
+                "{p} links to an unsupported target: {e}"
+            ))),
+        }
+    }
+
+    fn link_target_exists(&self, target: &LinkTarget) -> HostResult<bool> {
+        let path = match target {
+            LinkTarget::Path(p) => p.as_str().to_string(),
+            LinkTarget::Volume(v) => v.as_str().to_string(),
+            LinkTarget::Remote(r) => r.clone(),
+        };
+        match std::fs::metadata(Path::new(&path)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(HostError::Failed(format!("stat {path}: {e}"))),
+        }
+    }
+}
+
+impl SmbHost for WindowsHost {
+    fn is_mapped(&self, root: &SmbPath) -> HostResult<bool> {
+        ps_bool(
+            "$m = Get-SmbGlobalMapping -RemotePath $Env:CSI_REMOTE -ErrorAction SilentlyContinue; [bool]($m -and $m.Status -eq 'OK')",
+            &[("REMOTE", root.root())],
+        )
+    }
+
+    fn is_path_valid(&self, root: &SmbPath) -> HostResult<bool> {
+        match std::fs::metadata(root.root()) {
+            Ok(_) => Ok(true),
+            // ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, ERROR_INVALID_NAME
+            Err(e) if matches!(e.raw_os_error(), Some(2 | 3 | 123)) => Ok(false),
+            Err(e) => Err(HostError::Failed(format!("checking {}: {e}", root.root()))),
+        }
+    }
+
+    fn create_mapping(
+        &self,
+        root: &SmbPath,
+        credential: Option<&SmbCredential>,
+        require_privacy: bool,
+    ) -> HostResult<()> {
+        let privacy = require_privacy.to_string();
+        match credential {
+            Some(c) => ps(
+                "$pw = ConvertTo-SecureString -String $Env:CSI_PASSWORD -AsPlainText -Force; $cred = New-Object System.Management.Automation.PSCredential -ArgumentList $Env:CSI_USER, $pw; New-SmbGlobalMapping -RemotePath $Env:CSI_REMOTE -Credential $cred -RequirePrivacy ([System.Convert]::ToBoolean($Env:CSI_PRIVACY)) | Out-Null",
+                &[
+                    ("REMOTE", root.root()),
+                    ("USER", &c.username),
+                    ("PASSWORD", c.password.expose()),
+                    ("PRIVACY", &privacy),
+                ],
+            ),
+            None => ps(
+                "New-SmbGlobalMapping -RemotePath $Env:CSI_REMOTE -RequirePrivacy ([System.Convert]::ToBoolean($Env:CSI_PRIVACY)) | Out-Null",
+                &[("REMOTE", root.root()), ("PRIVACY", &privacy)],
+            ),
+        }
+        .map(drop)
+    }
+
+    fn remove_mapping(&self, root: &SmbPath) -> HostResult<()> {
+        ps(
+            "Remove-SmbGlobalMapping -RemotePath $Env:CSI_REMOTE -Force",
+            &[("REMOTE", root.root())],
+        )
+        .map(drop)
+    }
+
+    fn create_link(&self, remote: &SmbPath, local: &HostPath) -> HostResult<()> {
+        let target = format!("{}\\", remote.full());
+        std::os::windows::fs::symlink_dir(&target, local.as_str())
+            .map_err(|e| io_err("symlink", local, e))
+    }
+}
+
+fn auth_name(a: IscsiAuth) -> &'static str {
+    match a {
+        IscsiAuth::None => "NONE",
+        IscsiAuth::OneWayChap => "ONEWAYCHAP",
+        IscsiAuth::MutualChap => "MUTUALCHAP",
+    }
+}
+
+impl IscsiHost for WindowsHost {
+    fn add_target_portal(&self, portal: &Portal) -> HostResult<()> {
+        let port = portal.port().to_string();
+        ps(
+            "if (-not (Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR -ErrorAction SilentlyContinue | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT })) { New-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR -TargetPortalPortNumber ([uint16]$Env:CSI_PORT) | Out-Null }",
+            &[("ADDR", portal.address()), ("PORT", &port)],
+        )
+        .map(drop)
+    }
+
+    fn discover_targets(&self, portal: &Portal) -> HostResult<Vec<Iqn>> {
+        let port = portal.port().to_string();
+        let v = ps_json(
+            "ConvertTo-Json -Compress @(Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Get-IscsiTarget | Select-Object -ExpandProperty NodeAddress)",
+            &[("ADDR", portal.address()), ("PORT", &port)],
+        )?;
+        json_list(v)
+            .iter()
+            .filter_map(|x| x.as_str())
+            .map(|s| Iqn::parse("NodeAddress", s).map_err(|e| HostError::Failed(e.to_string())))
+            .collect()
+    }
+
+    fn remove_target_portal(&self, portal: &Portal) -> HostResult<()> {
+        let port = portal.port().to_string();
+        ps(
+            "Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Remove-IscsiTargetPortal -Confirm:$false",
+            &[("ADDR", portal.address()), ("PORT", &port)],
+        )
+        .map(drop)
+    }
+
+    fn list_target_portals(&self) -> HostResult<Vec<Portal>> {
+        let v = ps_json(
+            "ConvertTo-Json -Compress @(Get-IscsiTargetPortal | Select-Object TargetPortalAddress, TargetPortalPortNumber)",
+            &[],
+        )?;
+        json_list(v)
+            .iter()
+            .map(|p| {
+                let port = u32::try_from(json_u64(p, "TargetPortalPortNumber")?).unwrap_or(0);
+                Portal::new(&json_str(p, "TargetPortalAddress"), port)
+                    .map_err(|e| HostError::Failed(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn is_target_connected(&self, portal: &Portal, iqn: &Iqn) -> HostResult<bool> {
+        let port = portal.port().to_string();
+        ps_bool(
+            "$t = Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR -ErrorAction SilentlyContinue | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Get-IscsiTarget | Where-Object { $_.NodeAddress -eq $Env:CSI_IQN }; [bool]($t -and $t.IsConnected)",
+            &[
+                ("ADDR", portal.address()),
+                ("PORT", &port),
+                ("IQN", iqn.as_str()),
+            ],
+        )
+    }
+
+    fn connect_target(&self, portal: &Portal, iqn: &Iqn, login: &IscsiLogin) -> HostResult<()> {
+        let port = portal.port().to_string();
+        ps(
+            "$a = @{ TargetPortalAddress = $Env:CSI_ADDR; TargetPortalPortNumber = [uint16]$Env:CSI_PORT; NodeAddress = $Env:CSI_IQN; AuthenticationType = $Env:CSI_AUTH; IsPersistent = $true }; if ($Env:CSI_CHAPUSER) { $a.ChapUsername = $Env:CSI_CHAPUSER }; if ($Env:CSI_CHAPSECRET) { $a.ChapSecret = $Env:CSI_CHAPSECRET }; Connect-IscsiTarget @a | Out-Null",
+            &[
+                ("ADDR", portal.address()),
+                ("PORT", &port),
+                ("IQN", iqn.as_str()),
+                ("AUTH", auth_name(login.auth)),
+                ("CHAPUSER", &login.chap_username),
+                ("CHAPSECRET", login.chap_secret.expose()),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn disconnect_target(&self, portal: &Portal, iqn: &Iqn) -> HostResult<()> {
+        let port = portal.port().to_string();
+        ps(
+            "$t = Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Get-IscsiTarget | Where-Object { $_.NodeAddress -eq $Env:CSI_IQN }; $s = Get-IscsiSession -IscsiTarget $t -ErrorAction SilentlyContinue; if ($s -and $s.IsPersistent) { $s | Unregister-IscsiSession }; Disconnect-IscsiTarget -InputObject $t -Confirm:$false",
+            &[("ADDR", portal.address()), ("PORT", &port), ("IQN", iqn.as_str())],
+        )
+        .map(drop)
+    }
+
+    fn target_disks(&self, portal: &Portal, iqn: &Iqn) -> HostResult<Vec<u32>> {
+        let port = portal.port().to_string();
+        let v = ps_json(
+            "$t = Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Get-IscsiTarget | Where-Object { $_.NodeAddress -eq $Env:CSI_IQN }; ConvertTo-Json -Compress @(Get-IscsiConnection -IscsiTarget $t | Get-Disk | Select-Object -ExpandProperty Number)",
+            &[
+                ("ADDR", portal.address()),
+                ("PORT", &port),
+                ("IQN", iqn.as_str()),
+            ],
+        )?;
+        json_list(v)
+            .iter()
+            .map(|n| {
+                n.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| HostError::Failed(format!("unexpected disk number {n}")))
+            })
+            .collect()
+    }
+
+    fn set_mutual_chap_secret(&self, secret: &Secret) -> HostResult<()> {
+        ps(
+            "Set-IscsiChapSecret -ChapSecret $Env:CSI_SECRET",
+            &[("SECRET", secret.expose())],
+        )
+        .map(drop)
+    }
+}
+
+fn start_type(n: u64) -> StartType {
+    match n {
+        0 => StartType::Boot,
+        1 => StartType::System,
+        2 => StartType::Automatic,
+        4 => StartType::Disabled,
+        _ => StartType::Manual,
+    }
+}
+
+fn service_status(n: u64) -> ServiceStatus {
+    match n {
+        1 => ServiceStatus::Stopped,
+        2 => ServiceStatus::StartPending,
+        3 => ServiceStatus::StopPending,
+        4 => ServiceStatus::Running,
+        5 => ServiceStatus::ContinuePending,
+        6 => ServiceStatus::PausePending,
+        7 => ServiceStatus::Paused,
+        _ => ServiceStatus::Unknown,
+    }
+}
+
+impl SystemHost for WindowsHost {
+    fn bios_serial_number(&self) -> HostResult<String> {
+        ps("(Get-CimInstance -ClassName Win32_BIOS).SerialNumber", &[])
+    }
+
+    fn get_service(&self, name: &ServiceName) -> HostResult<ServiceInfo> {
+        let v = ps_json(
+            "$s = Get-Service -Name $Env:CSI_SERVICE; ConvertTo-Json -Compress @{ display = $s.DisplayName; start = [int]$s.StartType; status = [int]$s.Status }",
+            &[("SERVICE", name.as_str())],
+        )?;
+        Ok(ServiceInfo {
+            display_name: json_str(&v, "display"),
+            start_type: start_type(json_u64(&v, "start")?),
+            status: service_status(json_u64(&v, "status")?),
+        })
+    }
+
+    fn start_service(&self, name: &ServiceName) -> HostResult<()> {
+        ps(
+            "Start-Service -Name $Env:CSI_SERVICE; (Get-Service -Name $Env:CSI_SERVICE).WaitForStatus('Running', [TimeSpan]::FromSeconds(30))",
+            &[("SERVICE", name.as_str())],
+        )
+        .map(drop)
+    }
+
+    fn stop_service(&self, name: &ServiceName, force: bool) -> HostResult<()> {
+        let f = force.to_string();
+        ps(
+            "Stop-Service -Name $Env:CSI_SERVICE -Force:([System.Convert]::ToBoolean($Env:CSI_FORCE)); (Get-Service -Name $Env:CSI_SERVICE).WaitForStatus('Stopped', [TimeSpan]::FromSeconds(30))",
+            &[("SERVICE", name.as_str()), ("FORCE", &f)],
+        )
+        .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_point_targets_become_volume_ids() {
+        let v = volume_from_target(r"\??\Volume{0a1b2c3d-0000-4000-8000-000000000001}\");
+        assert_eq!(
+            v.map(|v| v.as_str().to_string()),
+            Some(r"\\?\Volume{0a1b2c3d-0000-4000-8000-000000000001}\".to_string())
+        );
+        assert!(volume_from_target(r"C:\var").is_none());
+    }
+
+    #[test]
+    fn a_single_json_object_is_a_one_element_list() {
+        assert_eq!(json_list(serde_json::json!({"a": 1})).len(), 1);
+        assert_eq!(json_list(serde_json::json!([1, 2])).len(), 2);
+        assert!(json_list(serde_json::Value::Null).is_empty());
+    }
+}

@@ -1,0 +1,378 @@
+//! An HTTP/2 read-side filter that makes grpc-go's pipe-path `:authority` acceptable.
+//!
+//! grpc-go puts the dial target into `:authority`; for csi-proxy clients that
+//! is the pipe path, sent percent-encoded (`%5C%5C.%5C%5Cpipe%5C%5C...`) by
+//! current grpc-go and raw (`\\.\\pipe\\...`) by old releases. `h2` (under
+//! tonic) refuses both with `RST_STREAM(PROTOCOL_ERROR)` (spec §2.6.1).
+//!
+//! This filter sits between the socket/pipe and tonic. It forwards the client
+//! preface and every frame unchanged, except header blocks (HEADERS and its
+//! CONTINUATIONs): those are HPACK-decoded with the client's dynamic-table
+//! state, an `:authority` that `http` would reject is dropped (the request
+//! then has no authority, which HTTP/2 allows and gRPC ignores), and the block
+//! is re-encoded as literals without indexing, so `h2`'s decoder never needs
+//! the client's dynamic table. The write side (server → client) is untouched.
+//!
+//! It also bounds the time a connection may take to send its preface: every
+//! Go client opens a probe connection that never speaks (spec §2.6.2).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+/// The HTTP/2 client connection preface.
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const FRAME_HEADER_LEN: usize = 9;
+const TYPE_HEADERS: u8 = 0x1;
+const TYPE_CONTINUATION: u8 = 0x9;
+const FLAG_END_STREAM: u8 = 0x1;
+const FLAG_END_HEADERS: u8 = 0x4;
+const FLAG_PADDED: u8 = 0x8;
+const FLAG_PRIORITY: u8 = 0x20;
+/// The frame size every HTTP/2 peer must accept (SETTINGS_MAX_FRAME_SIZE default).
+const OUT_FRAME_MAX: usize = 16_384;
+/// Largest header block accepted; bigger ones close the connection.
+pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
+/// h2's default SETTINGS_HEADER_TABLE_SIZE, which the client's encoder must respect.
+const HEADER_TABLE_SIZE: usize = 4096;
+
+enum Phase {
+    Preface,
+    Frames,
+    /// Not HTTP/2 prior knowledge: pass bytes through and let h2 reject them.
+    Passthrough,
+}
+
+struct PendingBlock {
+    stream_id: u32,
+    end_stream: bool,
+    priority: Option<[u8; 5]>,
+    block: Vec<u8>,
+}
+
+/// Wraps a connection; see the module documentation.
+pub struct AuthorityFilter<S> {
+    inner: S,
+    phase: Phase,
+    inbuf: BytesMut,
+    outbuf: BytesMut,
+    decoder: loona_hpack::Decoder<'static>,
+    pending: Option<PendingBlock>,
+    handshake_deadline: Option<Pin<Box<Sleep>>>,
+    eof: bool,
+    /// Payload bytes of a forwarded (non-header) frame still to copy.
+    forward_remaining: usize,
+}
+
+fn protocol_error(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Whether `http` (and so h2) accepts this `:authority` value.
+pub fn authority_is_acceptable(value: &[u8]) -> bool {
+    !value.is_empty() && http::uri::Authority::try_from(value).is_ok()
+}
+
+/// Encodes one header as "literal header field without indexing, new name", no Huffman.
+pub fn encode_literal(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.push(0x00);
+    out.extend(loona_hpack::encoder::encode_integer(name.len(), 7));
+    out.extend_from_slice(name);
+    out.extend(loona_hpack::encoder::encode_integer(value.len(), 7));
+    out.extend_from_slice(value);
+}
+
+impl<S> AuthorityFilter<S> {
+    /// Wraps `inner`; the preface must arrive within `handshake_timeout`.
+    pub fn new(inner: S, handshake_timeout: Duration) -> Self {
+        let mut decoder = loona_hpack::Decoder::new();
+        decoder.set_max_allowed_table_size(HEADER_TABLE_SIZE);
+        AuthorityFilter {
+            inner,
+            phase: Phase::Preface,
+            inbuf: BytesMut::with_capacity(8192),
+            outbuf: BytesMut::with_capacity(8192),
+            decoder,
+            pending: None,
+            handshake_deadline: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
+            eof: false,
+            forward_remaining: 0,
+        }
+    }
+
+    /// The wrapped connection.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Moves whatever can be processed from `inbuf` to `outbuf`.
+    fn process(&mut self) -> io::Result<()> {
+        loop {
+            match self.phase {
+                Phase::Passthrough => {
+                    let all = self.inbuf.split();
+                    self.outbuf.extend_from_slice(&all);
+                    return Ok(());
+                }
+                Phase::Preface => {
+                    let n = self.inbuf.len().min(PREFACE.len());
+                    if self.inbuf[..n] != PREFACE[..n] {
+                        self.phase = Phase::Passthrough;
+                        self.handshake_deadline = None;
+                        continue;
+                    }
+                    if n < PREFACE.len() {
+                        return Ok(());
+                    }
+                    self.inbuf.advance(PREFACE.len());
+                    self.outbuf.extend_from_slice(PREFACE);
+                    self.phase = Phase::Frames;
+                    self.handshake_deadline = None;
+                }
+                Phase::Frames => {
+                    if self.forward_remaining > 0 {
+                        let n = self.forward_remaining.min(self.inbuf.len());
+                        if n == 0 {
+                            return Ok(());
+                        }
+                        let part = self.inbuf.split_to(n);
+                        self.outbuf.extend_from_slice(&part);
+                        self.forward_remaining -= n;
+                        continue;
+                    }
+                    if self.inbuf.len() < FRAME_HEADER_LEN {
+                        return Ok(());
+                    }
+                    let len = (usize::from(self.inbuf[0]) << 16)
+                        | (usize::from(self.inbuf[1]) << 8)
+                        | usize::from(self.inbuf[2]);
+                    let kind = self.inbuf[3];
+                    if kind != TYPE_HEADERS && kind != TYPE_CONTINUATION {
+                        if self.pending.is_some() {
+                            return Err(protocol_error("frame interleaved inside a header block"));
+                        }
+                        // Forward other frames as they arrive, payload streamed, so
+                        // h2 applies its own frame-size limits without us buffering.
+                        let head = self.inbuf.split_to(FRAME_HEADER_LEN);
+                        self.outbuf.extend_from_slice(&head);
+                        self.forward_remaining = len;
+                        continue;
+                    }
+                    if self.inbuf.len() < FRAME_HEADER_LEN + len {
+                        if len > MAX_HEADER_BLOCK {
+                            return Err(protocol_error("header frame too large"));
+                        }
+                        return Ok(());
+                    }
+                    let head = self.inbuf.split_to(FRAME_HEADER_LEN);
+                    let payload = self.inbuf.split_to(len);
+                    let flags = head[4];
+                    let stream_id =
+                        u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+                    self.on_header_frame(kind, flags, stream_id, &payload)?;
+                }
+            }
+        }
+    }
+
+    fn on_header_frame(
+        &mut self,
+        kind: u8,
+        flags: u8,
+        stream_id: u32,
+        payload: &[u8],
+    ) -> io::Result<()> {
+        if kind == TYPE_HEADERS {
+            if self.pending.is_some() {
+                return Err(protocol_error("HEADERS inside an unfinished header block"));
+            }
+            let mut p = payload;
+            let mut pad = 0usize;
+            if flags & FLAG_PADDED != 0 {
+                let (&n, rest) = p
+                    .split_first()
+                    .ok_or_else(|| protocol_error("empty padded HEADERS"))?;
+                pad = usize::from(n);
+                p = rest;
+            }
+            let mut priority = None;
+            if flags & FLAG_PRIORITY != 0 {
+                if p.len() < 5 {
+                    return Err(protocol_error("short HEADERS priority"));
+                }
+                let mut pr = [0u8; 5];
+                pr.copy_from_slice(&p[..5]);
+                priority = Some(pr);
+                p = &p[5..];
+            }
+            if pad > p.len() {
+                return Err(protocol_error("HEADERS padding longer than payload"));
+            }
+            let fragment = &p[..p.len() - pad];
+            self.pending = Some(PendingBlock {
+                stream_id,
+                end_stream: flags & FLAG_END_STREAM != 0,
+                priority,
+                block: fragment.to_vec(),
+            });
+        } else {
+            let pending = self
+                .pending
+                .as_mut()
+                .ok_or_else(|| protocol_error("CONTINUATION without HEADERS"))?;
+            if pending.stream_id != stream_id {
+                return Err(protocol_error("CONTINUATION on another stream"));
+            }
+            if pending.block.len() + payload.len() > MAX_HEADER_BLOCK {
+                return Err(protocol_error("header block too large"));
+            }
+            pending.block.extend_from_slice(payload);
+        }
+        if flags & FLAG_END_HEADERS != 0
+            && let Some(block) = self.pending.take()
+        {
+            self.emit_block(block)?;
+        }
+        Ok(())
+    }
+
+    fn emit_block(&mut self, p: PendingBlock) -> io::Result<()> {
+        let headers = self
+            .decoder
+            .decode(&p.block)
+            .map_err(|e| protocol_error(format!("HPACK decoding failed: {e:?}")))?;
+        let mut encoded = Vec::with_capacity(p.block.len() + 64);
+        for (name, value) in &headers {
+            if name.as_slice() == b":authority" && !authority_is_acceptable(value) {
+                tracing::trace!(
+                    authority = %String::from_utf8_lossy(value),
+                    "dropping :authority that h2 would refuse (grpc-go pipe target)"
+                );
+                continue;
+            }
+            encode_literal(&mut encoded, name, value);
+        }
+        let mut first = true;
+        let mut rest: &[u8] = &encoded;
+        loop {
+            let prio_len = if first && p.priority.is_some() { 5 } else { 0 };
+            let take = rest.len().min(OUT_FRAME_MAX - prio_len);
+            let (chunk, tail) = rest.split_at(take);
+            let mut flags = 0u8;
+            if tail.is_empty() {
+                flags |= FLAG_END_HEADERS;
+            }
+            let kind = if first {
+                if p.end_stream {
+                    flags |= FLAG_END_STREAM;
+                }
+                if p.priority.is_some() {
+                    flags |= FLAG_PRIORITY;
+                }
+                TYPE_HEADERS
+            } else {
+                TYPE_CONTINUATION
+            };
+            let len = chunk.len() + prio_len;
+            self.outbuf.put_u8(((len >> 16) & 0xff) as u8);
+            self.outbuf.put_u8(((len >> 8) & 0xff) as u8);
+            self.outbuf.put_u8((len & 0xff) as u8);
+            self.outbuf.put_u8(kind);
+            self.outbuf.put_u8(flags);
+            self.outbuf.put_u32(p.stream_id);
+            if first && let Some(pr) = p.priority {
+                self.outbuf.extend_from_slice(&pr);
+            }
+            self.outbuf.extend_from_slice(chunk);
+            first = false;
+            rest = tail;
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFilter<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if !this.outbuf.is_empty() {
+                let n = this.outbuf.len().min(buf.remaining());
+                buf.put_slice(&this.outbuf.split_to(n));
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(deadline) = this.handshake_deadline.as_mut()
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client sent no HTTP/2 preface in time",
+                )));
+            }
+            let mut tmp = [0u8; 8192];
+            let mut rb = ReadBuf::new(&mut tmp);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {
+                    let filled = rb.filled();
+                    if filled.is_empty() {
+                        this.eof = true;
+                        continue;
+                    }
+                    this.inbuf.extend_from_slice(filled);
+                    this.process()?;
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFilter<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl<S> tonic::transport::server::Connected for AuthorityFilter<S> {
+    type ConnectInfo = ();
+
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
