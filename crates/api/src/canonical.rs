@@ -125,11 +125,17 @@ mod tests {
 
     #[test]
     fn numbers_as_go_prints_them() {
-        assert_eq!(canonical_json(&json!([1, -2, 1.5, 1e21, 1e-7, 2.0])), "[1,-2,1.5,1e+21,1e-07,2]");
+        assert_eq!(
+            canonical_json(&json!([1, -2, 1.5, 1e21, 1e-7, 2.0])),
+            "[1,-2,1.5,1e+21,1e-07,2]"
+        );
     }
 
     #[test]
     fn keys_sort_by_bytes_not_case() {
-        assert_eq!(canonical_json(&json!({"b":1,"B":2,"a":3})), r#"{"B":2,"a":3,"b":1}"#);
+        assert_eq!(
+            canonical_json(&json!({"b":1,"B":2,"a":3})),
+            r#"{"B":2,"a":3,"b":1}"#
+        );
     }
 }
