@@ -1125,6 +1125,19 @@ fn images_to_resolve_lists_each_image_once_with_pull_secrets() {
 }
 
 #[test]
+fn pinned_metadata_yaml() {
+    let yaml = "mcr.microsoft.com/windows/servercore:ltsc2019:\n  platforms:\n  - {os: windows, architecture: amd64, os.version: 10.0.17763.5458}\ncontoso/web:1.4:\n  platforms:\n  - {os: windows, architecture: amd64, os.version: 10.0.17763.1}\n  - {os: windows, architecture: amd64, os.version: 10.0.20348.1}\n";
+    let m = winkube_policy::windows::pinned_images_from_yaml(yaml).unwrap();
+    assert_eq!(
+        m["mcr.microsoft.com/windows/servercore:ltsc2019"].platforms[0].windows_build(),
+        Some(b(17763))
+    );
+    assert_eq!(m["contoso/web:1.4"].platforms.len(), 2);
+    let e = winkube_policy::windows::pinned_images_from_yaml("x: {platforms: 3}").unwrap_err();
+    assert!(e.to_string().contains("image metadata"), "{e}");
+}
+
+#[test]
 fn pinned_metadata_matches_normalised_references() {
     let pinned = BTreeMap::from([(
         "docker.io/library/app:2019".to_owned(),

@@ -195,6 +195,17 @@ pub fn summarize(d: &WindowsDecision) -> String {
     lines.join("\n")
 }
 
+/// Parses pinned image metadata (the state directory's `images.yaml`): a map from image
+/// reference to `{digest?, platforms: [{os, architecture, os.version?, ...}]}`.
+pub fn pinned_images_from_yaml(
+    yaml: &str,
+) -> Result<BTreeMap<String, winkube_api::windows::ImagePlatforms>, ConfigError> {
+    if yaml.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    serde_saphyr::from_str(yaml).map_err(|e| ConfigError(format!("image metadata: {e}")))
+}
+
 /// Pinned image metadata (for `winkube admit` offline): a YAML/JSON map from image
 /// reference to its platforms, e.g. `{"mcr.microsoft.com/x:1": {"platforms": [...]}}`.
 pub fn resolutions_from_pinned(
