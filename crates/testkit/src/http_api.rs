@@ -231,8 +231,18 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         }
         Route::AccessReview { .. } => Err(method_not_allowed()),
         Route::Object(t) => match (&method, t.name.as_deref()) {
-            (&Method::GET, None) if q.watch => return watch(&shared, &t, &q),
-            (&Method::GET, None) => Ok(list(&shared, &t)),
+            (&Method::GET, None) if q.watch => {
+                let mut paused = shared.watches_paused.subscribe();
+                let _ = paused.wait_for(|p| !*p).await;
+                return watch(&shared, &t, &q);
+            }
+            (&Method::GET, None) => match lock(&shared.faults).list_error {
+                Some(code) => Err(Error::Status {
+                    code,
+                    body: status(code, "InternalError", "injected list failure"),
+                }),
+                None => Ok(list(&shared, &t)),
+            },
             (&Method::GET, Some(name)) => {
                 let st = shared.state();
                 st.get(t.ty, t.namespace.as_deref().unwrap_or(""), name)
@@ -400,6 +410,9 @@ fn watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Response<Body> {
         }
         loop {
             let line = tokio::select! {
+                // A close requested before later changes must win over delivering them.
+                biased;
+                _ = closed.changed() => return,
                 ev = events.recv() => match ev {
                     Ok(ev) => {
                         last_rv = ev.rv;
@@ -413,7 +426,6 @@ fn watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Response<Body> {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                _ = closed.changed() => return,
                 _ = async {
                     match deadline {
                         Some(d) => tokio::time::sleep_until(d).await,

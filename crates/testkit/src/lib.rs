@@ -213,6 +213,7 @@ pub(crate) struct Faults {
     pub authz_delay: Duration,
     pub gone_mode: GoneMode,
     pub bookmark_interval: Option<Duration>,
+    pub list_error: Option<u16>,
 }
 
 pub(crate) struct Shared {
@@ -220,6 +221,8 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<Arc<store::StoredEvent>>,
     /// Bumped to end every open watch.
     pub close_watches: watch::Sender<u64>,
+    /// While true, new watch requests wait before being answered.
+    pub watches_paused: watch::Sender<bool>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     pub reviews: Mutex<Vec<Value>>,
     pub faults: Mutex<Faults>,
@@ -274,10 +277,12 @@ impl ApiServer {
         let leaf = ca.issue("kube-apiserver", &["localhost", "127.0.0.1"])?;
         let (events, _) = broadcast::channel(65_536);
         let (close_watches, _) = watch::channel(0);
+        let (watches_paused, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(store::State::new(ResourceType::defaults())),
             events,
             close_watches,
+            watches_paused,
             requests: Mutex::new(Vec::new()),
             reviews: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
@@ -469,6 +474,18 @@ impl ApiServer {
     /// Ends every open watch stream (as an API-server restart or watch timeout would).
     pub fn close_watches(&self) {
         self.close_watches_inner();
+    }
+
+    /// While paused, new watch requests are held unanswered (open ones keep streaming). With
+    /// [`ApiServer::close_watches`] and [`ApiServer::compact`] this makes a client come back
+    /// to a resourceVersion that has expired, deterministically.
+    pub fn pause_watches(&self, paused: bool) {
+        self.shared.watches_paused.send_replace(paused);
+    }
+
+    /// Makes LIST requests fail with this HTTP status (`None`: answer normally).
+    pub fn set_list_error(&self, code: Option<u16>) {
+        lock(&self.shared.faults).list_error = code;
     }
 
     /// How a watch from a compacted resourceVersion is refused.

@@ -136,44 +136,54 @@ async fn run_index<K, T>(
     K::DynamicType: Default,
     T: Send + Sync,
 {
-    let mut stream =
-        std::pin::pin!(watcher::watcher(api, watcher::Config::default()).default_backoff());
     let mut buffer: HashMap<String, HashMap<String, T>> = HashMap::new();
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(Event::Init) => buffer = HashMap::new(),
-            Ok(Event::InitApply(obj)) => {
-                let (ns, name) = key_of(meta(&obj));
-                buffer.entry(ns).or_default().insert(name, convert(obj));
-            }
-            Ok(Event::InitDone) => {
-                *index.write() = std::mem::take(&mut buffer);
-                on_change(&index);
-                if !*synced.borrow() {
-                    tracing::info!(resource = what, objects = index.len(), "cache synced");
-                    let _ = synced.send(true);
+    loop {
+        let mut stream = std::pin::pin!(
+            watcher::watcher(api.clone(), watcher::Config::default()).default_backoff()
+        );
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Init) => buffer = HashMap::new(),
+                Ok(Event::InitApply(obj)) => {
+                    let (ns, name) = key_of(meta(&obj));
+                    buffer.entry(ns).or_default().insert(name, convert(obj));
                 }
-            }
-            Ok(Event::Apply(obj)) => {
-                let (ns, name) = key_of(meta(&obj));
-                let value = convert(obj);
-                index.write().entry(ns).or_default().insert(name, value);
-                on_change(&index);
-            }
-            Ok(Event::Delete(obj)) => {
-                let (ns, name) = key_of(meta(&obj));
-                let mut map = index.write();
-                if let Some(inner) = map.get_mut(&ns) {
-                    inner.remove(&name);
-                    if inner.is_empty() {
-                        map.remove(&ns);
+                Ok(Event::InitDone) => {
+                    *index.write() = std::mem::take(&mut buffer);
+                    on_change(&index);
+                    if !*synced.borrow() {
+                        tracing::info!(resource = what, objects = index.len(), "cache synced");
+                        let _ = synced.send(true);
                     }
                 }
-                drop(map);
-                on_change(&index);
-            }
-            Err(e) => {
-                tracing::warn!(resource = what, error = %e, "watch failed; retrying with backoff")
+                Ok(Event::Apply(obj)) => {
+                    let (ns, name) = key_of(meta(&obj));
+                    let value = convert(obj);
+                    index.write().entry(ns).or_default().insert(name, value);
+                    on_change(&index);
+                }
+                Ok(Event::Delete(obj)) => {
+                    let (ns, name) = key_of(meta(&obj));
+                    let mut map = index.write();
+                    if let Some(inner) = map.get_mut(&ns) {
+                        inner.remove(&name);
+                        if inner.is_empty() {
+                            map.remove(&ns);
+                        }
+                    }
+                    drop(map);
+                    on_change(&index);
+                }
+                // An API server without a watch cache answers a watch from an expired
+                // resourceVersion with HTTP 410 instead of an ERROR event; kube-rs then retries
+                // the same resourceVersion forever. Start over with a fresh list instead.
+                Err(watcher::Error::WatchStartFailed(kube::Error::Api(s))) if s.code == 410 => {
+                    tracing::info!(resource = what, "resourceVersion expired; relisting");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(resource = what, error = %e, "watch failed; retrying with backoff")
+                }
             }
         }
     }

@@ -1,0 +1,248 @@
+//! Shared test fixtures: AdmissionReview bodies, credspec documents, RBAC objects, a fixed
+//! ClusterView for router tests, certificate files and a small HTTPS client.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+
+/// The credspec document of the reference integration tests' `credspec-<n>`.
+pub fn credspec_doc(n: u32) -> Value {
+    let sids = [
+        "S-1-5-21-2126729477-2524075714-3094792973",
+        "S-1-5-21-2126729477-2524175714-3194792973",
+        "S-1-5-21-2126729477-2524275714-3294792973",
+    ];
+    json!({
+        "CmsPlugins": ["ActiveDirectory"],
+        "DomainJoinConfig": {
+            "Sid": sids[n as usize % 3],
+            "MachineAccountName": format!("WebApplication{n}"),
+            "Guid": "244818ae-87ca-4fcd-92ec-e79e5252348a",
+            "DnsTreeName": "contoso.com",
+            "DnsName": "contoso.com",
+            "NetBiosName": "CONTOSO"
+        },
+        "ActiveDirectoryConfig": {
+            "GroupManagedServiceAccounts": [
+                {"Name": format!("WebApplication{n}"), "Scope": "CONTOSO"},
+                {"Name": format!("WebApplication{n}"), "Scope": "contoso.com"}
+            ]
+        }
+    })
+}
+
+/// The exact bytes the reference inlines for `credspec-0`.
+pub const CREDSPEC_0_CANONICAL: &str = r#"{"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"WebApplication0","Scope":"CONTOSO"},{"Name":"WebApplication0","Scope":"contoso.com"}]},"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com","DnsTreeName":"contoso.com","Guid":"244818ae-87ca-4fcd-92ec-e79e5252348a","MachineAccountName":"WebApplication0","NetBiosName":"CONTOSO","Sid":"S-1-5-21-2126729477-2524075714-3094792973"}}"#;
+
+pub fn credspec_object(name: &str, doc: Value) -> Value {
+    json!({
+        "apiVersion": "windows.k8s.io/v1",
+        "kind": "GMSACredentialSpec",
+        "metadata": {"name": name},
+        "credspec": doc,
+    })
+}
+
+/// A pod whose pod-level windowsOptions names `credspec` (and optionally carries contents).
+pub fn gmsa_pod(sa: &str, credspec: &str, contents: Option<&str>) -> Value {
+    let mut wo = json!({"gmsaCredentialSpecName": credspec});
+    if let Some(c) = contents {
+        wo["gmsaCredentialSpec"] = Value::String(c.to_owned());
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {
+            "serviceAccountName": sa,
+            "securityContext": {"windowsOptions": wo},
+            "containers": [{"name": "c0", "image": "mcr.microsoft.com/windows/servercore:ltsc2022"}]
+        }
+    })
+}
+
+pub fn review_body(uid: &str, operation: &str, namespace: &str, pod: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": {"username": "admin"},
+            "object": pod,
+        }
+    }))
+    .unwrap()
+}
+
+/// The `response` of an AdmissionReview answer.
+pub fn response_of(body: &[u8]) -> Value {
+    let v: Value = serde_json::from_slice(body).unwrap();
+    v["response"].clone()
+}
+
+/// The JSON patch of an AdmissionReview answer, decoded.
+pub fn patch_of(body: &[u8]) -> Vec<Value> {
+    use base64::Engine as _;
+    let r = response_of(body);
+    let Some(p) = r["patch"].as_str() else {
+        return Vec::new();
+    };
+    let raw = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+/// A Role granting `use` on `credspec` and a RoleBinding of it to `sa`, in `ns`.
+pub fn rbac_for(ns: &str, sa: &str, credspec: &str) -> (Value, Value) {
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": format!("use-{credspec}-by-{sa}"), "namespace": ns},
+        "rules": [{"apiGroups": ["windows.k8s.io"], "resources": ["gmsacredentialspecs"], "verbs": ["use"], "resourceNames": [credspec]}]
+    });
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": format!("{sa}-uses-{credspec}"), "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("use-{credspec}-by-{sa}")},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]
+    });
+    (role, binding)
+}
+
+/// A fixed view for router tests: credspecs by name; `use` allowed for listed service accounts.
+#[derive(Default)]
+pub struct FixedView {
+    pub credspecs: HashMap<String, CredSpecLookup>,
+    pub allowed_sas: Vec<String>,
+}
+
+impl FixedView {
+    pub fn with(mut self, name: &str, doc: Value) -> Self {
+        let cs: winkube_api::GmsaCredentialSpec =
+            serde_json::from_value(credspec_object(name, doc)).unwrap();
+        let c = CredSpecContents::from_resource(&cs).unwrap();
+        self.credspecs
+            .insert(name.to_owned(), CredSpecLookup::Found(Arc::new(c)));
+        self
+    }
+}
+
+impl ClusterView for FixedView {
+    fn credspec(&self, name: &str) -> CredSpecLookup {
+        self.credspecs
+            .get(name)
+            .cloned()
+            .unwrap_or(CredSpecLookup::NotFound)
+    }
+    async fn may_use_credspec(&self, _ns: &str, sa: &str, _cs: &str) -> UseDecision {
+        UseDecision {
+            allowed: self.allowed_sas.iter().any(|a| a == sa),
+            reason: String::new(),
+        }
+    }
+}
+
+/// Writes `cert.pem`/`key.pem` into `dir`.
+pub fn write_pair(dir: &Path, issued: &winkube_testkit::Issued) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, &issued.cert_pem).unwrap();
+    std::fs::write(&key, &issued.key_pem).unwrap();
+    (cert, key)
+}
+
+/// A TLS client config trusting `cas`, offering `alpn`.
+pub fn client_tls(cas: &[CertificateDer<'static>], alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots.add(ca.clone()).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(cfg)
+}
+
+/// One keep-alive HTTP/1.1 connection over TLS.
+pub struct Conn {
+    pub sender: http1::SendRequest<Full<Bytes>>,
+    /// The leaf certificate the server presented.
+    pub peer_cert: CertificateDer<'static>,
+    pub alpn: Option<Vec<u8>>,
+}
+
+pub async fn connect(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> std::io::Result<Conn> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    let (_, session) = stream.get_ref();
+    let peer_cert = session.peer_certificates().unwrap()[0].clone();
+    let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(conn);
+    Ok(Conn {
+        sender,
+        peer_cert,
+        alpn,
+    })
+}
+
+impl Conn {
+    pub async fn post(&mut self, path: &str, body: Vec<u8>) -> Result<(u16, Bytes), hyper::Error> {
+        self.sender.ready().await?;
+        let req = http::Request::post(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let resp = self.sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    pub async fn get(&mut self, path: &str) -> Result<(u16, Bytes), hyper::Error> {
+        self.sender.ready().await?;
+        let req = http::Request::get(path)
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = self.sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// Polls `f` every 20 ms until it returns true; panics after 20 s (a hang, not a timing
+/// assertion).
+pub async fn eventually<F: FnMut() -> bool>(what: &str, mut f: F) {
+    for _ in 0..1000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
