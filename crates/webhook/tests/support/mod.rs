@@ -178,6 +178,8 @@ pub fn client_tls(cas: &[CertificateDer<'static>], alpn: &[&[u8]]) -> Arc<rustls
     .with_root_certificates(roots)
     .with_no_client_auth();
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    // Full handshakes only: a resumed session reports the certificate of the first one.
+    cfg.resumption = rustls::client::Resumption::disabled();
     Arc::new(cfg)
 }
 
