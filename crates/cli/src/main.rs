@@ -5,10 +5,13 @@
 mod admit;
 mod config;
 mod documents;
+mod lint;
 mod logging;
 mod manifests;
+mod runtimeclass;
 mod server;
 mod state;
+mod windows;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -25,10 +28,13 @@ const ABOUT: &str = "winkube: Windows containers as first-class citizens of Kube
 const LONG_ABOUT: &str = "\
 winkube: Windows containers as first-class citizens of Kubernetes.
 
-One binary, three jobs:
-  admit      run the gMSA admission webhook's decision on manifest files, offline
-  webhook    serve the admission webhook (drop-in for kubernetes-sigs/windows-gmsa)
-  manifests  print the GMSACredentialSpec CRD and the install manifests
+One binary:
+  admit         run the admission webhook's decision (gMSA, then the Windows workload
+                policies) on manifest files, offline; print the admitted objects
+  lint          the same checks, reported per object (nothing admitted is printed)
+  webhook       serve the admission webhook (drop-in for kubernetes-sigs/windows-gmsa)
+  manifests     print the GMSACredentialSpec CRD and the install manifests
+  runtimeclass  print RuntimeClasses for process and Hyper-V isolation per Windows build
 
 The webhook in the cluster and `winkube admit` on a laptop run the same policy code,
 so CI answers what the cluster will answer.";
@@ -38,6 +44,12 @@ Examples:
   # Admit the talk's webapp pod against example cluster state
   winkube admit --state examples/state examples/webapp-pod.yaml
 
+  # Check Windows workloads in CI, without network
+  winkube lint --state examples/state --policy examples/policy.yaml --offline k8s/*.yaml
+
+  # RuntimeClasses for Windows Server 2019 and 2022
+  winkube runtimeclass --build 2019 --build 2022 | kubectl apply -f -
+
   # Serve the webhook from a Deployment (reference environment variables)
   TLS_CRT=/tls/tls.crt TLS_KEY=/tls/tls.key HTTPS_PORT=8443 winkube webhook
 
@@ -45,13 +57,12 @@ Examples:
   winkube manifests crd | kubectl apply -f -
   winkube manifests install --cert-manager | kubectl apply -f -
 
-Exit codes: 0 success, 1 a pod was denied (admit) or the server failed, 2 bad usage or input.";
+Exit codes: 0 success, 1 a pod was denied (admit, lint) or the server failed, 2 bad usage or input.";
 
-const ADMIT_ABOUT: &str =
-    "Run the gMSA admission webhook's decision on manifest files, without a cluster";
+const ADMIT_ABOUT: &str = "Run the admission webhook's decision (gMSA, Windows policies) on manifest files, without a cluster";
 
 const ADMIT_LONG: &str = "\
-Run the gMSA admission webhook's decision on manifest files, without a cluster.
+Run the admission webhook's decision on manifest files, without a cluster.
 
 Each FILE (or `-` for standard input) holds YAML documents or JSON objects: Pods, or
 Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers
@@ -61,9 +72,19 @@ The pod is reviewed as the API server would send it: namespace from the manifest
 phase (credspec contents inlined) runs first, then the validating phase (the service
 account must be allowed to `use` the credspec; contents must match).
 
+Then the Windows workload policies run on the result (mutate: the patch is applied; then
+validate), configured by --policy FILE (see docs/windows-policies.md; by default
+scheduling and OS-build compatibility enforce, memory and image tags warn). They are
+skipped when every policy is off. Image platforms and Windows builds come from the
+registry (--registry-timeout, --insecure-registry, --registry-ca; pull secrets from the
+state directory); an image the registry cannot answer for falls back, with a warning, to
+the pinned metadata in the state directory's images.yaml. --offline uses only that file.
+
 Cluster state comes from --state DIR: every *.yaml, *.yml and *.json file under DIR, from
-which GMSACredentialSpecs, ServiceAccounts, Roles, ClusterRoles, RoleBindings and
-ClusterRoleBindings are read (other kinds are ignored). RBAC is evaluated locally for the
+which GMSACredentialSpecs, ServiceAccounts, Roles, ClusterRoles, RoleBindings,
+ClusterRoleBindings, Nodes (node.kubernetes.io/windows-build), RuntimeClasses and Secrets
+of type kubernetes.io/dockerconfigjson are read (other kinds are ignored); a file named
+images.yaml holds pinned image metadata instead. RBAC is evaluated locally for the
 identity the webhook's SubjectAccessReview uses. Without --state the cluster is empty.
 
 Output: admitted objects, mutated, as YAML (or JSON) on stdout; warnings and denials on
@@ -76,7 +97,25 @@ const ADMIT_EXAMPLES: &str = "\
 Examples:
   winkube admit --state examples/state examples/webapp-pod.yaml
   kubectl get deploy web -o yaml | winkube admit --state cluster-state/ -
-  winkube admit --state cluster-state/ --namespace prod -o json k8s/*.yaml";
+  winkube admit --state cluster-state/ --namespace prod -o json k8s/*.yaml
+  winkube admit --state examples/state --policy examples/policy.yaml --offline examples/windows/web.yaml";
+
+const LINT_ABOUT: &str = "Report what admission (gMSA, Windows policies) would do to manifest files, without printing them";
+
+const LINT_LONG: &str = "\
+Report what admission would do to manifest files, without a cluster and without printing
+any manifest: the same evaluation as `winkube admit` (gMSA admission, then the Windows
+workload policies from --policy FILE, with image metadata from the registry or the state
+directory's images.yaml), printed per object: the target OS and the signals it was decided
+from, the changes the mutating phase would make, warnings, and the denial if any.
+
+Exit codes: 0 nothing would be denied, 1 at least one object would be denied, 2 bad usage
+or input.";
+
+const LINT_EXAMPLES: &str = "\
+Examples:
+  winkube lint --state examples/state examples/windows/*.yaml
+  winkube lint --state cluster-state/ --policy policy.yaml --offline k8s/*.yaml";
 
 const WEBHOOK_LONG: &str = "\
 Serve the admission webhook over HTTPS: POST /mutate and /validate (AdmissionReview v1 or
@@ -129,6 +168,10 @@ enum Command {
     /// Print manifests: the GMSACredentialSpec CRD, the install bundle
     #[command(subcommand, after_help = MANIFESTS_EXAMPLES)]
     Manifests(manifests::ManifestsCommand),
+    #[command(about = LINT_ABOUT, long_about = LINT_LONG, after_help = LINT_EXAMPLES)]
+    Lint(LintArgs),
+    #[command(about = runtimeclass::ABOUT, long_about = runtimeclass::LONG, after_help = runtimeclass::EXAMPLES)]
+    Runtimeclass(runtimeclass::RuntimeClassArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -151,6 +194,24 @@ struct AdmitArgs {
     /// Output format of the admitted objects
     #[arg(long, short = 'o', value_enum, default_value = "yaml")]
     output: OutputFormat,
+    #[command(flatten)]
+    policy: windows::PolicyArgs,
+    /// Manifest files; `-` reads standard input
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct LintArgs {
+    /// Directory of manifests describing the cluster (credspecs, RBAC, nodes,
+    /// RuntimeClasses, pull secrets, images.yaml)
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Namespace of objects that do not set metadata.namespace
+    #[arg(long, short = 'n', value_name = "NS", default_value = "default")]
+    namespace: String,
+    #[command(flatten)]
+    policy: windows::PolicyArgs,
     /// Manifest files; `-` reads standard input
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
@@ -167,6 +228,14 @@ fn main() -> ExitCode {
         Command::Manifests(cmd) => {
             logging::init_cli();
             manifests::run(cmd)
+        }
+        Command::Lint(args) => {
+            logging::init_cli();
+            run_lint(args)
+        }
+        Command::Runtimeclass(args) => {
+            logging::init_cli();
+            runtimeclass::run(&args)
         }
     }
 }
@@ -195,23 +264,52 @@ fn go_style_flags(args: Vec<OsString>) -> Vec<OsString> {
         .collect()
 }
 
-fn run_admit(args: AdmitArgs) -> ExitCode {
-    // Everything is read and checked before anything is admitted: bad input prints
-    // nothing on stdout.
-    let view = match &args.state {
+/// Everything `admit` and `lint` read before evaluating anything.
+struct Loaded {
+    view: FileView,
+    has_state: bool,
+    inputs: Vec<admit::Input>,
+    policy: winkube_policy::windows::WindowsPolicyConfig,
+    images: windows::ImageSource,
+}
+
+/// Reads the state, the policy and every input; all errors are reported together (exit 2)
+/// and nothing is evaluated when there is one.
+fn load(
+    state: Option<&PathBuf>,
+    policy_args: &windows::PolicyArgs,
+    namespace: &str,
+    files: &[PathBuf],
+) -> Result<Loaded, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut view = match state {
         Some(dir) => match FileView::load_dir(dir) {
             Ok(v) => v,
             Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
+                errors.push(e.0);
+                FileView::empty()
             }
         },
         None => FileView::empty(),
     };
+    let policy = match windows::load_policy(policy_args.policy.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(e.0);
+            Default::default()
+        }
+    };
+    view.set_hyperv_handlers(policy.os_build.hyperv_handlers.clone());
+    let images = match windows::ImageSource::new(policy_args) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            errors.push(e.0);
+            None
+        }
+    };
     let mut stdin_used = false;
     let mut inputs = Vec::new();
-    let mut errors = Vec::new();
-    for file in &args.files {
+    for file in files {
         let source = Source::from_arg(file);
         if source == Source::Stdin {
             if stdin_used {
@@ -226,7 +324,7 @@ fn run_admit(args: AdmitArgs) -> ExitCode {
                     errors.push(format!("{source}: no Kubernetes objects found"));
                 }
                 for doc in docs {
-                    match admit::prepare(doc, &args.namespace) {
+                    match admit::prepare(doc, namespace) {
                         Ok(input) => inputs.push(input),
                         Err(e) => errors.push(e.0),
                     }
@@ -235,47 +333,123 @@ fn run_admit(args: AdmitArgs) -> ExitCode {
             Err(e) => errors.push(e.0),
         }
     }
-    if !errors.is_empty() {
-        for e in errors {
-            eprintln!("error: {e}");
+    match images {
+        Some(images) if errors.is_empty() => Ok(Loaded {
+            view,
+            has_state: state.is_some(),
+            inputs,
+            policy,
+            images,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    // I/O and timers: the registry client needs both.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+/// The gMSA admission, then (when it admitted the pod and any Windows policy is on) the
+/// Windows policies on its result.
+struct Evaluated {
+    gmsa: admit::Verdict,
+    windows: Option<windows::WindowsOutcome>,
+}
+
+impl Evaluated {
+    fn denial(&self) -> Option<(u16, &str)> {
+        if !self.gmsa.admitted.allowed {
+            return Some((self.gmsa.admitted.code, &self.gmsa.admitted.message));
         }
-        return ExitCode::from(2);
+        self.windows.as_ref().and_then(|w| w.denial())
     }
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+    /// Every warning, in the order the phases produced them.
+    fn warnings(&self) -> impl Iterator<Item = &String> {
+        self.gmsa
+            .admitted
+            .warnings
+            .iter()
+            .chain(&self.gmsa.extra_warnings)
+            .chain(self.windows.iter().flat_map(|w| &w.warnings))
+    }
+
+    /// The admitted pod (meaningful only when not denied).
+    fn pod(&self) -> &serde_json::Value {
+        match &self.windows {
+            Some(w) => &w.pod,
+            None => &self.gmsa.admitted.pod,
+        }
+    }
+}
+
+async fn evaluate(loaded: &Loaded, target: &admit::Target, hostname: Option<String>) -> Evaluated {
+    let state = loaded.has_state.then_some(&loaded.view);
+    let gmsa = admit::admit_target(target, &loaded.view, state, hostname).await;
+    let windows = if gmsa.admitted.allowed && !windows::all_off(&loaded.policy) {
+        Some(
+            windows::admit(
+                &gmsa.admitted.pod,
+                &target.namespace,
+                &loaded.policy,
+                &loaded.view,
+                &loaded.images,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+    Evaluated { gmsa, windows }
+}
+
+fn run_admit(args: AdmitArgs) -> ExitCode {
+    // Everything is read and checked before anything is admitted: bad input prints
+    // nothing on stdout.
+    let loaded = match load(
+        args.state.as_ref(),
+        &args.policy,
+        &args.namespace,
+        &args.files,
+    ) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(2);
         }
     };
-    let state = args.state.as_ref().map(|_| &view);
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let mut admitted_docs = Vec::new();
     let mut denied = 0usize;
-    for input in inputs {
+    for input in &loaded.inputs {
         let mut value = input.doc.value.clone();
         let mut all_admitted = true;
         for (item, target) in &input.targets {
             let hostname = args.random_hostname.then(admit::random_hostname);
-            let verdict = runtime.block_on(admit::admit_target(target, &view, state, hostname));
+            let result = runtime.block_on(evaluate(&loaded, target, hostname));
             let who = format!("{}: {}", target.location, target.label);
-            for w in verdict
-                .admitted
-                .warnings
-                .iter()
-                .chain(&verdict.extra_warnings)
-            {
+            for w in result.warnings() {
                 eprintln!("{who}: warning: {w}");
             }
-            if verdict.admitted.allowed {
-                admit::write_back(&mut value, *item, target, &verdict.admitted.pod);
-            } else {
-                all_admitted = false;
-                denied += 1;
-                eprintln!(
-                    "{who}: denied ({}): {}",
-                    verdict.admitted.code, verdict.admitted.message
-                );
+            match result.denial() {
+                None => admit::write_back(&mut value, *item, target, result.pod()),
+                Some((code, message)) => {
+                    all_admitted = false;
+                    denied += 1;
+                    eprintln!("{who}: denied ({code}): {message}");
+                }
             }
         }
         if all_admitted {
@@ -298,13 +472,64 @@ fn run_admit(args: AdmitArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(code) = write_stdout(&out) {
+        return code;
+    }
+    if denied > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn write_stdout(text: &str) -> Result<(), ExitCode> {
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(out.as_bytes())
+    stdout
+        .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-    {
-        eprintln!("error: cannot write the output: {e}");
-        return ExitCode::FAILURE;
+        .map_err(|e| {
+            eprintln!("error: cannot write the output: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn run_lint(args: LintArgs) -> ExitCode {
+    let loaded = match load(
+        args.state.as_ref(),
+        &args.policy,
+        &args.namespace,
+        &args.files,
+    ) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut report = String::new();
+    let (mut objects, mut denied) = (0usize, 0usize);
+    for input in &loaded.inputs {
+        for (_, target) in &input.targets {
+            objects += 1;
+            let result = runtime.block_on(evaluate(&loaded, target, None));
+            if result.denial().is_some() {
+                denied += 1;
+            }
+            report.push_str(&lint::report(target, &result));
+        }
+    }
+    report.push_str(&format!(
+        "{objects} object{} checked, {denied} would be denied\n",
+        if objects == 1 { "" } else { "s" }
+    ));
+    if let Err(code) = write_stdout(&report) {
+        return code;
     }
     if denied > 0 {
         ExitCode::FAILURE

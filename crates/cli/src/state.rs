@@ -7,17 +7,31 @@
 //! whole application's manifests. `kind: List` is unwrapped. Authorization is evaluated
 //! locally with `winkube-rbac` over the Roles, ClusterRoles and bindings found, for the
 //! same identity the reference webhook's LocalSubjectAccessReview uses.
+//!
+//! For the Windows policies it also keeps Nodes (their `node.kubernetes.io/windows-build`
+//! labels), RuntimeClasses (`node.k8s.io/v1`) and pull secrets (type
+//! `kubernetes.io/dockerconfigjson`), and reads pinned image metadata from files named
+//! `images.yaml`, `images.yml` or `images.json` (a map from image reference to its
+//! platforms, not Kubernetes objects).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Node, Secret, ServiceAccount};
+use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::de::DeserializeOwned;
 use winkube_api::GmsaCredentialSpec;
+use winkube_api::windows::{
+    ImagePlatforms, ImageReference, LABEL_OS, LABEL_WINDOWS_BUILD, OS_WINDOWS, WindowsBuild,
+};
+use winkube_policy::windows::{
+    NodeBuilds, RuntimeClassInfo, RuntimeClassLookup, WindowsClusterView, pinned_images_from_yaml,
+};
 use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
 use winkube_rbac::{BindingOutcome, Explanation, RbacSnapshot, ResourceRequest, UserInfo, explain};
+use winkube_registry::DockerConfig;
 
 use crate::documents::{Document, InputError, Source, describe, read_source};
 
@@ -34,6 +48,20 @@ pub struct FileView {
     origins: BTreeMap<String, String>,
     /// Documents skipped because their kind is not used: (location, apiVersion, kind).
     ignored: Vec<(String, String, String)>,
+    /// Windows nodes' builds, by node name (Linux nodes and Windows nodes without the
+    /// build label are counted in `nodes` only).
+    windows_builds: BTreeMap<String, WindowsBuild>,
+    /// Number of Node objects read: none means "the nodes are unknown", not "no nodes".
+    nodes: usize,
+    runtime_classes: BTreeMap<String, RuntimeClass>,
+    /// Handlers that mean Hyper-V isolation (the policy file's `osBuild.hypervHandlers`).
+    hyperv_handlers: Vec<String>,
+    /// Pull secrets by (namespace, name).
+    pull_secrets: BTreeMap<(String, String), DockerConfig>,
+    /// Pinned image metadata: reference as written in images.yaml → platforms.
+    pinned: BTreeMap<String, ImagePlatforms>,
+    /// The images.* files read, for messages.
+    pinned_files: Vec<PathBuf>,
 }
 
 impl FileView {
@@ -61,11 +89,102 @@ impl FileView {
         collect_files(dir, &mut files)?;
         let mut view = Self::default();
         for file in files {
+            if is_pinned_images_file(&file) {
+                view.add_pinned_images(&file)?;
+                continue;
+            }
             for doc in read_source(&Source::File(file))? {
                 view.add(doc)?;
             }
         }
         Ok(view)
+    }
+
+    /// Reads pinned image metadata (see [`pinned_images_from_yaml`]); every key must be an
+    /// image reference and every Windows `os.version` a Windows build.
+    fn add_pinned_images(&mut self, file: &Path) -> Result<(), InputError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| InputError(format!("{}: cannot read file: {e}", file.display())))?;
+        let images = pinned_images_from_yaml(&text)
+            .map_err(|e| InputError(format!("{}: {e}", file.display())))?;
+        for (image, meta) in images {
+            let reference = ImageReference::parse(&image).map_err(|e| {
+                InputError(format!(
+                    "{}: image metadata: key {image:?} is not an image reference: {e}",
+                    file.display()
+                ))
+            })?;
+            for (i, p) in meta.platforms.iter().enumerate() {
+                if p.os.is_empty() {
+                    return Err(InputError(format!(
+                        "{}: image metadata: {image:?} platforms[{i}]: missing `os`",
+                        file.display()
+                    )));
+                }
+                if p.is_windows()
+                    && let Some(v) = &p.os_version
+                    && WindowsBuild::parse(v).is_err()
+                {
+                    return Err(InputError(format!(
+                        "{}: image metadata: {image:?} platforms[{i}]: os.version {v:?} is not a Windows version (expected such as 10.0.17763.5458)",
+                        file.display()
+                    )));
+                }
+            }
+            let key = format!("image {reference}");
+            if let Some(first) = self.origins.get(&key) {
+                return Err(InputError(format!(
+                    "{}: image metadata for {image:?} is given twice (first in {first})",
+                    file.display()
+                )));
+            }
+            self.origins.insert(key, file.display().to_string());
+            self.pinned.insert(image, meta);
+        }
+        self.pinned_files.push(file.to_path_buf());
+        Ok(())
+    }
+
+    /// Pinned image metadata from the state directory's `images.yaml`.
+    pub fn pinned_images(&self) -> &BTreeMap<String, ImagePlatforms> {
+        &self.pinned
+    }
+
+    /// `examples/state/images.yaml` (or `the state directory` when there is none).
+    pub fn pinned_source(&self) -> String {
+        match self.pinned_files.as_slice() {
+            [] => "the state directory (no images.yaml)".to_owned(),
+            files => files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// Sets the handlers that mean Hyper-V isolation (the policy file's
+    /// `osBuild.hypervHandlers`), used when reading RuntimeClasses.
+    pub fn set_hyperv_handlers(&mut self, handlers: Vec<String>) {
+        self.hyperv_handlers = handlers;
+    }
+
+    /// Credentials from the named pull secrets of a namespace, first secret first (as the
+    /// kubelet merges them), and a warning per secret the state directory does not hold.
+    pub fn pull_config(&self, namespace: &str, names: &[String]) -> (DockerConfig, Vec<String>) {
+        let mut config = DockerConfig::default();
+        let mut missing = Vec::new();
+        for name in names {
+            match self
+                .pull_secrets
+                .get(&(namespace.to_owned(), name.clone()))
+            {
+                Some(c) => config.merge(c.clone()),
+                None => missing.push(format!(
+                    "imagePullSecret \"{namespace}/{name}\" is not in the state directory (or is not of type kubernetes.io/dockerconfigjson); images are looked up without its credentials"
+                )),
+            }
+        }
+        (config, missing)
     }
 
     /// Builds a view from already parsed documents.
@@ -159,7 +278,22 @@ impl FileView {
                     .map_err(|e| rbac_error(&doc, e))?;
                 Ok(())
             }
-            // Later: Nodes, RuntimeClasses and image metadata for the Windows policies.
+            ("", "Node") => self.add_node(doc),
+            ("node.k8s.io", "RuntimeClass") => {
+                expect_version(&doc, &["node.k8s.io/v1"])?;
+                let rc: RuntimeClass = decode(&doc)?;
+                let name = required_name(&doc)?;
+                if rc.handler.is_empty() {
+                    return Err(InputError(format!(
+                        "{}: RuntimeClass {name:?} has no handler",
+                        doc.location()
+                    )));
+                }
+                self.claim(format!("RuntimeClass {name}"), &doc)?;
+                self.runtime_classes.insert(name, rc);
+                Ok(())
+            }
+            ("", "Secret") if is_pull_secret(&doc) => self.add_pull_secret(doc),
             (_, kind) => {
                 tracing::debug!(
                     location = %doc.location(),
@@ -193,6 +327,73 @@ impl FileView {
             let item_doc = doc.list_item(i, item)?;
             self.add(item_doc)?;
         }
+        Ok(())
+    }
+
+    fn add_node(&mut self, doc: Document) -> Result<(), InputError> {
+        expect_version(&doc, &["v1"])?;
+        let node: Node = decode(&doc)?;
+        let name = required_name(&doc)?;
+        self.claim(format!("Node {name}"), &doc)?;
+        self.nodes += 1;
+        let labels = node.metadata.labels.unwrap_or_default();
+        if labels.get(LABEL_OS).map(String::as_str) != Some(OS_WINDOWS) {
+            return Ok(());
+        }
+        match labels.get(LABEL_WINDOWS_BUILD) {
+            Some(v) => {
+                let build = WindowsBuild::parse(v).map_err(|e| {
+                    InputError(format!(
+                        "{}: Node {name:?}: label {LABEL_WINDOWS_BUILD}={v:?}: {e}",
+                        doc.location()
+                    ))
+                })?;
+                self.windows_builds.insert(name, build);
+            }
+            None => tracing::warn!(
+                location = %doc.location(),
+                node = %name,
+                "Windows node without the {LABEL_WINDOWS_BUILD} label: its build is unknown"
+            ),
+        }
+        Ok(())
+    }
+
+    fn add_pull_secret(&mut self, doc: Document) -> Result<(), InputError> {
+        expect_version(&doc, &["v1"])?;
+        let secret: Secret = decode(&doc)?;
+        let name = required_name(&doc)?;
+        let ns = doc.namespace().unwrap_or("default").to_owned();
+        let legacy = secret.type_.as_deref() == Some("kubernetes.io/dockercfg");
+        let key = if legacy {
+            ".dockercfg"
+        } else {
+            ".dockerconfigjson"
+        };
+        // stringData wins over data, as the API server merges it.
+        let bytes = secret
+            .string_data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|s| s.as_bytes().to_vec())
+            .or_else(|| {
+                secret
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(key))
+                    .map(|b| b.0.clone())
+            })
+            .ok_or_else(|| {
+                InputError(format!(
+                    "{}: Secret {ns}/{name} of type {} has no {key:?} in data or stringData",
+                    doc.location(),
+                    secret.type_.as_deref().unwrap_or("")
+                ))
+            })?;
+        let config = DockerConfig::from_json(&bytes)
+            .map_err(|e| InputError(format!("{}: Secret {ns}/{name}: {e}", doc.location())))?;
+        self.claim(format!("Secret {ns}/{name}"), &doc)?;
+        self.pull_secrets.insert((ns, name), config);
         Ok(())
     }
 
@@ -273,6 +474,41 @@ impl ClusterView for FileView {
         };
         std::future::ready(decision)
     }
+}
+
+impl WindowsClusterView for FileView {
+    fn windows_node_builds(&self) -> NodeBuilds {
+        if self.nodes == 0 {
+            // No Node in the state: nothing is known about the nodes, so the policies do
+            // not claim that no node of a build exists.
+            return NodeBuilds::default();
+        }
+        NodeBuilds::from_builds(self.windows_builds.values().copied())
+    }
+
+    fn runtime_class(&self, name: &str) -> RuntimeClassLookup {
+        match self.runtime_classes.get(name) {
+            Some(rc) => RuntimeClassLookup::Found(RuntimeClassInfo::from_resource(
+                rc,
+                &self.hyperv_handlers,
+            )),
+            None => RuntimeClassLookup::NotFound,
+        }
+    }
+}
+
+fn is_pinned_images_file(path: &Path) -> bool {
+    matches!(
+        path.file_name().and_then(|n| n.to_str()),
+        Some("images.yaml" | "images.yml" | "images.json")
+    )
+}
+
+fn is_pull_secret(doc: &Document) -> bool {
+    matches!(
+        doc.value.get("type").and_then(serde_json::Value::as_str),
+        Some("kubernetes.io/dockerconfigjson" | "kubernetes.io/dockercfg")
+    )
 }
 
 /// A denial explained on one line (it ends up inside a Go-quoted `reason: "..."`).

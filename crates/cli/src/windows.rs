@@ -1,0 +1,292 @@
+//! The Windows workload policies in `winkube admit` and `winkube lint`: the policy file,
+//! image metadata (registry first, pinned metadata from the state directory as the
+//! fallback, or pinned metadata only with `--offline`), and the two admission phases.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::Value;
+use winkube_policy::windows::{
+    ImageLookup, ImageRequest, ImageResolutions, MemoryMode, Mode, Phase, WindowsDecision,
+    WindowsPolicyConfig, evaluate, images_to_resolve, resolutions_from_pinned,
+};
+use winkube_registry::{ClientOptions, Resolver, ResolverOptions, SystemClock};
+
+use crate::documents::InputError;
+use crate::state::FileView;
+
+/// Flags of the Windows policies, shared by `admit` and `lint`.
+#[derive(Args, Clone, Debug)]
+pub struct PolicyArgs {
+    /// Windows policy file (YAML; see docs/windows-policies.md). Default: scheduling and
+    /// OS-build compatibility enforce, memory and image tags warn, the rest off
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Never ask a registry: image metadata comes only from the state directory's images.yaml
+    #[arg(long)]
+    pub offline: bool,
+    /// Longest wait for one image lookup (`4s`, `500ms`, or seconds)
+    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
+    pub registry_timeout: Duration,
+    /// A registry (`host[:port]`) that may be reached over plain http (loopback always may)
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates (PEM) trusted for registries
+    #[arg(long = "registry-ca", value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
+}
+
+/// `4s`, `500ms`, `1m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (such as 4s or 500ms)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 600.0 {
+        return Err(format!("{s:?} must be more than 0 and at most 10m"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Reads the policy file; an empty file, or none, gives the defaults.
+pub fn load_policy(path: Option<&PathBuf>) -> Result<WindowsPolicyConfig, InputError> {
+    let Some(path) = path else {
+        return Ok(WindowsPolicyConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError(format!(
+            "--policy {}: cannot read file: {e}",
+            path.display()
+        ))
+    })?;
+    WindowsPolicyConfig::from_yaml(&text)
+        .map_err(|e| InputError(format!("--policy {}: {e}", path.display())))
+}
+
+/// True when no Windows policy would do anything: the evaluation is skipped entirely.
+pub fn all_off(cfg: &WindowsPolicyConfig) -> bool {
+    cfg.scheduling.mode == Mode::Off
+        && cfg.linux_pinning.mode == Mode::Off
+        && cfg.memory.mode == MemoryMode::Off
+        && cfg.image_tags.mode == Mode::Off
+        && cfg.os_build.mode == Mode::Off
+        && cfg.gmsa_domain_readiness.mode == Mode::Off
+}
+
+/// Where image metadata comes from.
+pub struct ImageSource {
+    /// `None` with `--offline`.
+    resolver: Option<Resolver>,
+}
+
+impl ImageSource {
+    pub fn new(args: &PolicyArgs) -> Result<Self, InputError> {
+        if args.offline {
+            return Ok(Self { resolver: None });
+        }
+        let mut extra_ca_pem = Vec::new();
+        for f in &args.registry_ca {
+            let pem = std::fs::read(f).map_err(|e| {
+                InputError(format!(
+                    "--registry-ca {}: cannot read file: {e}",
+                    f.display()
+                ))
+            })?;
+            extra_ca_pem.push(pem);
+        }
+        let opts = ResolverOptions {
+            client: ClientOptions {
+                timeout: args.registry_timeout,
+                insecure_registries: args.insecure_registries.clone(),
+                extra_ca_pem,
+                ..ClientOptions::default()
+            },
+            ..ResolverOptions::default()
+        };
+        let resolver = Resolver::new(opts, Arc::new(SystemClock))
+            .map_err(|e| InputError(format!("registry client: {e}")))?;
+        Ok(Self {
+            resolver: Some(resolver),
+        })
+    }
+
+    /// Resolves the images a pod needs. Returns the resolutions and warnings about where
+    /// they came from (a registry failure answered from pinned metadata, a missing pull
+    /// secret).
+    pub async fn resolve(
+        &self,
+        requests: &[ImageRequest],
+        namespace: &str,
+        view: &FileView,
+    ) -> (ImageResolutions, Vec<String>) {
+        let mut warnings = Vec::new();
+        if requests.is_empty() {
+            return (ImageResolutions::new(), warnings);
+        }
+        let pinned = view.pinned_images();
+        let Some(resolver) = &self.resolver else {
+            let mut res = resolutions_from_pinned(pinned, requests);
+            for lookup in res.values_mut() {
+                if let ImageLookup::Unavailable(why) = lookup {
+                    *why = format!("--offline, and {why} in {}", view.pinned_source());
+                }
+            }
+            return (res, warnings);
+        };
+        // Every request carries the pod's pull secrets.
+        let (pull, missing) = view.pull_config(namespace, &requests[0].pull_secrets);
+        warnings.extend(missing);
+        let images: Vec<String> = requests.iter().map(|r| r.image.clone()).collect();
+        let results = resolver.resolve_all(&images, &pull).await;
+        let mut out = ImageResolutions::new();
+        for req in requests {
+            let lookup = match results.get(&req.image) {
+                Some(Ok(p)) => ImageLookup::Found(p.clone()),
+                Some(Err(e)) => {
+                    match resolutions_from_pinned(pinned, std::slice::from_ref(req))
+                        .remove(&req.image)
+                    {
+                        Some(ImageLookup::Found(p)) => {
+                            warnings.push(format!(
+                                "image {:?}: registry lookup failed ({e}); using the pinned metadata in {}",
+                                req.image,
+                                view.pinned_source()
+                            ));
+                            ImageLookup::Found(p)
+                        }
+                        _ => ImageLookup::Unavailable(format!(
+                            "{e}; no pinned metadata for it in {}",
+                            view.pinned_source()
+                        )),
+                    }
+                }
+                None => ImageLookup::Unavailable("not looked up".into()),
+            };
+            out.insert(req.image.clone(), lookup);
+        }
+        (out, warnings)
+    }
+}
+
+/// The Windows policies' result for one pod.
+#[derive(Debug)]
+pub struct WindowsOutcome {
+    pub mutate: WindowsDecision,
+    /// `None` when the mutating phase already denied.
+    pub validate: Option<WindowsDecision>,
+    /// The pod after the mutating phase's patch (the input pod when denied).
+    pub pod: Value,
+    /// Image-metadata warnings, then the policies' warnings (mutate, then validate's new
+    /// ones).
+    pub warnings: Vec<String>,
+}
+
+impl WindowsOutcome {
+    /// `Some((code, message))` when the pod is denied.
+    pub fn denial(&self) -> Option<(u16, &str)> {
+        if !self.mutate.allowed {
+            return Some((self.mutate.code, &self.mutate.message));
+        }
+        match &self.validate {
+            Some(v) if !v.allowed => Some((v.code, &v.message)),
+            _ => None,
+        }
+    }
+}
+
+/// Resolves the pod's images and runs both phases: mutate (patch applied), then validate.
+pub async fn admit(
+    pod: &Value,
+    namespace: &str,
+    cfg: &WindowsPolicyConfig,
+    view: &FileView,
+    images: &ImageSource,
+) -> WindowsOutcome {
+    let requests = images_to_resolve(pod, namespace, cfg);
+    let (resolutions, mut warnings) = images.resolve(&requests, namespace, view).await;
+    let mutate = evaluate(pod, namespace, cfg, view, &resolutions, Phase::Mutate);
+    warnings.extend(mutate.warnings.iter().cloned());
+    if !mutate.allowed {
+        return WindowsOutcome {
+            mutate,
+            validate: None,
+            pod: pod.clone(),
+            warnings,
+        };
+    }
+    let mut patched = pod.clone();
+    if let Err(e) = json_patch::patch(&mut patched, &mutate.patch) {
+        // The policies build the patch against this very pod: failing to apply it is a
+        // bug, reported as the API server would (500), never half-applied.
+        let mut mutate = mutate;
+        mutate.allowed = false;
+        mutate.code = 500;
+        mutate.message = format!("internal error: the Windows policies' patch does not apply: {e}");
+        return WindowsOutcome {
+            mutate,
+            validate: None,
+            pod: pod.clone(),
+            warnings,
+        };
+    }
+    let validate = evaluate(
+        &patched,
+        namespace,
+        cfg,
+        view,
+        &resolutions,
+        Phase::Validate,
+    );
+    for w in &validate.warnings {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
+    WindowsOutcome {
+        mutate,
+        validate: Some(validate),
+        pod: patched,
+        warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("4s").unwrap(), Duration::from_secs(4));
+        assert_eq!(parse_duration("4").unwrap(), Duration::from_secs(4));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("4h").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn all_off_only_when_every_policy_is_off() {
+        assert!(!all_off(&WindowsPolicyConfig::default()));
+        let off = WindowsPolicyConfig::from_yaml(
+            "scheduling: {mode: off}\nmemory: {mode: off}\nimageTags: {mode: off}\nosBuild: {mode: off}\n",
+        )
+        .unwrap();
+        assert!(all_off(&off));
+        let mut one = off.clone();
+        one.linux_pinning.mode = Mode::Enforce;
+        assert!(!all_off(&one));
+    }
+}
