@@ -21,6 +21,12 @@ pub const CONTAINER_PORT: u16 = 8443;
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/winkube/winkube:v", env!("CARGO_PKG_VERSION"));
 /// Namespaces labelled `windows.k8s.io/disabled=true` are skipped (the reference chart's label).
 pub const OPT_OUT_LABEL: &str = "windows.k8s.io/disabled";
+/// The Windows workload policies' webhooks: their own configurations (installable or
+/// removable without touching the gMSA webhook), paths and name.
+pub const WINDOWS_NAME: &str = "winkube-windows";
+pub const WINDOWS_WEBHOOK_NAME: &str = "windows-policies.winkube.io";
+pub const MUTATE_WINDOWS_PATH: &str = "/mutate-windows";
+pub const VALIDATE_WINDOWS_PATH: &str = "/validate-windows";
 
 #[derive(Subcommand)]
 pub enum ManifestsCommand {
@@ -77,6 +83,20 @@ pub struct InstallArgs {
     /// Give gMSA pods without a hostname a random one (RANDOM_HOSTNAME)
     #[arg(long)]
     pub random_hostname: bool,
+    /// Also install the Windows workload policies' webhooks (/mutate-windows,
+    /// /validate-windows, in their own configurations named winkube-windows) and the RBAC
+    /// their cluster view needs (nodes, RuntimeClasses, pull secrets)
+    #[arg(long)]
+    pub windows_policies: bool,
+    /// What the API server does when the Windows policies' webhook cannot be reached
+    /// (default Ignore: a policy outage must not block Windows pods)
+    #[arg(
+        long,
+        value_enum,
+        default_value = "Ignore",
+        requires = "windows_policies"
+    )]
+    pub windows_failure_policy: FailurePolicy,
 }
 
 impl Default for InstallArgs {
@@ -89,6 +109,8 @@ impl Default for InstallArgs {
             cert_manager: false,
             replicas: 2,
             random_hostname: false,
+            windows_policies: false,
+            windows_failure_policy: FailurePolicy::Ignore,
         }
     }
 }
@@ -157,6 +179,15 @@ pub fn install_yaml(args: &InstallArgs) -> anyhow::Result<String> {
     }
     if args.random_hostname {
         command.push_str(" --random-hostname");
+    }
+    if args.windows_policies {
+        command.push_str(" --windows-policies");
+        if args.windows_failure_policy != defaults.windows_failure_policy {
+            command.push_str(&format!(
+                " --windows-failure-policy {}",
+                args.windows_failure_policy.as_str()
+            ));
+        }
     }
     Ok(format!(
         "{HEADER}#   {command}\n{}",
@@ -250,6 +281,12 @@ pub fn install_objects(args: &InstallArgs) -> Vec<Value> {
         webhook_configuration(args, "MutatingWebhookConfiguration"),
         webhook_configuration(args, "ValidatingWebhookConfiguration"),
     ]);
+    if args.windows_policies {
+        objects.extend([
+            windows_webhook_configuration(args, "MutatingWebhookConfiguration"),
+            windows_webhook_configuration(args, "ValidatingWebhookConfiguration"),
+        ]);
+    }
     objects
 }
 
@@ -265,6 +302,15 @@ fn cluster_role(args: &InstallArgs) -> Value {
             "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
             "verbs": ["list", "watch"],
         }));
+    }
+    if args.windows_policies {
+        // The Windows policies' live view: node builds and RuntimeClasses are watched into
+        // caches; a pod's imagePullSecrets are read when its images are looked up.
+        rules.extend([
+            json!({"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}),
+            json!({"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": ["list", "watch"]}),
+            json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
+        ]);
     }
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -424,15 +470,60 @@ fn webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
         "sideEffects": "None",
         "timeoutSeconds": 10,
         "admissionReviewVersions": ["v1"],
-        "namespaceSelector": {"matchExpressions": [
-            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", ns]},
-            {"key": OPT_OUT_LABEL, "operator": "NotIn", "values": ["true"]},
-        ]},
+        "namespaceSelector": namespace_selector(ns),
     });
     if mutating {
         webhook["reinvocationPolicy"] = json!("Never");
     }
     let mut metadata = json!({"name": NAME, "labels": labels()});
+    if args.cert_manager {
+        metadata["annotations"] = json!({"cert-manager.io/inject-ca-from": format!("{ns}/{NAME}")});
+    }
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": kind,
+        "metadata": metadata,
+        "webhooks": [webhook],
+    })
+}
+
+/// The namespaces no winkube webhook sees: kube-system, winkube's own, and opted-out ones.
+fn namespace_selector(ns: &str) -> Value {
+    json!({"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", ns]},
+        {"key": OPT_OUT_LABEL, "operator": "NotIn", "values": ["true"]},
+    ]})
+}
+
+/// The Windows policies' configurations: pod CREATE only (a pod's scheduling fields are
+/// immutable afterwards, and re-validating label updates of running pods against today's
+/// nodes would block them).
+fn windows_webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
+    let ns = args.namespace.as_str();
+    let mutating = kind == "MutatingWebhookConfiguration";
+    let path = if mutating {
+        MUTATE_WINDOWS_PATH
+    } else {
+        VALIDATE_WINDOWS_PATH
+    };
+    let mut webhook = json!({
+        "name": WINDOWS_WEBHOOK_NAME,
+        "clientConfig": {"service": {"name": NAME, "namespace": ns, "path": path, "port": 443}},
+        "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"}],
+        "failurePolicy": args.windows_failure_policy.as_str(),
+        "matchPolicy": "Equivalent",
+        "sideEffects": "None",
+        // Registry lookups are bounded well below this.
+        "timeoutSeconds": 10,
+        "admissionReviewVersions": ["v1"],
+        "namespaceSelector": namespace_selector(ns),
+    });
+    if mutating {
+        // The policies keep what a pod already has, so running again after a later
+        // webhook changed the pod (an added sidecar image) is safe and useful.
+        webhook["reinvocationPolicy"] = json!("IfNeeded");
+    }
+    let mut metadata = json!({"name": WINDOWS_NAME, "labels": labels()});
     if args.cert_manager {
         metadata["annotations"] = json!({"cert-manager.io/inject-ca-from": format!("{ns}/{NAME}")});
     }
@@ -590,6 +681,69 @@ mod tests {
             "LOG_LEVEL",
         ] {
             assert!(env.contains(&var), "{var}");
+        }
+    }
+
+    #[test]
+    fn windows_policies_are_separate_optional_configurations() {
+        let plain = install_objects(&InstallArgs::default());
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("windows-policies")
+        );
+        assert!(
+            !find(&plain, "ClusterRole")["rules"]
+                .to_string()
+                .contains("nodes")
+        );
+        let args = InstallArgs {
+            namespace: "gmsa".into(),
+            windows_policies: true,
+            cert_manager: true,
+            ..InstallArgs::default()
+        };
+        check_all(&args);
+        let objects = install_objects(&args);
+        let windows: Vec<&Value> = objects
+            .iter()
+            .filter(|o| o["metadata"]["name"] == WINDOWS_NAME)
+            .collect();
+        assert_eq!(windows.len(), 2);
+        for (w, kind, path) in [
+            (
+                windows[0],
+                "MutatingWebhookConfiguration",
+                MUTATE_WINDOWS_PATH,
+            ),
+            (
+                windows[1],
+                "ValidatingWebhookConfiguration",
+                VALIDATE_WINDOWS_PATH,
+            ),
+        ] {
+            assert_eq!(w["kind"], kind);
+            let hook = &w["webhooks"][0];
+            assert_eq!(hook["clientConfig"]["service"]["path"], path);
+            assert_eq!(hook["failurePolicy"], "Ignore");
+            assert_eq!(hook["name"], WINDOWS_WEBHOOK_NAME);
+            assert_eq!(hook["namespaceSelector"], namespace_selector("gmsa"));
+            assert_eq!(
+                w["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+                "gmsa/winkube"
+            );
+        }
+        // The gMSA webhook keeps its own failure policy.
+        let gmsa = objects
+            .iter()
+            .find(|o| {
+                o["kind"] == "ValidatingWebhookConfiguration" && o["metadata"]["name"] == NAME
+            })
+            .unwrap();
+        assert_eq!(gmsa["webhooks"][0]["failurePolicy"], "Fail");
+        let rules = find(&objects, "ClusterRole")["rules"].to_string();
+        for r in ["\"nodes\"", "\"runtimeclasses\"", "\"secrets\""] {
+            assert!(rules.contains(r), "{r} missing from {rules}");
         }
     }
 

@@ -12,7 +12,9 @@ use winkube_policy::windows::{
     ImageLookup, ImageRequest, ImageResolutions, MemoryMode, Mode, Phase, WindowsDecision,
     WindowsPolicyConfig, evaluate, images_to_resolve, resolutions_from_pinned,
 };
-use winkube_registry::{ClientOptions, Resolver, ResolverOptions, SystemClock};
+use winkube_registry::{
+    ClientOptions, Error as RegistryError, Resolver, ResolverOptions, SystemClock,
+};
 
 use crate::documents::InputError;
 use crate::state::FileView;
@@ -122,7 +124,8 @@ impl ImageSource {
         })
     }
 
-    /// Resolves the images a pod needs. Returns the resolutions and warnings about where
+    /// Resolves the images a pod needs (an image the registry cannot answer for falls back
+    /// to the pinned metadata; one it says does not exist does not). Returns the resolutions and warnings about where
     /// they came from (a registry failure answered from pinned metadata, a missing pull
     /// secret).
     pub async fn resolve(
@@ -154,6 +157,13 @@ impl ImageSource {
         for req in requests {
             let lookup = match results.get(&req.image) {
                 Some(Ok(p)) => ImageLookup::Found(p.clone()),
+                // The registry answered that the image does not exist: that is the
+                // answer, and pinned metadata would only hide a typo.
+                Some(Err(e @ (RegistryError::NotFound { .. } | RegistryError::Reference(_)))) => {
+                    ImageLookup::Unavailable(e.to_string())
+                }
+                // Not reachable, timed out, refused credentials, answered garbage: use
+                // the pinned metadata when there is some.
                 Some(Err(e)) => {
                     match resolutions_from_pinned(pinned, std::slice::from_ref(req))
                         .remove(&req.image)
