@@ -745,6 +745,97 @@ metadata: {name: unrelated}
     }
 
     #[test]
+    fn windows_view_from_nodes_runtime_classes_and_pull_secrets() {
+        let v = view(r#"
+apiVersion: v1
+kind: Node
+metadata: {name: w19, labels: {kubernetes.io/os: windows, node.kubernetes.io/windows-build: 10.0.17763}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: w19b, labels: {kubernetes.io/os: windows, node.kubernetes.io/windows-build: 10.0.17763}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: lin, labels: {kubernetes.io/os: linux, node.kubernetes.io/windows-build: 10.0.20348}}
+---
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: hv}
+handler: runhcs-wcow-hypervisor
+---
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: custom}
+handler: vm
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: pull, namespace: prod}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths": {"reg.example:5000": {"username": "u", "password": "p"}}}'
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: opaque, namespace: prod}
+data: {x: eA==}
+"#)
+        .unwrap();
+        let mut v = v;
+        let builds = v.windows_node_builds();
+        assert!(builds.known);
+        // Linux nodes do not count, whatever their labels say.
+        assert_eq!(
+            builds.builds,
+            BTreeMap::from([(WindowsBuild::ten(17763), 2)])
+        );
+        match v.runtime_class("hv") {
+            RuntimeClassLookup::Found(rc) => {
+                assert_eq!(rc.isolation, winkube_api::windows::Isolation::HyperV)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(v.runtime_class("nope"), RuntimeClassLookup::NotFound);
+        let iso = |v: &FileView| match v.runtime_class("custom") {
+            RuntimeClassLookup::Found(rc) => rc.isolation,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(iso(&v), winkube_api::windows::Isolation::Process);
+        v.set_hyperv_handlers(vec!["vm".into()]);
+        assert_eq!(iso(&v), winkube_api::windows::Isolation::HyperV);
+
+        let (cfg, missing) = v.pull_config("prod", &["pull".into(), "gone".into()]);
+        assert_eq!(
+            cfg.credentials_for("reg.example:5000").unwrap().username,
+            "u"
+        );
+        assert_eq!(missing.len(), 1);
+        assert!(missing[0].contains("\"prod/gone\""), "{}", missing[0]);
+        // The secret is namespaced: another namespace does not see it.
+        assert!(v.pull_config("dev", &["pull".into()]).0.is_empty());
+        // The opaque secret is not kept (ignored like any unused kind).
+        assert!(v.ignored().iter().any(|(_, _, k)| k == "Secret"));
+    }
+
+    #[test]
+    fn without_nodes_the_node_builds_are_unknown() {
+        let v = view("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n").unwrap();
+        assert!(!v.windows_node_builds().known);
+        let e = view(
+            "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: r}\nhandler: ''\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.0,
+            "state.yaml (document 1): RuntimeClass \"r\" has no handler"
+        );
+        let e = view("apiVersion: node.k8s.io/v1beta1\nkind: RuntimeClass\nmetadata: {name: r}\nhandler: h\n")
+            .unwrap_err();
+        assert!(e.0.contains("unsupported apiVersion"), "{e}");
+    }
+
+    #[test]
     fn default_service_account_always_exists() {
         let v =
             view("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web, namespace: prod}\n")

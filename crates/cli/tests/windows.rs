@@ -828,3 +828,40 @@ async fn admit_pins_the_build_the_registry_reports() {
         "{out}"
     );
 }
+
+#[test]
+fn help_describes_lint_runtimeclass_and_the_policy_flags() {
+    let top = stdout(&winkube(&["--help"]));
+    assert!(
+        top.contains("lint") && top.contains("runtimeclass"),
+        "{top}"
+    );
+    let admit = stdout(&winkube(&["admit", "--help"]));
+    for s in [
+        "--policy",
+        "--offline",
+        "--registry-timeout",
+        "--insecure-registry",
+        "--registry-ca",
+        "images.yaml",
+    ] {
+        assert!(admit.contains(s), "{s} missing from admit --help");
+    }
+    let lint = stdout(&winkube(&["lint", "--help"]));
+    for s in ["--state", "--policy", "--offline", "Exit codes"] {
+        assert!(lint.contains(s), "{s} missing from lint --help");
+    }
+    let rc = stdout(&winkube(&["runtimeclass", "--help"]));
+    for s in [
+        "--build",
+        "--process-handler",
+        "--hyperv-handler",
+        "--no-hyperv",
+        "--no-process",
+        "--taint",
+        "--overhead-memory",
+        "--overhead-cpu",
+    ] {
+        assert!(rc.contains(s), "{s} missing from runtimeclass --help");
+    }
+}
