@@ -87,6 +87,18 @@ impl Harness {
         let ready = self.ready.clone();
         eventually("live view ready", || ready.is_ready()).await;
     }
+
+    /// Synced, and the credspec watch that follows the list has been requested.
+    async fn watching(&self) {
+        self.synced().await;
+        eventually("credspec watch started", || {
+            self.api
+                .requests()
+                .iter()
+                .any(|r| r.is_watch() && r.path.ends_with("/gmsacredentialspecs"))
+        })
+        .await;
+    }
 }
 
 async fn mutate(c: &mut Conn, uid: &str, credspec: &str) -> serde_json::Value {
@@ -121,7 +133,7 @@ async fn validate(c: &mut Conn, sa: &str, credspec: &str, contents: &str) -> ser
 #[tokio::test]
 async fn mutate_inlines_contents_without_any_api_call() {
     let h = start(AuthorizationMode::SubjectAccessReview, |_| {}).await;
-    h.synced().await;
+    h.watching().await;
     h.api.clear_requests();
     let mut c = h.conn().await;
     for i in 0..20 {
@@ -440,4 +452,30 @@ async fn graceful_shutdown_finishes_an_in_flight_review() {
     assert!(result.unwrap().is_ok());
     // No longer accepting.
     assert!(connect(h.addr, h.tls.clone()).await.is_err());
+}
+
+#[tokio::test]
+async fn ten_thousand_credspecs_sync_and_resolve_without_api_calls() {
+    let h = start(AuthorizationMode::SubjectAccessReview, |api| {
+        for i in 0..10_000 {
+            api.create(credspec_object(&format!("bulk-{i}"), credspec_doc(i % 3)))
+                .unwrap();
+        }
+    })
+    .await;
+    h.watching().await;
+    assert_eq!(h.view.credspec_count(), 10_003);
+    h.api.clear_requests();
+    let mut c = h.conn().await;
+    for name in ["bulk-0", "bulk-4242", "bulk-9999"] {
+        let r = mutate(&mut c, name, name).await;
+        assert_eq!(r["allowed"], true, "{r}");
+        assert!(
+            r["decodedPatch"][0]["value"]
+                .as_str()
+                .unwrap()
+                .starts_with("{\"ActiveDirectoryConfig\"")
+        );
+    }
+    assert!(h.api.requests().is_empty());
 }
