@@ -70,7 +70,6 @@ pub struct Metrics {
     /// [endpoint][0] = allowed; [endpoint][1 + i] = denied with DENIAL_CODES[i].
     resolved: [[Counter; 1 + DENIAL_CODES.len()]; 2],
     latency: [Histogram; 2],
-    cert_reloads: Family<ResultLabels, Counter>,
     cert_reload_ok: Counter,
     cert_reload_failed: Counter,
 }
@@ -155,7 +154,6 @@ impl Metrics {
             reviews,
             resolved,
             latency,
-            cert_reloads,
             cert_reload_ok,
             cert_reload_failed,
         }
@@ -204,7 +202,6 @@ impl Metrics {
 
     /// Failed certificate reloads so far.
     pub fn cert_reloads_failed(&self) -> u64 {
-        let _ = &self.cert_reloads;
         self.cert_reload_failed.get()
     }
 
