@@ -13,9 +13,20 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `admit` and `lint` run `--offline`: these tests are about the gMSA policy and the
+/// examples, and must never ask a registry off this machine (tests/windows.rs covers the
+/// registry path against a loopback registry).
+fn offline(args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    if matches!(args.first(), Some(&"admit") | Some(&"lint")) && !args.contains(&"--help") {
+        v.insert(1, "--offline".into());
+    }
+    v
+}
+
 fn winkube(args: &[&str]) -> Output {
     Command::new(BIN)
-        .args(args)
+        .args(offline(args))
         .current_dir(repo())
         .env_remove("RUST_LOG")
         .output()
@@ -24,7 +35,7 @@ fn winkube(args: &[&str]) -> Output {
 
 fn winkube_stdin(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(BIN)
-        .args(args)
+        .args(offline(args))
         .current_dir(repo())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -128,10 +128,11 @@ fn conflicting_os_signals_are_denied_with_every_signal() {
 
 #[test]
 fn readme_first_command_pins_the_webapp_build_and_keeps_gmsa_contents() {
-    // Without --offline: the example images are not in any reachable registry, so every
-    // image falls back to examples/state/images.yaml, with a warning.
+    // The README runs it --offline: image metadata comes from examples/state/images.yaml
+    // and no registry is asked.
     let o = winkube(&[
         "admit",
+        "--offline",
         "--state",
         "examples/state",
         "examples/webapp-pod.yaml",
@@ -172,8 +173,9 @@ fn offline_webapp_images_come_from_images_yaml() {
 fn offline_uses_only_pinned_metadata() {
     let state = nodes_only_state();
     let dir = tempfile::tempdir().unwrap();
-    // A registry that exists nowhere: only pinned metadata can answer.
-    let image = "registry.winkube.invalid/team/web:1.0";
+    // A registry on a closed loopback port: only pinned metadata can answer, and no
+    // test ever sends traffic off this machine.
+    let image = "127.0.0.1:1/team/web:1.0";
     let pod = write(dir.path(), "pod.yaml", &windows_pod(image));
     let s = state.path().to_str().unwrap();
 
@@ -346,7 +348,13 @@ fn bad_windows_state_is_an_input_error_naming_the_file() {
         "images.yaml",
         "\"UPPER/Case:1\":\n  platforms: [{os: windows, architecture: amd64}]\n",
     );
-    let o = winkube(&["lint", "--state", s, "examples/windows/iis-pod.yaml"]);
+    let o = winkube(&[
+        "lint",
+        "--offline",
+        "--state",
+        s,
+        "examples/windows/iis-pod.yaml",
+    ]);
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("images.yaml: image metadata: key \"UPPER/Case:1\""),
@@ -358,7 +366,13 @@ fn bad_windows_state_is_an_input_error_naming_the_file() {
         "images.yaml",
         "a/b:1:\n  platforms: [{os: windows, architecture: amd64, os.version: ten}]\n",
     );
-    let o = winkube(&["lint", "--state", s, "examples/windows/iis-pod.yaml"]);
+    let o = winkube(&[
+        "lint",
+        "--offline",
+        "--state",
+        s,
+        "examples/windows/iis-pod.yaml",
+    ]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("os.version \"ten\""), "{}", stderr(&o));
     std::fs::remove_file(dir.path().join("images.yaml")).unwrap();
@@ -368,7 +382,13 @@ fn bad_windows_state_is_an_input_error_naming_the_file() {
         "secret.yaml",
         "apiVersion: v1\nkind: Secret\nmetadata: {name: pull, namespace: prod}\ntype: kubernetes.io/dockerconfigjson\nstringData: {.dockerconfigjson: 'not json'}\n",
     );
-    let o = winkube(&["admit", "--state", s, "examples/windows/iis-pod.yaml"]);
+    let o = winkube(&[
+        "admit",
+        "--offline",
+        "--state",
+        s,
+        "examples/windows/iis-pod.yaml",
+    ]);
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("secret.yaml (document 1): Secret prod/pull: invalid docker config"),
