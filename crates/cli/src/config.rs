@@ -8,6 +8,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -24,6 +25,11 @@ pub const DEFAULT_PORT: u16 = 443;
 /// client-go's defaults, which the reference keeps unless QPS/BURST are set.
 pub const DEFAULT_QPS: f32 = 5.0;
 pub const DEFAULT_BURST: u32 = 10;
+/// The timeout the install manifests give the webhooks; registry lookups stay below it.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_secs(4);
+pub const DEFAULT_REGISTRY_CACHE_SIZE: usize = 1024;
+pub const DEFAULT_REGISTRY_CACHE_TTL: Duration = Duration::from_secs(600);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -162,6 +168,29 @@ pub struct WebhookArgs {
     /// a cluster: no API server needed, ready immediately. For tests and demos.
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Windows workload policy file (YAML; see docs/windows-policies.md), served on
+    /// /mutate-windows and /validate-windows. Those paths are always served: without this
+    /// flag, with the defaults (scheduling and OS-build compatibility enforce, memory and
+    /// image tags warn, the rest off).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Longest wait for the image metadata of one pod (pull secrets and every registry
+    /// lookup); must stay below the API server's 10s webhook timeout.
+    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = crate::windows::parse_duration)]
+    pub registry_timeout: Duration,
+    /// Most image lookups kept in the registry cache.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REGISTRY_CACHE_SIZE)]
+    pub registry_cache_size: usize,
+    /// How long a successful image lookup is reused (tags move; failures are kept 10s).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::windows::parse_duration)]
+    pub registry_cache_ttl: Duration,
+    /// A registry (`host[:port]`) that may be reached over plain http (loopback always
+    /// may); repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates (PEM) trusted for registries; repeatable.
+    #[arg(long = "registry-ca", value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
     /// Print `winkube <version>` and exit.
     #[arg(long)]
     pub version: bool,
@@ -183,6 +212,12 @@ impl Default for WebhookArgs {
             cert_reload: None,
             authorization: Authorization::SubjectAccessReview,
             state: None,
+            policy: None,
+            registry_timeout: DEFAULT_REGISTRY_TIMEOUT,
+            registry_cache_size: DEFAULT_REGISTRY_CACHE_SIZE,
+            registry_cache_ttl: DEFAULT_REGISTRY_CACHE_TTL,
+            insecure_registries: Vec::new(),
+            registry_ca: Vec::new(),
             version: false,
         }
     }
@@ -201,9 +236,22 @@ pub struct WebhookConfig {
     pub log_format: LogFormat,
     pub authorization: Authorization,
     pub state: Option<PathBuf>,
+    /// The Windows policy file; `None`: the defaults.
+    pub policy: Option<PathBuf>,
+    pub registry: RegistrySettings,
     /// Problems that do not stop the server (the reference logs them as warnings); they
     /// are logged once logging is set up.
     pub warnings: Vec<String>,
+}
+
+/// How the Windows policies reach registries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistrySettings {
+    pub timeout: Duration,
+    pub cache_size: usize,
+    pub cache_ttl: Duration,
+    pub insecure_registries: Vec<String>,
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// A configuration that cannot start a server.
@@ -302,6 +350,19 @@ pub fn resolve(
         );
     }
 
+    if args.registry_timeout >= WEBHOOK_TIMEOUT {
+        return Err(ConfigError(format!(
+            "--registry-timeout {:?} must be below the API server's {}s webhook timeout (default 4s)",
+            args.registry_timeout,
+            WEBHOOK_TIMEOUT.as_secs()
+        )));
+    }
+    if args.registry_cache_size == 0 {
+        return Err(ConfigError(
+            "--registry-cache-size must be at least 1".into(),
+        ));
+    }
+
     Ok(WebhookConfig {
         addr: SocketAddr::new(args.bind_address, port),
         tls_cert,
@@ -313,6 +374,14 @@ pub fn resolve(
         log_format: args.log_format,
         authorization: args.authorization,
         state: args.state.clone(),
+        policy: args.policy.clone(),
+        registry: RegistrySettings {
+            timeout: args.registry_timeout,
+            cache_size: args.registry_cache_size,
+            cache_ttl: args.registry_cache_ttl,
+            insecure_registries: args.insecure_registries.clone(),
+            ca_files: args.registry_ca.clone(),
+        },
         warnings,
     })
 }
@@ -525,6 +594,30 @@ mod tests {
             LogLevel::parse("Panic").unwrap().tracing_level(),
             tracing::Level::ERROR
         );
+    }
+
+    #[test]
+    fn registry_settings_are_checked() {
+        let c = resolve_env(&[]).unwrap();
+        assert_eq!(c.registry.timeout, Duration::from_secs(4));
+        assert_eq!(c.registry.cache_size, 1024);
+        assert_eq!(c.policy, None);
+        let pairs: Vec<(&str, &str)> = TLS.to_vec();
+        let args = WebhookArgs {
+            registry_timeout: Duration::from_secs(10),
+            ..default_args()
+        };
+        let e = resolve(&args, env_of(&pairs)).unwrap_err();
+        assert!(
+            e.0.contains("below the API server's 10s webhook timeout"),
+            "{e}"
+        );
+        let args = WebhookArgs {
+            registry_cache_size: 0,
+            ..default_args()
+        };
+        let e = resolve(&args, env_of(&pairs)).unwrap_err();
+        assert!(e.0.contains("--registry-cache-size"), "{e}");
     }
 
     #[test]

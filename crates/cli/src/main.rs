@@ -131,7 +131,18 @@ Without --state, the cluster is reached with in-cluster configuration or the kub
 credspecs are watched (no API call per pod) and authorization uses a
 LocalSubjectAccessReview per check (--authorization subject-access-review, exact) or
 locally evaluated RBAC from watched objects (--authorization rbac-cache, no API call).
-SIGTERM or SIGINT drains connections and exits.";
+SIGTERM or SIGINT drains connections and exits.
+
+The Windows workload policies are served on their own paths, POST /mutate-windows and
+/validate-windows (pod CREATE only; install them with `winkube manifests install
+--windows-policies`, or leave them out to run the gMSA webhook alone). They are always
+served: with --policy FILE's configuration, else with the defaults (scheduling and OS-build
+compatibility enforce, memory and image tags warn, the rest off). Node builds and
+RuntimeClasses are watched (with --state, read from the directory); /health also waits for
+those caches. Image platforms come from the registries (the pod's imagePullSecrets are
+read from its namespace), cached (--registry-cache-size, --registry-cache-ttl) and bounded
+by --registry-timeout (default 4s, below the API server's 10s); an image that cannot be
+resolved is allowed with a warning, or denied with `images: {onUnresolved: deny}`.";
 
 const WEBHOOK_EXAMPLES: &str = "\
 Examples:
@@ -141,6 +152,9 @@ Examples:
   # Non-root port, cached RBAC, JSON logs
   winkube webhook --tls-cert-file tls.crt --tls-key-file tls.key --port 8443 \\
       --authorization rbac-cache --log-format json
+
+  # With the Windows workload policies' configuration and a private registry's CA
+  winkube webhook --policy /etc/winkube/policy.yaml --registry-ca /etc/winkube/registry-ca.pem
 
   # No cluster: serve from files (demos, tests)
   winkube webhook --state examples/state --tls-cert-file tls.crt --tls-key-file tls.key --port 8443";
@@ -162,7 +176,7 @@ struct Cli {
 enum Command {
     #[command(about = ADMIT_ABOUT, long_about = ADMIT_LONG, after_help = ADMIT_EXAMPLES)]
     Admit(AdmitArgs),
-    /// Serve the gMSA admission webhook (drop-in for kubernetes-sigs/windows-gmsa)
+    /// Serve the admission webhook: gMSA (drop-in for kubernetes-sigs/windows-gmsa) and the Windows workload policies
     #[command(long_about = WEBHOOK_LONG, after_help = WEBHOOK_EXAMPLES, disable_version_flag = true)]
     Webhook(config::WebhookArgs),
     /// Print manifests: the GMSACredentialSpec CRD, the install bundle

@@ -27,6 +27,40 @@ pub const WINDOWS_NAME: &str = "winkube-windows";
 pub const WINDOWS_WEBHOOK_NAME: &str = "windows-policies.winkube.io";
 pub const MUTATE_WINDOWS_PATH: &str = "/mutate-windows";
 pub const VALIDATE_WINDOWS_PATH: &str = "/validate-windows";
+/// The ConfigMap holding the Windows policy file, mounted as a directory (no subPath, so
+/// edits reach the volume; the webhook reads the file at start-up).
+pub const WINDOWS_POLICY_CONFIGMAP: &str = "winkube-windows-policy";
+pub const WINDOWS_POLICY_DIR: &str = "/etc/winkube";
+pub const WINDOWS_POLICY_FILE: &str = "policy.yaml";
+/// The policy file installed with `--windows-policies`: the defaults, spelled out
+/// (`NAMESPACE` is replaced by the install namespace, which is exempt like kube-system).
+const DEFAULT_POLICY_YAML: &str = "\
+# winkube Windows workload policies (docs/windows-policies.md). Restart the webhook
+# (kubectl -n <namespace> rollout restart deployment winkube) after editing.
+exemptNamespaces: [kube-system, NAMESPACE]
+images:
+  onUnresolved: allow        # allow = fail open with a warning; deny = fail closed
+  detectOs: true
+scheduling:
+  mode: enforce
+  taint: os=windows:NoSchedule   # your Windows nodes' taint; \"\" if they are not tainted
+  setOsName: false
+linuxPinning:
+  mode: off
+memory:
+  mode: warn                 # deny (= enforce) | default | warn | off
+  floor: 300Mi
+imageTags:
+  mode: warn
+osBuild:
+  mode: enforce
+  architecture: amd64
+  hypervHandlers: []
+gmsaDomainReadiness:
+  mode: off
+  timeoutSeconds: 120
+  intervalSeconds: 5
+";
 
 #[derive(Subcommand)]
 pub enum ManifestsCommand {
@@ -258,6 +292,14 @@ pub fn install_objects(args: &InstallArgs) -> Vec<Value> {
     if args.cert_manager {
         objects.extend(cert_manager_objects(ns));
     }
+    if args.windows_policies {
+        objects.push(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": WINDOWS_POLICY_CONFIGMAP, "namespace": ns, "labels": labels()},
+            "data": {WINDOWS_POLICY_FILE: DEFAULT_POLICY_YAML.replace("NAMESPACE", ns)},
+        }));
+    }
     objects.extend([
         deployment(args),
         json!({
@@ -366,6 +408,22 @@ fn cert_manager_objects(ns: &str) -> Vec<Value> {
 fn deployment(args: &InstallArgs) -> Value {
     let ns = args.namespace.as_str();
     let env = |name: &str, value: String| json!({"name": name, "value": value});
+    let mut container_args = vec![format!("--authorization={}", args.authorization.as_str())];
+    // The whole Secret as a directory (no subPath): rotations swap the `..data` symlink,
+    // which winkube watches.
+    let mut mounts = vec![json!({"name": "tls", "mountPath": "/tls", "readOnly": true})];
+    let mut volumes = vec![json!({"name": "tls", "secret": {"secretName": TLS_SECRET}})];
+    if args.windows_policies {
+        container_args.push(format!(
+            "--policy={WINDOWS_POLICY_DIR}/{WINDOWS_POLICY_FILE}"
+        ));
+        mounts.push(
+            json!({"name": "windows-policy", "mountPath": WINDOWS_POLICY_DIR, "readOnly": true}),
+        );
+        volumes.push(
+            json!({"name": "windows-policy", "configMap": {"name": WINDOWS_POLICY_CONFIGMAP}}),
+        );
+    }
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -402,7 +460,7 @@ fn deployment(args: &InstallArgs) -> Value {
                         "image": args.image,
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["/winkube", "webhook"],
-                        "args": [format!("--authorization={}", args.authorization.as_str())],
+                        "args": container_args,
                         "env": [
                             // The reference's variables: the same Deployment knobs work.
                             env("TLS_CRT", "/tls/tls.crt".into()),
@@ -436,11 +494,9 @@ fn deployment(args: &InstallArgs) -> Value {
                             "readOnlyRootFilesystem": true,
                             "capabilities": {"drop": ["ALL"]},
                         },
-                        // The whole Secret as a directory (no subPath): rotations swap the
-                        // `..data` symlink, which winkube watches.
-                        "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": true}],
+                        "volumeMounts": mounts,
                     }],
-                    "volumes": [{"name": "tls", "secret": {"secretName": TLS_SECRET}}],
+                    "volumes": volumes,
                 },
             },
         },
@@ -542,7 +598,7 @@ mod tests {
         MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
     };
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
     use k8s_openapi::api::policy::v1::PodDisruptionBudget;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
     use serde::Serialize;
@@ -560,6 +616,7 @@ mod tests {
             match o["kind"].as_str().unwrap() {
                 "Namespace" => round_trips::<Namespace>(&o),
                 "ServiceAccount" => round_trips::<ServiceAccount>(&o),
+                "ConfigMap" => round_trips::<ConfigMap>(&o),
                 "ClusterRole" => round_trips::<ClusterRole>(&o),
                 "ClusterRoleBinding" => round_trips::<ClusterRoleBinding>(&o),
                 "Deployment" => round_trips::<Deployment>(&o),
@@ -745,6 +802,34 @@ mod tests {
         for r in ["\"nodes\"", "\"runtimeclasses\"", "\"secrets\""] {
             assert!(rules.contains(r), "{r} missing from {rules}");
         }
+        // The policy file: a ConfigMap the Deployment mounts and passes to --policy.
+        let cm = find(&objects, "ConfigMap");
+        let text = cm["data"][WINDOWS_POLICY_FILE].as_str().unwrap();
+        let want = winkube_policy::windows::WindowsPolicyConfig {
+            exempt_namespaces: vec!["kube-system".into(), "gmsa".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            winkube_policy::windows::WindowsPolicyConfig::from_yaml(text).unwrap(),
+            want
+        );
+        let pod = &find(&objects, "Deployment")["spec"]["template"]["spec"];
+        assert!(
+            pod["containers"][0]["args"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("--policy=/etc/winkube/policy.yaml"))
+        );
+        assert_eq!(
+            pod["volumes"][1]["configMap"]["name"],
+            WINDOWS_POLICY_CONFIGMAP
+        );
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"][1]["mountPath"],
+            WINDOWS_POLICY_DIR
+        );
+        // Without the Windows policies, no ConfigMap and no --policy.
+        assert!(!plain.iter().any(|o| o["kind"] == "ConfigMap"));
     }
 
     #[test]

@@ -4,9 +4,17 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use winkube_webhook::{AuthorizationMode, LiveView, LiveViewConfig, Readiness, ServerConfig};
+use futures::future::BoxFuture;
+use winkube_policy::windows::{
+    NodeBuilds, RuntimeClassLookup, WindowsClusterView, WindowsPolicyConfig,
+};
+use winkube_registry::{ClientOptions, DockerConfig, Resolver, ResolverOptions, SystemClock};
+use winkube_webhook::{
+    AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness,
+    Server, ServerConfig, WindowsCluster, WindowsPolicies,
+};
 
-use crate::config::{self, Authorization, WebhookArgs, WebhookConfig};
+use crate::config::{self, Authorization, RegistrySettings, WebhookArgs, WebhookConfig};
 use crate::state::FileView;
 
 pub fn run(args: WebhookArgs) -> ExitCode {
@@ -30,6 +38,14 @@ pub fn run(args: WebhookArgs) -> ExitCode {
         eprintln!("winkube webhook: {e}");
         return ExitCode::from(2);
     }
+    let policy = match crate::windows::load_policy(cfg.policy.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("winkube webhook: {e}");
+            return ExitCode::from(2);
+        }
+    };
     winkube_webhook::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -41,7 +57,7 @@ pub fn run(args: WebhookArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(cfg)) {
+    match runtime.block_on(serve(cfg, policy)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -51,32 +67,37 @@ pub fn run(args: WebhookArgs) -> ExitCode {
     }
 }
 
-async fn serve(cfg: WebhookConfig) -> anyhow::Result<()> {
+async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Result<()> {
     let mut server = ServerConfig::new(cfg.addr, cfg.tls_cert.clone(), cfg.tls_key.clone());
     server.random_hostname = cfg.random_hostname;
     tracing::info!(
         addr = %cfg.addr,
         random_hostname = cfg.random_hostname,
         authorization = cfg.authorization.as_str(),
+        policy = %cfg.policy.as_ref().map_or("(defaults)".into(), |p| p.display().to_string()),
+        registry_timeout = ?cfg.registry.timeout,
         version = env!("CARGO_PKG_VERSION"),
         "starting winkube webhook"
     );
+    let resolver = Arc::new(resolver(&cfg.registry)?);
     match &cfg.state {
         Some(dir) => {
-            let view = FileView::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut view = FileView::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+            view.set_hyperv_handlers(policy.os_build.hyperv_handlers.clone());
             tracing::info!(
                 state = %dir.display(),
                 credspecs = view.credspec_count(),
                 ignored_documents = view.ignored().len(),
                 "serving from a state directory (no cluster)"
             );
-            winkube_webhook::serve(
-                server,
-                Arc::new(view),
-                Readiness::ready_now(),
-                shutdown_signal(),
-            )
-            .await?;
+            let view = Arc::new(view);
+            let windows =
+                WindowsPolicies::new(policy, resolver, Arc::new(StateCluster(view.clone())));
+            Server::bind(server, view, Readiness::ready_now())
+                .await?
+                .with_windows(Arc::new(windows))
+                .run(shutdown_signal())
+                .await?;
         }
         None => {
             let client = kube::Client::try_default().await.map_err(|e| {
@@ -85,7 +106,6 @@ async fn serve(cfg: WebhookConfig) -> anyhow::Result<()> {
                 )
             })?;
             tracing::info!(qps = cfg.qps, burst = cfg.burst, "Kubernetes client ready");
-            let ready = Readiness::new();
             let live = LiveViewConfig {
                 authorization: match cfg.authorization {
                     Authorization::SubjectAccessReview => AuthorizationMode::SubjectAccessReview,
@@ -94,12 +114,74 @@ async fn serve(cfg: WebhookConfig) -> anyhow::Result<()> {
                 qps: cfg.qps,
                 burst: cfg.burst,
             };
-            let view = LiveView::start(client, live, ready.clone()).await?;
-            winkube_webhook::serve(server, view, ready, shutdown_signal()).await?;
+            // /health waits for the credspec (and RBAC) caches and the Windows policies'
+            // node and RuntimeClass caches.
+            let gmsa_ready = Readiness::new();
+            let windows_ready = Readiness::new();
+            let view = LiveView::start(client.clone(), live, gmsa_ready.clone()).await?;
+            let windows_view = LiveWindowsView::start(
+                client,
+                LiveWindowsOptions {
+                    hyperv_handlers: policy.os_build.hyperv_handlers.clone(),
+                    secret_timeout: cfg.registry.timeout,
+                },
+                windows_ready.clone(),
+            );
+            let ready = winkube_webhook::join_readiness(vec![gmsa_ready, windows_ready]);
+            let windows = WindowsPolicies::new(policy, resolver, windows_view);
+            Server::bind(server, view, ready)
+                .await?
+                .with_windows(Arc::new(windows))
+                .run(shutdown_signal())
+                .await?;
         }
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The shared registry resolver of the Windows policies.
+fn resolver(r: &RegistrySettings) -> anyhow::Result<Resolver> {
+    let mut extra_ca_pem = Vec::new();
+    for f in &r.ca_files {
+        let pem = std::fs::read(f)
+            .map_err(|e| anyhow::anyhow!("--registry-ca {}: cannot read file: {e}", f.display()))?;
+        extra_ca_pem.push(pem);
+    }
+    let opts = ResolverOptions {
+        client: ClientOptions {
+            timeout: r.timeout,
+            insecure_registries: r.insecure_registries.clone(),
+            extra_ca_pem,
+            ..ClientOptions::default()
+        },
+        capacity: r.cache_size,
+        ttl: r.cache_ttl,
+        ..ResolverOptions::default()
+    };
+    Resolver::new(opts, Arc::new(SystemClock)).map_err(|e| anyhow::anyhow!("registry client: {e}"))
+}
+
+/// `--state`: the state directory's Nodes, RuntimeClasses and pull secrets.
+struct StateCluster(Arc<FileView>);
+
+impl WindowsClusterView for StateCluster {
+    fn windows_node_builds(&self) -> NodeBuilds {
+        self.0.windows_node_builds()
+    }
+    fn runtime_class(&self, name: &str) -> RuntimeClassLookup {
+        self.0.runtime_class(name)
+    }
+}
+
+impl WindowsCluster for StateCluster {
+    fn pull_config<'a>(
+        &'a self,
+        namespace: &'a str,
+        names: &'a [String],
+    ) -> BoxFuture<'a, (DockerConfig, Vec<String>)> {
+        Box::pin(std::future::ready(self.0.pull_config(namespace, names)))
+    }
 }
 
 /// Resolves on SIGTERM (what the kubelet sends) or SIGINT.

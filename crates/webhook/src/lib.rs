@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod readiness;
 pub mod routes;
 pub mod server;
+pub mod windows;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,9 @@ pub use metrics::Metrics;
 pub use readiness::Readiness;
 pub use routes::Router;
 pub use server::{Server, ServerConfig, serve};
+pub use windows::{
+    LiveWindowsOptions, LiveWindowsView, WindowsCluster, WindowsPolicies, join_readiness,
+};
 
 /// The crate version, reported by `/info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -3,6 +3,7 @@
 //! | path | answer |
 //! |---|---|
 //! | `/mutate`, `/validate` | POST (any case) else 405; `Content-Type` exactly `application/json` else 415; body over the limit 413; else 200 with the AdmissionReview |
+//! | `/mutate-windows`, `/validate-windows` | the same HTTP rules, then the Windows workload policies (only when [`Router::with_windows`] set them; else 404) |
 //! | `/health` | 204 once the view's caches have synced, 503 before |
 //! | `/info` | `{"version":"<crate version>"}` |
 //! | `/metrics` | Prometheus text |
@@ -71,6 +72,8 @@ struct Inner<V> {
     metrics: Arc<Metrics>,
     opts: RouterOptions,
     info: Bytes,
+    /// The Windows workload policies (`/mutate-windows`, `/validate-windows`); 404 when unset.
+    windows: std::sync::OnceLock<Arc<crate::windows::WindowsPolicies>>,
 }
 
 impl<V: ClusterView + 'static> Router<V> {
@@ -83,8 +86,16 @@ impl<V: ClusterView + 'static> Router<V> {
                 metrics,
                 opts,
                 info,
+                windows: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Also serves the Windows workload policies on `/mutate-windows` and
+    /// `/validate-windows` (set once; later calls are ignored).
+    pub fn with_windows(self, windows: Arc<crate::windows::WindowsPolicies>) -> Self {
+        let _ = self.inner.windows.set(windows);
+        self
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -100,6 +111,9 @@ impl<V: ClusterView + 'static> Router<V> {
         match req.uri().path() {
             "/mutate" => self.review(EndpointLabel::Mutate, req).await,
             "/validate" => self.review(EndpointLabel::Validate, req).await,
+            "/mutate-windows" | "/validate-windows" if self.inner.windows.get().is_some() => {
+                self.windows_review(req).await
+            }
             "/health" => {
                 if self.inner.ready.is_ready() {
                     empty(StatusCode::NO_CONTENT)
@@ -185,6 +199,66 @@ impl<V: ClusterView + 'static> Router<V> {
         }
         for warning in &outcome.warnings {
             tracing::debug!(uid = %outcome.uid, warning = %warning, "admission warning");
+        }
+        with_type(StatusCode::OK, &APPLICATION_JSON, Bytes::from(outcome.body))
+    }
+}
+
+impl<V: ClusterView + 'static> Router<V> {
+    /// `/mutate-windows` and `/validate-windows`: the same HTTP rules as `/mutate`, then the
+    /// Windows workload policies.
+    async fn windows_review<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Some(windows) = self.inner.windows.get() else {
+            return empty(StatusCode::NOT_FOUND);
+        };
+        let phase = if req.uri().path() == "/mutate-windows" {
+            winkube_policy::windows::Phase::Mutate
+        } else {
+            winkube_policy::windows::Phase::Validate
+        };
+        let path = req.uri().path();
+        if !req.method().as_str().eq_ignore_ascii_case("POST") {
+            tracing::info!(method = %req.method(), path, "expected a POST request");
+            return empty(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        if req.headers().get(CONTENT_TYPE) != Some(&APPLICATION_JSON) {
+            tracing::info!(path, content_type = ?req.headers().get(CONTENT_TYPE), "expected Content-Type application/json");
+            return empty(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+        let limit = self.inner.opts.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return too_large(limit);
+        }
+        let body = match Limited::new(req.into_body(), limit).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    return too_large(limit);
+                }
+                tracing::info!(error = %e, "failed to read the request body");
+                return text(StatusCode::BAD_REQUEST, "cannot read the request body\n");
+            }
+        };
+        let outcome = windows.review(phase, &body).await;
+        if !outcome.allowed {
+            tracing::info!(
+                phase = ?phase,
+                uid = %outcome.uid,
+                namespace = %outcome.namespace,
+                pod = %outcome.name,
+                code = outcome.code,
+                message = %outcome.message,
+                "Windows policies refuse to admit pod"
+            );
         }
         with_type(StatusCode::OK, &APPLICATION_JSON, Bytes::from(outcome.body))
     }

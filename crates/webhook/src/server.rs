@@ -141,6 +141,12 @@ impl<V: ClusterView + 'static> Server<V> {
         })
     }
 
+    /// Also serves the Windows workload policies on `/mutate-windows` and `/validate-windows`.
+    pub fn with_windows(mut self, windows: Arc<crate::windows::WindowsPolicies>) -> Self {
+        self.router = self.router.with_windows(windows);
+        self
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
