@@ -1,0 +1,740 @@
+//! The Windows workload policies' paths over real TLS: the API-server stand-in serves Nodes
+//! (Windows 2019 and 2022, Linux), RuntimeClasses and Secrets to the live Windows view, and a
+//! real Debian `docker-registry` on loopback holds the images (pushed by the test).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use support::*;
+use winkube_policy::windows::WindowsPolicyConfig;
+use winkube_registry::{ClientOptions, Resolver, ResolverOptions, SystemClock};
+use winkube_testkit::{ApiServer, TestCa};
+use winkube_webhook::{
+    LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness, Server, ServerConfig,
+    WindowsPolicies, join_readiness,
+};
+
+const BINARY: &str = "/usr/bin/docker-registry";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A running `docker-registry` on loopback, stopped on drop.
+struct Registry {
+    child: Child,
+    host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One plain-HTTP request to the registry.
+async fn http(method: &str, url: &str, ct: Option<&str>, body: Vec<u8>) -> (u16, http::HeaderMap) {
+    let uri: http::Uri = url.parse().unwrap();
+    let authority = uri.authority().unwrap().to_string();
+    let tcp = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(uri.path_and_query().unwrap().as_str())
+        .header("host", authority);
+    if let Some(ct) = ct {
+        req = req.header("content-type", ct);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let _ = resp.into_body().collect().await;
+    (status, headers)
+}
+
+fn sha256(data: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, data);
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+impl Registry {
+    /// Starts the registry, or returns `None` (loudly) when the binary is not installed.
+    async fn start() -> Option<Self> {
+        if !Path::new(BINARY).exists() {
+            eprintln!(
+                "\n\n*** SKIPPING Windows webhook test: {BINARY} is missing. Install it with \
+                 `apt-get install -y docker-registry` (.ci/run does). ***\n"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, config).unwrap();
+        let child = Command::new(BINARY)
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let reg = Registry {
+            child,
+            host: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&reg.host).await.is_ok() {
+                let (status, _) =
+                    http("GET", &format!("http://{}/v2/", reg.host), None, vec![]).await;
+                if status == 200 {
+                    return Some(reg);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("docker-registry did not come up on {}", reg.host);
+    }
+
+    async fn push_blob(&self, repo: &str, data: &[u8]) -> (String, usize) {
+        let digest = sha256(data);
+        let (status, headers) = http(
+            "POST",
+            &format!("http://{}/v2/{repo}/blobs/uploads/", self.host),
+            None,
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 202);
+        let loc = headers["location"].to_str().unwrap().to_owned();
+        let loc = if loc.starts_with('/') {
+            format!("http://{}{loc}", self.host)
+        } else {
+            loc
+        };
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let (status, _) = http(
+            "PUT",
+            &format!("{loc}{sep}digest={digest}"),
+            Some("application/octet-stream"),
+            data.to_vec(),
+        )
+        .await;
+        assert_eq!(status, 201);
+        (digest, data.len())
+    }
+
+    /// Pushes a one-layer image of `os` (with a Windows `os.version`) as `repo:tag`; returns
+    /// the reference to use in pods.
+    async fn push_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        os: &str,
+        os_version: Option<&str>,
+    ) -> String {
+        let mut cfg = json!({"architecture": "amd64", "os": os,
+            "rootfs": {"type": "layers", "diff_ids": []}, "config": {}});
+        if let Some(v) = os_version {
+            cfg["os.version"] = json!(v);
+        }
+        let (cfg_digest, cfg_size) = self
+            .push_blob(repo, &serde_json::to_vec(&cfg).unwrap())
+            .await;
+        let layer = format!("layer of {repo}:{tag}").into_bytes();
+        let (layer_digest, layer_size) = self.push_blob(repo, &layer).await;
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest, "size": cfg_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}]});
+        let (status, _) = http(
+            "PUT",
+            &format!("http://{}/v2/{repo}/manifests/{tag}", self.host),
+            Some(OCI_MANIFEST),
+            serde_json::to_vec(&manifest).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 201);
+        format!("{}/{repo}:{tag}", self.host)
+    }
+}
+
+fn node(name: &str, os: &str, build: Option<&str>) -> Value {
+    let mut labels = json!({"kubernetes.io/os": os, "kubernetes.io/arch": "amd64"});
+    if let Some(b) = build {
+        labels["node.kubernetes.io/windows-build"] = json!(b);
+    }
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}})
+}
+
+/// The cluster: the API-server stand-in with nodes and RuntimeClasses, the registry with
+/// images, and the CA that issues the webhook's certificate.
+struct Cluster {
+    api: ApiServer,
+    reg: Registry,
+    ca: TestCa,
+    dir: tempfile::TempDir,
+    img2019: String,
+    img2022: String,
+    img2025: String,
+    linux: String,
+}
+
+impl Cluster {
+    async fn start() -> Option<Self> {
+        winkube_webhook::install_crypto_provider();
+        let reg = Registry::start().await?;
+        let api = ApiServer::start().await.unwrap();
+        api.create(node("win-2019", "windows", Some("10.0.17763")))
+            .unwrap();
+        api.create(node("win-2022", "windows", Some("10.0.20348")))
+            .unwrap();
+        api.create(node("linux-1", "linux", None)).unwrap();
+        api.create(json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+            "metadata": {"name": "windows-2022"}, "handler": "runhcs-wcow-process",
+            "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"},
+                "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}]}}))
+            .unwrap();
+        let img2019 = reg
+            .push_image(
+                "contoso/web",
+                "1.4-ltsc2019",
+                "windows",
+                Some("10.0.17763.5458"),
+            )
+            .await;
+        let img2022 = reg
+            .push_image(
+                "contoso/web",
+                "1.4-ltsc2022",
+                "windows",
+                Some("10.0.20348.2227"),
+            )
+            .await;
+        let img2025 = reg
+            .push_image(
+                "contoso/web",
+                "1.4-ltsc2025",
+                "windows",
+                Some("10.0.26100.1742"),
+            )
+            .await;
+        let linux = reg.push_image("library/nginx", "1.25", "linux", None).await;
+        let ca = TestCa::new("winkube-test-ca").unwrap();
+        Some(Self {
+            api,
+            reg,
+            ca,
+            dir: tempfile::tempdir().unwrap(),
+            img2019,
+            img2022,
+            img2025,
+            linux,
+        })
+    }
+
+    /// Starts a webhook (gMSA live view + live Windows view) with `policy`; waits until
+    /// /health says ready unless `wait` is false.
+    async fn webhook(&self, policy: &str, timeout: Duration) -> Webhook {
+        let client = self.api.client().unwrap();
+        let gmsa_ready = Readiness::new();
+        let windows_ready = Readiness::new();
+        let view = LiveView::start(
+            client.clone(),
+            LiveViewConfig::default(),
+            gmsa_ready.clone(),
+        )
+        .await
+        .unwrap();
+        let config = WindowsPolicyConfig::from_yaml(policy).unwrap();
+        let windows_view =
+            LiveWindowsView::start(client, LiveWindowsOptions::default(), windows_ready.clone());
+        let resolver = Resolver::new(
+            ResolverOptions {
+                client: ClientOptions {
+                    timeout,
+                    system_roots: false,
+                    ..ClientOptions::default()
+                },
+                ..ResolverOptions::default()
+            },
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let policies = WindowsPolicies::new(config, Arc::new(resolver), windows_view.clone());
+        let ready = join_readiness(vec![gmsa_ready, windows_ready.clone()]);
+        let issued = self.ca.issue("localhost", &["localhost"]).unwrap();
+        let sub = tempfile::tempdir_in(self.dir.path()).unwrap();
+        let (cert, key) = write_pair(sub.path(), &issued);
+        let server = Server::bind(
+            ServerConfig::new("127.0.0.1:0".parse().unwrap(), cert, key),
+            view,
+            ready.clone(),
+        )
+        .await
+        .unwrap()
+        .with_windows(Arc::new(policies));
+        let addr = server.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Webhook {
+            addr,
+            ca: self.ca.cert_der(),
+            ready,
+            windows_ready,
+            windows_view,
+            _stop: tx,
+            _dir: sub,
+        }
+    }
+}
+
+struct Webhook {
+    addr: SocketAddr,
+    ca: rustls::pki_types::CertificateDer<'static>,
+    ready: Readiness,
+    windows_ready: Readiness,
+    windows_view: Arc<LiveWindowsView>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Webhook {
+    async fn conn(&self) -> Conn {
+        connect(
+            self.addr,
+            client_tls(std::slice::from_ref(&self.ca), &[b"http/1.1"]),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn wait_ready(&self) {
+        let r = self.ready.clone();
+        eventually("webhook ready", move || r.is_ready()).await;
+    }
+
+    /// Posts a pod CREATE review to `path`; returns the response.
+    async fn review(&self, path: &str, ns: &str, pod: &Value) -> (Value, Vec<Value>) {
+        let mut c = self.conn().await;
+        // A hang detector, not a timing assertion: the answer must come at all.
+        let (status, body) = tokio::time::timeout(
+            Duration::from_secs(30),
+            c.post(path, review_body("uid-1", "CREATE", ns, pod)),
+        )
+        .await
+        .expect("the webhook answered")
+        .unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        (response_of(&body), patch_of(&body))
+    }
+}
+
+fn windows_pod(images: &[&str]) -> Value {
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, im)| json!({"name": format!("c{i}"), "image": im, "resources": {"limits": {"memory": "1Gi"}}}))
+        .collect();
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {"securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}},
+            "containers": containers}})
+}
+
+fn apply(pod: &Value, patch: &[Value]) -> Value {
+    let p: json_patch::Patch = serde_json::from_value(Value::Array(patch.to_vec())).unwrap();
+    let mut out = pod.clone();
+    json_patch::patch(&mut out, &p).unwrap();
+    out
+}
+
+fn warnings(resp: &Value) -> Vec<String> {
+    resp["warnings"]
+        .as_array()
+        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn windows_pods_are_scheduled_onto_the_build_their_images_need() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let hook = cluster.webhook("", Duration::from_secs(4)).await;
+    hook.wait_ready().await;
+
+    // A 2019 image: the Windows selector, the taint's toleration and the 2019 build.
+    let pod = windows_pod(&[&cluster.img2019]);
+    let (resp, patch) = hook.review("/mutate-windows", "apps", &pod).await;
+    assert_eq!(resp["allowed"], true, "{resp}");
+    assert_eq!(resp["patchType"], "JSONPatch");
+    let mutated = apply(&pod, &patch);
+    let spec = &mutated["spec"];
+    assert_eq!(
+        spec["nodeSelector"]["kubernetes.io/os"], "windows",
+        "{spec}"
+    );
+    assert_eq!(
+        spec["nodeSelector"]["node.kubernetes.io/windows-build"],
+        "10.0.17763"
+    );
+    assert!(
+        spec["tolerations"].as_array().unwrap().contains(
+            &json!({"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"})
+        ),
+        "{spec}"
+    );
+    // Reinvocation (IfNeeded) changes nothing more.
+    let (again, patch2) = hook.review("/mutate-windows", "apps", &mutated).await;
+    assert_eq!(again["allowed"], true);
+    assert!(patch2.is_empty(), "{patch2:?}");
+    assert!(again.get("patch").is_none());
+    // And the validating phase admits the result.
+    let (valid, _) = hook.review("/validate-windows", "apps", &mutated).await;
+    assert_eq!(valid["allowed"], true, "{valid}");
+
+    // A 2022 image gets the 2022 build.
+    let (resp, patch) = hook
+        .review("/mutate-windows", "apps", &windows_pod(&[&cluster.img2022]))
+        .await;
+    assert_eq!(resp["allowed"], true);
+    let m = apply(&windows_pod(&[&cluster.img2022]), &patch);
+    assert_eq!(
+        m["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"],
+        "10.0.20348"
+    );
+
+    // A Linux pod is left alone (Linux pinning is off by default).
+    let linux = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nginx"},
+        "spec": {"containers": [{"name": "c", "image": cluster.linux}]}});
+    let (resp, patch) = hook.review("/mutate-windows", "apps", &linux).await;
+    assert_eq!(resp["allowed"], true);
+    assert!(patch.is_empty(), "{patch:?}");
+
+    // Exempt namespaces are never touched.
+    let (resp, patch) = hook.review("/mutate-windows", "kube-system", &pod).await;
+    assert_eq!(resp["allowed"], true);
+    assert!(patch.is_empty());
+
+    // Non-pod and non-CREATE requests are allowed untouched.
+    let mut c = hook.conn().await;
+    let (status, body) = c
+        .post(
+            "/validate-windows",
+            review_body("u", "UPDATE", "apps", &json!({"spec": {}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(response_of(&body)["allowed"], true);
+    // The same HTTP rules as /mutate.
+    let (status, _) = c.get("/mutate-windows").await.unwrap();
+    assert_eq!(status, 405);
+    let (status, body) = c
+        .post("/mutate-windows", b"{\"request\":".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let r = response_of(&body);
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"]["code"], 400);
+    assert_eq!(
+        r["status"]["message"],
+        "unable to unmarshall JSON body as an admission review: unexpected end of JSON input"
+    );
+}
+
+#[tokio::test]
+async fn images_no_node_can_run_are_denied_and_conflicts_are_listed() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let hook = cluster.webhook("", Duration::from_secs(4)).await;
+    hook.wait_ready().await;
+
+    // A pod pinned to 2022 with a 2019 image: no fitting node, denied on validate.
+    let mut pinned = windows_pod(&[&cluster.img2019]);
+    pinned["spec"]["nodeSelector"] =
+        json!({"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"});
+    pinned["spec"]["tolerations"] = json!([{"key": "os", "operator": "Exists"}]);
+    let (resp, _) = hook.review("/validate-windows", "apps", &pinned).await;
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert_eq!(resp["status"]["code"], 403);
+    let msg = resp["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("[osBuild]") && msg.contains("10.0.17763"),
+        "{msg}"
+    );
+
+    // A 2019 image and a 2022 image in one pod: no build runs both.
+    let mixed = windows_pod(&[&cluster.img2019, &cluster.img2022]);
+    let (resp, patch) = hook.review("/mutate-windows", "apps", &mixed).await;
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert!(patch.is_empty());
+    let msg = resp["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("no Windows build can run all"), "{msg}");
+
+    // Conflicting OS signals: denied, every signal named.
+    let mut conflict = windows_pod(&[&cluster.img2022]);
+    conflict["spec"]["os"] = json!({"name": "windows"});
+    conflict["spec"]["nodeSelector"] = json!({"kubernetes.io/os": "linux"});
+    for path in ["/mutate-windows", "/validate-windows"] {
+        let (resp, _) = hook.review(path, "apps", &conflict).await;
+        assert_eq!(resp["allowed"], false, "{path}: {resp}");
+        let msg = resp["status"]["message"].as_str().unwrap();
+        assert!(msg.contains("conflicting OS signals"), "{msg}");
+        assert!(msg.contains("spec.os.name=windows"), "{msg}");
+        assert!(msg.contains("kubernetes.io/os=linux"), "{msg}");
+    }
+}
+
+/// Accepts connections and never answers: a registry that hangs.
+async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            held.push(s);
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn unreachable_registries_fail_open_by_default_and_closed_when_configured() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let (hole, _task) = black_hole().await;
+    let image = format!("{hole}/contoso/web:1.4-ltsc2022");
+    let pod = windows_pod(&[&image]);
+
+    let open = cluster.webhook("", Duration::from_millis(500)).await;
+    open.wait_ready().await;
+    let (resp, patch) = open.review("/mutate-windows", "apps", &pod).await;
+    assert_eq!(resp["allowed"], true, "{resp}");
+    let w = warnings(&resp);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("could not resolve") && w.contains(&image)),
+        "{w:?}"
+    );
+    // Scheduling still happens; the build is not guessed.
+    let m = apply(&pod, &patch);
+    assert_eq!(m["spec"]["nodeSelector"]["kubernetes.io/os"], "windows");
+    assert!(
+        m["spec"]["nodeSelector"]
+            .get("node.kubernetes.io/windows-build")
+            .is_none()
+    );
+
+    let closed = cluster
+        .webhook("images: {onUnresolved: deny}\n", Duration::from_millis(500))
+        .await;
+    closed.wait_ready().await;
+    let (resp, _) = closed.review("/validate-windows", "apps", &pod).await;
+    assert_eq!(resp["allowed"], false, "{resp}");
+    let msg = resp["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("could not resolve") && msg.contains(&image),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn pull_secrets_are_read_from_the_pods_namespace() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let docker = format!(
+        r#"{{"auths":{{"{}":{{"username":"u","password":"p"}}}}}}"#,
+        cluster.reg.host
+    );
+    cluster
+        .api
+        .create(
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "regcred", "namespace": "apps"},
+            "data": {".dockerconfigjson": b64(&docker)}}),
+        )
+        .unwrap();
+    let hook = cluster.webhook("", Duration::from_secs(4)).await;
+    hook.wait_ready().await;
+
+    // No pull secrets: no Secret read at all.
+    cluster.api.clear_requests();
+    let pod = windows_pod(&[&cluster.img2019]);
+    let (resp, _) = hook.review("/mutate-windows", "apps", &pod).await;
+    assert_eq!(resp["allowed"], true);
+    assert_eq!(cluster.api.count_requests("GET", "/secrets/regcred"), 0);
+
+    let mut with = pod.clone();
+    with["spec"]["imagePullSecrets"] = json!([{"name": "regcred"}, {"name": "missing"}]);
+    let (resp, patch) = hook.review("/mutate-windows", "apps", &with).await;
+    assert_eq!(resp["allowed"], true, "{resp}");
+    assert_eq!(
+        cluster
+            .api
+            .count_requests("GET", "/namespaces/apps/secrets/regcred"),
+        1
+    );
+    let w = warnings(&resp);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("\"apps/missing\"") && w.contains("does not exist")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|w| w.contains("regcred")), "{w:?}");
+    assert_eq!(
+        apply(&with, &patch)["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"],
+        "10.0.17763"
+    );
+}
+
+#[tokio::test]
+async fn nodes_added_while_running_are_seen_through_the_watch() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let hook = cluster.webhook("", Duration::from_secs(4)).await;
+    hook.wait_ready().await;
+    let pod = windows_pod(&[&cluster.img2025]);
+    let (resp, patch) = hook.review("/mutate-windows", "apps", &pod).await;
+    assert_eq!(resp["allowed"], true, "{resp}");
+    assert!(
+        warnings(&resp)
+            .iter()
+            .any(|w| w.contains("no Windows node can run this pod's images yet")),
+        "{resp}"
+    );
+    assert_eq!(
+        apply(&pod, &patch)["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"],
+        "10.0.26100"
+    );
+
+    cluster
+        .api
+        .create(node("win-2025", "windows", Some("10.0.26100")))
+        .unwrap();
+    let view = hook.windows_view.clone();
+    eventually("the 2025 node in the cache", move || {
+        use winkube_policy::windows::WindowsClusterView;
+        view.windows_node_builds().builds.len() == 3
+    })
+    .await;
+    let (resp, _) = hook.review("/mutate-windows", "apps", &pod).await;
+    assert_eq!(resp["allowed"], true);
+    assert!(warnings(&resp).is_empty(), "{resp}");
+
+    // A node that stops being Windows leaves the cache.
+    cluster.api.apply(node("win-2025", "linux", None)).unwrap();
+    let view = hook.windows_view.clone();
+    eventually("the relabelled node gone", move || {
+        use winkube_policy::windows::WindowsClusterView;
+        view.windows_node_builds().builds.len() == 2
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn readiness_waits_for_the_node_and_runtimeclass_caches() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    // The gMSA caches sync first; then every LIST fails, so the Windows caches cannot.
+    let client = cluster.api.client().unwrap();
+    let gmsa_ready = Readiness::new();
+    let _gmsa = LiveView::start(
+        client.clone(),
+        LiveViewConfig::default(),
+        gmsa_ready.clone(),
+    )
+    .await
+    .unwrap();
+    let r = gmsa_ready.clone();
+    eventually("gMSA caches synced", move || r.is_ready()).await;
+    cluster.api.set_list_error(Some(500));
+    let hook = cluster.webhook("", Duration::from_secs(4)).await;
+    // The hook's own gMSA view cannot list either; judge by the Windows part and /health.
+    let mut c = hook.conn().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!hook.windows_ready.is_ready());
+    assert!(!hook.windows_view.is_synced());
+    let (status, _) = c.get("/health").await.unwrap();
+    assert_eq!(status, 503);
+    {
+        use winkube_policy::windows::WindowsClusterView;
+        assert!(!hook.windows_view.windows_node_builds().known);
+    }
+    let joined = join_readiness(vec![gmsa_ready.clone(), hook.windows_ready.clone()]);
+    assert!(!joined.is_ready());
+
+    cluster.api.set_list_error(None);
+    hook.wait_ready().await;
+    let (status, _) = c.get("/health").await.unwrap();
+    assert_eq!(status, 204);
+    assert!(hook.windows_view.is_synced());
+    eventually("joined readiness", move || joined.is_ready()).await;
+    let (resp, _) = hook
+        .review("/mutate-windows", "apps", &windows_pod(&[&cluster.img2019]))
+        .await;
+    assert_eq!(resp["allowed"], true);
+}
+
+#[tokio::test]
+async fn the_gmsa_paths_are_unaffected() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    cluster
+        .api
+        .create(credspec_object("credspec-0", credspec_doc(0)))
+        .unwrap();
+    let hook = cluster.webhook("", Duration::from_secs(4)).await;
+    hook.wait_ready().await;
+    let pod = gmsa_pod("default", "credspec-0", None);
+    let mut c = hook.conn().await;
+    let (status, body) = c
+        .post("/mutate", review_body("g1", "CREATE", "apps", &pod))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let patch = patch_of(&body);
+    assert_eq!(patch.len(), 1, "{patch:?}");
+    assert_eq!(patch[0]["value"], CREDSPEC_0_CANONICAL);
+    // /mutate applies no Windows policy: no selector, no toleration.
+    assert!(!String::from_utf8_lossy(&body).contains("nodeSelector"));
+    assert!(
+        !patch
+            .iter()
+            .any(|p| p["path"].as_str().unwrap().contains("nodeSelector"))
+    );
+}
