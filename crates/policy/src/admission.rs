@@ -166,7 +166,25 @@ struct Denial {
 #[derive(Debug)]
 struct PatchOp {
     path: String,
-    value: Arc<str>,
+    value: PatchValue,
+}
+
+/// What an `add` op writes: a credspec's contents (JSON-encoded once per credspec, not per
+/// review) or another string.
+#[derive(Debug)]
+enum PatchValue {
+    Contents(Arc<CredSpecContents>),
+    Text(String),
+}
+
+impl PatchValue {
+    /// Upper bound of the encoded length, for buffer sizing.
+    fn encoded_len(&self) -> usize {
+        match self {
+            PatchValue::Contents(cs) => cs.canonical.len() * 2 + 2,
+            PatchValue::Text(t) => t.len() + 2,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -189,7 +207,11 @@ impl Decision {
     fn render(self) -> Outcome {
         let mut s = String::with_capacity(
             160 + self.denial.as_ref().map_or(0, |d| d.message.len())
-                + self.ops.iter().map(|o| o.value.len() * 2).sum::<usize>(),
+                + self
+                    .ops
+                    .iter()
+                    .map(|o| (o.value.encoded_len() + o.path.len() + 48) * 4 / 3)
+                    .sum::<usize>(),
         );
         s.push_str(
             r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"#,
@@ -243,7 +265,12 @@ impl Decision {
 /// The JSON patch as the reference writes it: Go `json.Marshal` of `map[string]string`
 /// ops (keys `op`, `path`, `value`; strings HTML-safe escaped).
 fn patch_json(ops: &[PatchOp]) -> String {
-    let mut s = String::with_capacity(ops.iter().map(|o| o.value.len() + o.path.len() + 48).sum());
+    let mut s = String::with_capacity(
+        2 + ops
+            .iter()
+            .map(|o| o.value.encoded_len() + o.path.len() + 48)
+            .sum::<usize>(),
+    );
     s.push('[');
     for (i, op) in ops.iter().enumerate() {
         if i > 0 {
@@ -252,7 +279,10 @@ fn patch_json(ops: &[PatchOp]) -> String {
         s.push_str(r#"{"op":"add","path":"#);
         push_json_string(&mut s, &op.path);
         s.push_str(r#","value":"#);
-        push_json_string(&mut s, &op.value);
+        match &op.value {
+            PatchValue::Contents(cs) => s.push_str(cs.patch_value()),
+            PatchValue::Text(t) => push_json_string(&mut s, t),
+        }
         s.push('}');
     }
     s.push(']');
@@ -474,7 +504,7 @@ impl<'p> Subject<'p> {
                 let cs = lookup(view, name)?;
                 ops.push(PatchOp {
                     path: t.contents_path(),
-                    value: cs.canonical.clone(),
+                    value: PatchValue::Contents(cs),
                 });
             }
         }
@@ -483,7 +513,7 @@ impl<'p> Subject<'p> {
         if let Some(hostname) = hostname.filter(|_| named && self.pod.hostname().is_empty()) {
             ops.push(PatchOp {
                 path: "/spec/hostname".to_owned(),
-                value: Arc::from(hostname),
+                value: PatchValue::Text(hostname.to_owned()),
             });
         }
         Ok(())
@@ -504,7 +534,7 @@ impl<'p> Subject<'p> {
                 let cs = lookup(view, name)?;
                 ops.push(PatchOp {
                     path: t.contents_path(),
-                    value: cs.canonical.clone(),
+                    value: PatchValue::Contents(cs),
                 });
             }
         }

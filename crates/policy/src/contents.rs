@@ -32,7 +32,10 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
             ));
         }
     };
-    let crd = match &credspec.value {
+    // The cache keeps only the canonical string (written from a parsed document, so it
+    // parses); one that does not parse counts as `null`, like a missing document.
+    let crd_value = serde_json::from_str::<Value>(&credspec.canonical).unwrap_or(Value::Null);
+    let crd = match &crd_value {
         Value::Object(m) => Some(m),
         Value::Null => None,
         other => {

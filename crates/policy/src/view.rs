@@ -3,27 +3,52 @@
 //! (YAML state and local RBAC evaluation, used by `winkube admit`).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-/// A credspec as cached by a view: its name, the parsed document, and the canonical
-/// (Go `json.Marshal`) string that is inlined into pods. Computed once per cache update,
-/// never per review.
-#[derive(Clone, Debug, PartialEq)]
+/// A credspec as cached by a view: its name and the canonical (Go `json.Marshal`) string that
+/// is inlined into pods. Computed once per cache update, never per review.
+///
+/// Only the canonical string is kept (no parsed document): a view may cache tens of thousands
+/// of credspecs, and the rare comparison that is not byte-identical re-parses the string.
+#[derive(Clone, Debug)]
 pub struct CredSpecContents {
     pub name: String,
-    pub value: serde_json::Value,
     pub canonical: Arc<str>,
+    /// The canonical string as a JSON string value (quotes included, Go's HTML-safe escaping),
+    /// as the mutating patch carries it. Built on first use: most cached credspecs are never
+    /// inlined, and this would otherwise double the cache.
+    patch_value: OnceLock<Box<str>>,
+}
+
+impl PartialEq for CredSpecContents {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.canonical == other.canonical
+    }
 }
 
 impl CredSpecContents {
+    /// A credspec whose canonical string is already known.
+    pub fn new(name: impl Into<String>, canonical: impl Into<Arc<str>>) -> Self {
+        Self {
+            name: name.into(),
+            canonical: canonical.into(),
+            patch_value: OnceLock::new(),
+        }
+    }
+
     /// Builds the cached form of a `GMSACredentialSpec`, or `None` when it has no usable
     /// `credspec` key.
     pub fn from_resource(cs: &winkube_api::GmsaCredentialSpec) -> Option<Self> {
         let canonical = cs.canonical_contents()?;
-        Some(Self {
-            name: cs.name().to_owned(),
-            value: cs.credspec.clone().unwrap_or_default(),
-            canonical: Arc::from(canonical),
+        Some(Self::new(cs.name(), canonical))
+    }
+
+    /// `canonical` encoded as a JSON string the way Go's `json.Marshal` encodes it.
+    pub(crate) fn patch_value(&self) -> &str {
+        self.patch_value.get_or_init(|| {
+            let mut s = String::new();
+            crate::gofmt::push_json_string(&mut s, &self.canonical);
+            s.into_boxed_str()
         })
     }
 }

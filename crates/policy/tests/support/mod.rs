@@ -52,14 +52,9 @@ impl MemView {
 
     /// Adds a credspec whose canonical string is given verbatim (as a fake client would).
     pub fn with_raw(mut self, name: &str, canonical: &str) -> Self {
-        let value = serde_json::from_str(canonical).unwrap_or(serde_json::Value::Null);
         self.credspecs.insert(
             name.to_owned(),
-            CredSpecLookup::Found(Arc::new(CredSpecContents {
-                name: name.to_owned(),
-                value,
-                canonical: Arc::from(canonical),
-            })),
+            CredSpecLookup::Found(Arc::new(CredSpecContents::new(name, canonical))),
         );
         self
     }
