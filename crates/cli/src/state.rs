@@ -33,7 +33,7 @@ use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision}
 use winkube_rbac::{BindingOutcome, Explanation, RbacSnapshot, ResourceRequest, UserInfo, explain};
 use winkube_registry::DockerConfig;
 
-use crate::documents::{Document, InputError, Source, describe, read_source};
+use crate::documents::{Document, InputError, Source, describe, parse_documents};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 const RBAC_VERSION: &str = "rbac.authorization.k8s.io/v1";
@@ -93,11 +93,44 @@ impl FileView {
                 view.add_pinned_images(&file)?;
                 continue;
             }
-            for doc in read_source(&Source::File(file))? {
-                view.add(doc)?;
-            }
+            view.add_file(file)?;
         }
+        // Only needed to name both places of a duplicate while loading.
+        view.origins = BTreeMap::new();
         Ok(view)
+    }
+
+    fn add_file(&mut self, file: PathBuf) -> Result<(), InputError> {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| InputError(format!("{}: cannot read file: {e}", file.display())))?;
+        let source = Source::File(file);
+        if let Some(docs) = lazy_json_documents(&source, &text) {
+            for lazy in docs {
+                match lazy.items {
+                    None => self.add(lazy.doc)?,
+                    Some(items) => {
+                        for (i, raw) in items.into_iter().enumerate() {
+                            let item = match serde_json::from_str(raw.get()) {
+                                Ok(v) => v,
+                                // The whole-file parser words this error (with its position).
+                                Err(e) => {
+                                    return Err(parse_documents(&source, &text).err().unwrap_or(
+                                        InputError(format!("{source}: invalid JSON: {e}")),
+                                    ));
+                                }
+                            };
+                            let item_doc = lazy.doc.list_item(i, item)?;
+                            self.add(item_doc)?;
+                        }
+                    }
+                }
+            }
+            return Ok(());
+        }
+        for doc in parse_documents(&source, &text)? {
+            self.add(doc)?;
+        }
+        Ok(())
     }
 
     /// Reads pinned image metadata (see [`pinned_images_from_yaml`]); every key must be an
@@ -311,15 +344,16 @@ impl FileView {
         }
     }
 
-    fn add_list(&mut self, doc: Document) -> Result<(), InputError> {
-        let items = match doc.value.get("items") {
+    fn add_list(&mut self, mut doc: Document) -> Result<(), InputError> {
+        // Taken, not cloned: a state dump's List is most of the file.
+        let items = match doc.value.get_mut("items").map(serde_json::Value::take) {
             None | Some(serde_json::Value::Null) => return Ok(()),
-            Some(serde_json::Value::Array(items)) => items.clone(),
+            Some(serde_json::Value::Array(items)) => items,
             Some(other) => {
                 return Err(InputError(format!(
                     "{}: List `items` must be a list, got {}",
                     doc.location(),
-                    describe(other)
+                    describe(&other)
                 )));
             }
         };
@@ -583,7 +617,7 @@ fn expect_version(doc: &Document, accepted: &[&str]) -> Result<(), InputError> {
 }
 
 fn decode<T: DeserializeOwned>(doc: &Document) -> Result<T, InputError> {
-    serde_json::from_value(doc.value.clone()).map_err(|e| {
+    T::deserialize(&doc.value).map_err(|e| {
         InputError(format!(
             "{}: invalid {} {:?}: {e}",
             doc.location(),
@@ -591,6 +625,74 @@ fn decode<T: DeserializeOwned>(doc: &Document) -> Result<T, InputError> {
             doc.name()
         ))
     })
+}
+
+/// A top-level document of a JSON file, with the `items` of a `kind: List` still unparsed.
+struct LazyDocument<'t> {
+    doc: Document,
+    items: Option<Vec<&'t serde_json::value::RawValue>>,
+}
+
+/// The documents of a JSON file whose `kind: List` items are left as raw text, so that a
+/// state dump of thousands of objects becomes one `Value` per item while it is added rather
+/// than one tree for the whole file (about ten times the size of the text).
+///
+/// `None` when the text is not JSON or a document would fail the checks of
+/// [`parse_documents`]: the caller then reads it with that function, which words the error.
+fn lazy_json_documents<'t>(source: &Source, text: &'t str) -> Option<Vec<LazyDocument<'t>>> {
+    use serde_json::Value;
+    use serde_json::value::RawValue;
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    let mut docs = Vec::new();
+    for (i, raw) in serde_json::Deserializer::from_str(text)
+        .into_iter::<&RawValue>()
+        .enumerate()
+    {
+        // Last duplicate key wins, as when parsing into a `Value`.
+        let mut fields: BTreeMap<String, &RawValue> = serde_json::from_str(raw.ok()?.get()).ok()?;
+        let items = fields.remove("items");
+        let mut map = serde_json::Map::new();
+        for (k, v) in fields {
+            map.insert(k, serde_json::from_str::<Value>(v.get()).ok()?);
+        }
+        // The checks of `parse_documents`; anything it would refuse goes the slow way.
+        let non_empty = |f: &str| {
+            map.get(f)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        };
+        if !non_empty("apiVersion")
+            || !non_empty("kind")
+            || map.get("metadata").is_some_and(|m| !m.is_object())
+        {
+            return None;
+        }
+        let is_list = !map["apiVersion"].as_str()?.contains('/')
+            && matches!(map["kind"].as_str(), Some("List" | "ListItems"));
+        let items = match items {
+            Some(raw) if is_list && raw.get().starts_with('[') => {
+                Some(serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok()?)
+            }
+            Some(raw) => {
+                map.insert("items".to_owned(), serde_json::from_str(raw.get()).ok()?);
+                None
+            }
+            None => None,
+        };
+        docs.push(LazyDocument {
+            doc: Document {
+                source: source.clone(),
+                index: i + 1,
+                item: None,
+                value: Value::Object(map),
+            },
+            items,
+        });
+    }
+    Some(docs)
 }
 
 fn required_name(doc: &Document) -> Result<String, InputError> {
