@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use winkube_policy::windows::{
-    NodeBuilds, RuntimeClassLookup, WindowsClusterView, WindowsPolicyConfig,
+    ImageLookup, ImageRequest, NodeBuilds, RuntimeClassLookup, WindowsClusterView,
+    WindowsPolicyConfig, resolutions_from_pinned,
 };
-use winkube_registry::{ClientOptions, DockerConfig, Resolver, ResolverOptions, SystemClock};
+use winkube_registry::{
+    ClientOptions, DockerConfig, ImagePlatforms, Resolver, ResolverOptions, SystemClock,
+};
 use winkube_webhook::{
     AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness,
     Server, ServerConfig, WindowsCluster, WindowsPolicies,
@@ -182,6 +185,17 @@ impl WindowsCluster for StateCluster {
     ) -> BoxFuture<'a, (DockerConfig, Vec<String>)> {
         Box::pin(std::future::ready(self.0.pull_config(namespace, names)))
     }
+
+    fn pinned_image(&self, image: &str) -> Option<(ImagePlatforms, String)> {
+        let request = ImageRequest {
+            image: image.to_owned(),
+            pull_secrets: Vec::new(),
+        };
+        match resolutions_from_pinned(self.0.pinned_images(), &[request]).remove(image) {
+            Some(ImageLookup::Found(p)) => Some((p, self.0.pinned_source())),
+            _ => None,
+        }
+    }
 }
 
 /// Resolves on SIGTERM (what the kubelet sends) or SIGINT.
@@ -205,4 +219,22 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutdown signal received, draining connections");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_mode_falls_back_to_the_pinned_images() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/state");
+        let cluster = StateCluster(Arc::new(FileView::load_dir(&dir).unwrap()));
+        let (p, source) = cluster
+            .pinned_image("mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019")
+            .unwrap();
+        assert!(source.ends_with("images.yaml"), "{source}");
+        assert!(p.platforms.iter().any(|x| x.is_windows()));
+        assert!(cluster.pinned_image("contoso/unknown:1").is_none());
+        assert!(cluster.windows_node_builds().known);
+    }
 }

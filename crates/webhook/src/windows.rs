@@ -37,7 +37,7 @@ use winkube_policy::windows::{
     ImageLookup, ImageRequest, ImageResolutions, NodeBuilds, Phase, RuntimeClassInfo,
     RuntimeClassLookup, WindowsClusterView, WindowsPolicyConfig, evaluate, images_to_resolve,
 };
-use winkube_registry::{DockerConfig, Resolver};
+use winkube_registry::{DockerConfig, Error as RegistryError, ImagePlatforms, Resolver};
 
 use crate::Readiness;
 
@@ -51,6 +51,14 @@ pub trait WindowsCluster: WindowsClusterView + Send + Sync {
         namespace: &'a str,
         names: &'a [String],
     ) -> BoxFuture<'a, (DockerConfig, Vec<String>)>;
+
+    /// Pinned metadata for an image whose registry could not answer (unreachable, timed
+    /// out, refused credentials), and where it comes from (for the warning). `--state`
+    /// serves the state directory's images.yaml, as `winkube admit` does; the live view
+    /// has none.
+    fn pinned_image(&self, _image: &str) -> Option<(ImagePlatforms, String)> {
+        None
+    }
 }
 
 /// The outcome of one Windows review, for the HTTP layer.
@@ -249,12 +257,26 @@ impl WindowsPolicies {
                 return (res, Vec::new());
             }
         };
+        let mut warnings = warnings;
         let res = requests
             .iter()
             .map(|r| {
                 let lookup = match results.get(&r.image) {
                     Some(Ok(p)) => ImageLookup::Found(p.clone()),
-                    Some(Err(e)) => ImageLookup::Unavailable(e.to_string()),
+                    // "Does not exist" is the answer; pinned metadata would hide a typo.
+                    Some(Err(e @ (RegistryError::NotFound { .. } | RegistryError::Reference(_)))) => {
+                        ImageLookup::Unavailable(e.to_string())
+                    }
+                    Some(Err(e)) => match self.cluster.pinned_image(&r.image) {
+                        Some((p, source)) => {
+                            warnings.push(format!(
+                                "image {:?}: registry lookup failed ({e}); using the pinned metadata in {source}",
+                                r.image
+                            ));
+                            ImageLookup::Found(p)
+                        }
+                        None => ImageLookup::Unavailable(e.to_string()),
+                    },
                     None => ImageLookup::Unavailable("not looked up".into()),
                 };
                 (r.image.clone(), lookup)
