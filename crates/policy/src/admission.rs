@@ -67,7 +67,11 @@ pub async fn review<V: ClusterView>(
 ) -> Outcome {
     // Go's decoder replaces invalid UTF-8 with U+FFFD instead of failing; valid bodies
     // (all of them in practice) are borrowed, not copied.
-    let text = String::from_utf8_lossy(body);
+    // `from_utf8` first: its ASCII fast path is several times quicker than the lossy scan.
+    let text = match std::str::from_utf8(body) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(body),
+    };
     decide(endpoint, &text, view, ctx).await.render()
 }
 
