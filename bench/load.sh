@@ -6,7 +6,7 @@
 #   bare       examples/bare_tls: the same rustls/hyper stack returning a fixed body (baseline)
 #   mutate     `winkube webhook --state DIR` with N credspecs, /mutate inlining credspec-0
 #   validate   same server, /validate of an authorized pod (local RBAC evaluation)
-# for N = 10 and N = 10000. Reports reviews/s, p50/p99 latency, server CPU µs per review
+# for N = 10 and N = 10000, then the live view's memory with N credspecs (examples/live_rss). Reports reviews/s, p50/p99 latency, server CPU µs per review
 # (utime+stime delta from /proc/PID/stat divided by requests) and peak RSS (VmHWM).
 #
 # Usage: bench/load.sh [seconds-per-case]     (default 10; needs wrk, openssl, taskset, python3)
@@ -30,9 +30,10 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install -y wrk)" >&2; exit 2; }
 
 echo "== building release binaries" >&2
-(cd "$ROOT" && cargo build --release -q -p winkube --bin winkube && cargo build --release -q -p winkube-webhook --example bare_tls)
+(cd "$ROOT" && cargo build --release -q -p winkube --bin winkube && cargo build --release -q -p winkube-webhook --example bare_tls --example live_rss)
 WINKUBE="$ROOT/target/release/winkube"
 BARE="$ROOT/target/release/examples/bare_tls"
+LIVE_RSS="$ROOT/target/release/examples/live_rss"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
@@ -143,3 +144,10 @@ for n in 10 10000; do
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 done
 SERVER_PID=""
+
+# Memory of the live view (no load): a LiveView synced with the testkit stand-in, which runs
+# in a child process so that its store is not counted. The stand-in answers a list in one
+# response (no pagination), so the peak is an upper bound of a real cluster's (500 per page).
+for n in 10 10000; do
+    printf "%-28s %s\n" "LiveView RSS ($n cs)" "$(taskset -c 0 "$LIVE_RSS" "$n")"
+done

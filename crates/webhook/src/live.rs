@@ -20,6 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -283,11 +284,87 @@ where
     (index, rx, task)
 }
 
-fn credspec_entry(cs: GmsaCredentialSpec) -> CredSpecLookup {
-    match CredSpecContents::from_resource(&cs) {
-        Some(c) => CredSpecLookup::Found(Arc::new(c)),
+/// A `GMSACredentialSpec` as the watch decodes it: only the metadata the watch and the cache
+/// use, and the `credspec` document already in its canonical form (the tree is dropped as
+/// soon as each object is decoded). Full objects (managedFields, annotations, the document as
+/// a tree) would be materialised for a whole list response at once, about ten times the
+/// cached size; only the derived [`CredSpecLookup`] is kept.
+#[derive(Clone, Debug, Deserialize)]
+struct WatchedCredSpec {
+    #[serde(default, deserialize_with = "slim_metadata")]
+    metadata: ObjectMeta,
+    /// `None`: no usable `credspec` key (absent, null or "").
+    #[serde(default, rename = "credspec", deserialize_with = "canonical_credspec")]
+    canonical: Option<String>,
+}
+
+/// The canonical contents exactly as [`GmsaCredentialSpec::canonical_contents`] computes them.
+fn canonical_credspec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let credspec = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(GmsaCredentialSpec {
+        metadata: ObjectMeta::default(),
+        credspec,
+    }
+    .canonical_contents())
+}
+
+impl k8s_openapi::Resource for WatchedCredSpec {
+    const API_VERSION: &'static str = <GmsaCredentialSpec as k8s_openapi::Resource>::API_VERSION;
+    const GROUP: &'static str = <GmsaCredentialSpec as k8s_openapi::Resource>::GROUP;
+    const KIND: &'static str = <GmsaCredentialSpec as k8s_openapi::Resource>::KIND;
+    const VERSION: &'static str = <GmsaCredentialSpec as k8s_openapi::Resource>::VERSION;
+    const URL_PATH_SEGMENT: &'static str =
+        <GmsaCredentialSpec as k8s_openapi::Resource>::URL_PATH_SEGMENT;
+    type Scope = <GmsaCredentialSpec as k8s_openapi::Resource>::Scope;
+}
+
+impl k8s_openapi::Metadata for WatchedCredSpec {
+    type Ty = ObjectMeta;
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// Decodes `metadata` keeping name, namespace, uid and resourceVersion; the other fields are
+/// skipped without being built.
+fn slim_metadata<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Slim {
+        name: Option<String>,
+        namespace: Option<String>,
+        uid: Option<String>,
+        resource_version: Option<String>,
+    }
+    let slim = Option::<Slim>::deserialize(d)?;
+    Ok(slim.map_or_else(ObjectMeta::default, |m| ObjectMeta {
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        resource_version: m.resource_version,
+        ..ObjectMeta::default()
+    }))
+}
+
+fn credspec_entry(cs: WatchedCredSpec) -> CredSpecLookup {
+    match cs.canonical {
+        Some(canonical) => CredSpecLookup::Found(Arc::new(CredSpecContents::new(
+            cs.metadata.name.unwrap_or_default(),
+            canonical,
+        ))),
         None => CredSpecLookup::MissingCredspecKey,
     }
+}
+
+/// RBAC objects are cached whole for `winkube-rbac`, less what it never reads.
+fn rbac_entry<K: k8s_openapi::Metadata<Ty = ObjectMeta>>(mut obj: K) -> Arc<K> {
+    let meta = obj.metadata_mut();
+    meta.managed_fields = None;
+    meta.annotations = None;
+    Arc::new(obj)
 }
 
 impl LiveView {
@@ -308,7 +385,7 @@ impl LiveView {
         let mut waits = Vec::new();
         let (credspecs, credspecs_synced, t) = spawn_index(
             "gmsacredentialspecs",
-            Api::<GmsaCredentialSpec>::all(client.clone()),
+            Api::<WatchedCredSpec>::all(client.clone()),
             credspec_entry,
             |cs| &cs.metadata,
             |idx| crate::metrics::set_credspec_cache_size(idx.len()),
@@ -322,28 +399,28 @@ impl LiveView {
                 let (roles, w1, t1) = spawn_index(
                     "roles",
                     Api::<Role>::all(client.clone()),
-                    Arc::new,
+                    rbac_entry,
                     |o| &o.metadata,
                     |_| {},
                 );
                 let (cluster_roles, w2, t2) = spawn_index(
                     "clusterroles",
                     Api::<ClusterRole>::all(client.clone()),
-                    Arc::new,
+                    rbac_entry,
                     |o| &o.metadata,
                     |_| {},
                 );
                 let (role_bindings, w3, t3) = spawn_index(
                     "rolebindings",
                     Api::<RoleBinding>::all(client.clone()),
-                    Arc::new,
+                    rbac_entry,
                     |o| &o.metadata,
                     |_| {},
                 );
                 let (cluster_role_bindings, w4, t4) = spawn_index(
                     "clusterrolebindings",
                     Api::<ClusterRoleBinding>::all(client.clone()),
-                    Arc::new,
+                    rbac_entry,
                     |o| &o.metadata,
                     |_| {},
                 );
