@@ -165,6 +165,7 @@ async fn run(
     );
     let opts = ServeOptions {
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        ..ServeOptions::default()
     };
     transport::serve_all(apis, node, opts, args.socket_dir.clone(), shutdown).await?;
     tracing::info!("stopped");

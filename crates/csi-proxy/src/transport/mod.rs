@@ -93,12 +93,16 @@ pub enum TransportError {
 pub struct ServeOptions {
     /// Time a new connection has to send the HTTP/2 preface (grpc-go servers use 120 s).
     pub handshake_timeout: Duration,
+    /// On shutdown, time given to open connections to finish before they are cut
+    /// (Go clients keep their connections open for the life of the driver).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             handshake_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -240,10 +244,20 @@ pub async fn serve_all(
         }
     }
     let _ = stop_tx.send(true);
-    while let Some(done) = set.join_next().await {
-        if let Ok(Err(e)) = done {
-            tracing::warn!(error = %e, "server stopped with an error");
+    let drain = async {
+        while let Some(done) = set.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %e, "server stopped with an error");
+            }
         }
+    };
+    if tokio::time::timeout(opts.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        tracing::info!("closing connections still open after the shutdown grace period");
+        set.abort_all();
+        while set.join_next().await.is_some() {}
     }
     match first_err.flatten() {
         Some(e) => Err(e),
