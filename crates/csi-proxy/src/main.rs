@@ -64,6 +64,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// Append logs to this file instead of standard error (a Windows service has none).
+    #[arg(long)]
+    log_file: Option<PathBuf>,
+
     /// Print the endpoints that would be served and exit.
     #[arg(long)]
     list_apis: bool,
@@ -99,16 +103,29 @@ fn select_apis(requested: &[String]) -> anyhow::Result<Vec<Api>> {
     Ok(out)
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let writer = match file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening --log-file {}", path.display()))?;
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(f))
+        }
+        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .with_ansi(file.is_none());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    Ok(())
 }
 
 fn make_host(fake: bool) -> anyhow::Result<Arc<dyn Host>> {
@@ -207,7 +224,7 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    init_logging(args.log_format);
+    init_logging(args.log_format, args.log_file.as_deref())?;
     if args.windows_service {
         #[cfg(windows)]
         {

@@ -623,3 +623,126 @@ impl ServiceName {
         self.0.to_ascii_lowercase()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may unwrap
+    use super::*;
+
+    fn roots() -> AllowedRoots {
+        AllowedRoots::new([r"C:\var\lib\kubelet"]).unwrap()
+    }
+
+    #[test]
+    fn upstream_mkdir_cases() {
+        // kubernetes-csi/csi-proxy pkg/server/filesystem/server_test.go, working dir C:\var\lib\kubelet.
+        let r = roots();
+        for ok in [
+            r"C:\var\lib\kubelet\pods\pod1\volumes\vol1",
+            r"C:\var\lib\kubelet\plugins\csi-plugin\csi.sock",
+            r"c:\var\lib\kubelet\plugins",
+        ] {
+            assert!(r.path("path", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            r"C:\foo\bar",
+            r"C:\var\lib\kubelet\pods\pod1:\volumes",
+            r"C:/var/lib/kubelet/pods",
+            r"C:\var\lib\kubelet\pods\*",
+            r"C:\var\lib\kubelet\pods\?",
+            r"C:\var\lib\kubelet\pods\|",
+            r"C:\var\lib\kubelet\pods\..\..\..\foo",
+            r"\\server\share\var\lib\kubelet",
+            r"var\lib\kubelet\pods",
+        ] {
+            assert!(r.path("path", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn paths_are_normalized_and_roots_checked_on_a_boundary() {
+        let r = roots();
+        assert_eq!(
+            r.path("p", r"c:\var\lib\kubelet\pods\").unwrap().as_str(),
+            r"C:\var\lib\kubelet\pods"
+        );
+        assert!(r.path("p", r"C:\var\lib\kubelet").is_ok());
+        let e = r.path("p", r"C:\var\lib\kubeletx").unwrap_err();
+        assert!(e.to_string().starts_with("invalid p: path"), "{e}");
+        assert_eq!(parse_drive_path("p", r"D:\").unwrap().as_str(), r"D:\");
+        let p = parse_drive_path("p", r"C:\a\b").unwrap();
+        assert_eq!(p.parent().unwrap().as_str(), r"C:\a");
+        assert_eq!(p.parent().unwrap().parent().unwrap().as_str(), r"C:\");
+        assert!(p.parent().unwrap().parent().unwrap().parent().is_none());
+        // 260 UTF-16 units, not bytes: 'é' is 2 bytes but one unit.
+        let long = format!(r"C:\var\lib\kubelet\{}", "é".repeat(241));
+        assert_eq!(long.encode_utf16().count(), 260);
+        assert!(r.path("p", &long).is_ok());
+        assert!(r.path("p", &format!("{long}é")).is_err());
+    }
+
+    #[test]
+    fn volume_ids() {
+        let v = VolumeId::parse("v", r"\\?\Volume{0A1B2C3D-0000-4000-8000-000000000001}").unwrap();
+        assert_eq!(
+            v.as_str(),
+            r"\\?\Volume{0a1b2c3d-0000-4000-8000-000000000001}\"
+        );
+        for bad in [
+            "-1",
+            r"\\?\Volume{}\",
+            r"\\.\Volume{0a1b2c3d-0000-4000-8000-000000000001}\",
+            "Volume{x}",
+        ] {
+            assert!(VolumeId::parse("v", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn smb_root_mapping_path() {
+        // upstream TestGetRootMappingPath
+        assert!(SmbPath::parse("r", "").is_err());
+        assert!(SmbPath::parse("r", "hostname").is_err());
+        for p in [
+            r"\\hostname\path",
+            r"\\hostname\path\",
+            r"\\hostname\path\subpath",
+            "//hostname/path/subpath",
+        ] {
+            assert_eq!(
+                SmbPath::parse("r", p).unwrap().root(),
+                r"\\hostname\path",
+                "{p}"
+            );
+        }
+        assert_eq!(
+            SmbPath::parse("r", r"\\Host\Data$\A").unwrap().root(),
+            r"\\host\data$"
+        );
+        assert_eq!(
+            SmbPath::parse("r", r"\\Host\Data$\A").unwrap().full(),
+            r"\\Host\Data$\A"
+        );
+        assert!(SmbPath::parse("r", r"\\10.0.0.1\s").is_ok());
+    }
+
+    #[test]
+    fn portals_iqns_services() {
+        assert_eq!(Portal::new("10.0.0.1", 0).unwrap().port(), 3260);
+        assert_eq!(Portal::new("::1", 3261).unwrap().port(), 3261);
+        assert!(Portal::new("10.0.0.1", 65536).is_err());
+        assert!(Iqn::parse("i", "iqn.1991-05.com.microsoft:host-1").is_ok());
+        assert!(Iqn::parse("i", "eui.02004567A425678D").is_ok());
+        assert!(Iqn::parse("i", "naa.52004567BA64678D").is_ok());
+        assert!(ServiceName::parse("n", "MSiSCSI").is_ok());
+        assert!(ServiceName::parse("n", "MSSQL$INSTANCE").is_ok());
+        assert!(ServiceName::parse("n", "a/b").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("p", "hunter2".into()).unwrap();
+        assert_eq!(format!("{s:?}"), "\"<redacted>\"");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,5 +1,6 @@
 //! The gRPC surface over real Unix sockets: every group/version endpoint, the
 //! grpc-go `:authority` forms, idle connections and the handshake timeout.
+#![cfg(unix)] // the transport under test is the Unix-socket one
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 mod common;

@@ -376,3 +376,144 @@ impl<S> tonic::transport::server::Connected for AuthorityFilter<S> {
 
     fn connect_info(&self) -> Self::ConnectInfo {}
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may unwrap
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Feeds `input` through the filter and returns what tonic would read.
+    async fn filter(input: Vec<u8>) -> io::Result<Vec<u8>> {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        client.write_all(&input).await.unwrap();
+        drop(client);
+        let mut f = AuthorityFilter::new(server, Duration::from_secs(5));
+        let mut out = Vec::new();
+        f.read_to_end(&mut out).await?;
+        Ok(out)
+    }
+
+    fn block(authority: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        encode_literal(&mut b, b":method", b"POST");
+        encode_literal(&mut b, b":authority", authority);
+        encode_literal(&mut b, b":path", b"/v1.Disk/Rescan");
+        b
+    }
+
+    type Headers = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn decode_headers(out: &[u8]) -> (u8, Headers) {
+        let frames = &out[PREFACE.len()..];
+        let len =
+            (usize::from(frames[0]) << 16) | (usize::from(frames[1]) << 8) | usize::from(frames[2]);
+        let flags = frames[4];
+        let payload = &frames[9..9 + len];
+        let payload = if flags & FLAG_PRIORITY != 0 {
+            &payload[5..]
+        } else {
+            payload
+        };
+        (flags, loona_hpack::Decoder::new().decode(payload).unwrap())
+    }
+
+    #[tokio::test]
+    async fn invalid_authority_is_dropped_valid_one_kept() {
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(
+            TYPE_HEADERS,
+            FLAG_END_HEADERS | FLAG_END_STREAM,
+            1,
+            &block(br"%5C%5C.%5C%5Cpipe%5C%5Cx"),
+        ));
+        let (flags, headers) = decode_headers(&filter(input).await.unwrap());
+        assert_eq!(flags, FLAG_END_HEADERS | FLAG_END_STREAM);
+        let names: Vec<&[u8]> = headers.iter().map(|(n, _)| n.as_slice()).collect();
+        assert_eq!(names, [&b":method"[..], b":path"]);
+
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(
+            TYPE_HEADERS,
+            FLAG_END_HEADERS,
+            1,
+            &block(b"localhost:1234"),
+        ));
+        let (_, headers) = decode_headers(&filter(input).await.unwrap());
+        assert!(headers.contains(&(b":authority".to_vec(), b"localhost:1234".to_vec())));
+    }
+
+    #[tokio::test]
+    async fn padding_priority_and_continuation_are_handled() {
+        let b = block(br"\\.\\pipe\\x");
+        let (first, second) = b.split_at(7);
+        let mut payload = vec![3u8]; // pad length
+        payload.extend_from_slice(&[0x80, 0, 0, 0, 16]); // exclusive dependency on 0, weight 16
+        payload.extend_from_slice(first);
+        payload.extend_from_slice(&[0, 0, 0]); // padding
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(
+            TYPE_HEADERS,
+            FLAG_PADDED | FLAG_PRIORITY,
+            3,
+            &payload,
+        ));
+        input.extend(frame(TYPE_CONTINUATION, FLAG_END_HEADERS, 3, second));
+        input.extend(frame(0x0, 0x1, 3, b"body"));
+        let out = filter(input).await.unwrap();
+        let (flags, headers) = decode_headers(&out);
+        assert_eq!(flags, FLAG_END_HEADERS | FLAG_PRIORITY);
+        assert_eq!(headers.len(), 2);
+        let tail = &out[out.len() - 13..];
+        assert_eq!(
+            tail,
+            frame(0x0, 0x1, 3, b"body").as_slice(),
+            "DATA passes unchanged"
+        );
+    }
+
+    #[tokio::test]
+    async fn protocol_violations_close_the_connection() {
+        let mut cont_alone = PREFACE.to_vec();
+        cont_alone.extend(frame(TYPE_CONTINUATION, FLAG_END_HEADERS, 1, b"x"));
+        let mut bad_hpack = PREFACE.to_vec();
+        bad_hpack.extend(frame(
+            TYPE_HEADERS,
+            FLAG_END_HEADERS,
+            1,
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ));
+        let mut interleaved = PREFACE.to_vec();
+        interleaved.extend(frame(TYPE_HEADERS, 0, 1, &block(b"a")));
+        interleaved.extend(frame(0x0, 0, 1, b"x"));
+        let mut huge = PREFACE.to_vec();
+        huge.extend(frame(TYPE_HEADERS, 0, 1, &vec![0u8; MAX_HEADER_BLOCK + 1]));
+        for input in [cont_alone, bad_hpack, interleaved, huge] {
+            let e = filter(input).await.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn non_http2_bytes_pass_through_for_h2_to_reject() {
+        let out = filter(b"GET / HTTP/1.1\r\n\r\n".to_vec()).await.unwrap();
+        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_connections_time_out() {
+        let (_client, server) = tokio::io::duplex(64);
+        let mut f = AuthorityFilter::new(server, Duration::from_secs(120));
+        let mut buf = [0u8; 8];
+        let e = f.read(&mut buf).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+}

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::core::Node;
 use crate::versions;
+#[cfg(unix)]
 use authority::AuthorityFilter;
 
 /// One served API group/version.
