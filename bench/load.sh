@@ -9,7 +9,8 @@
 # for N = 10 and N = 10000, then the live view's memory with N credspecs (examples/live_rss). Reports reviews/s, p50/p99 latency, server CPU µs per review
 # (utime+stime delta from /proc/PID/stat divided by requests) and peak RSS (VmHWM).
 #
-# Usage: bench/load.sh [seconds-per-case]     (default 10; needs wrk, openssl, taskset, python3)
+# Usage: [WINKUBE_BIN=path] bench/load.sh [seconds-per-case]
+#        (default 10 s; needs wrk, openssl, taskset, python3)
 set -euo pipefail
 
 DURATION="${1:-10}"
@@ -31,7 +32,8 @@ command -v wrk >/dev/null || { echo "wrk is missing (apt-get install -y wrk)" >&
 
 echo "== building release binaries" >&2
 (cd "$ROOT" && cargo build --release -q -p winkube --bin winkube && cargo build --release -q -p winkube-webhook --example bare_tls --example live_rss)
-WINKUBE="$ROOT/target/release/winkube"
+# WINKUBE_BIN=path compares another build (e.g. a saved binary of an earlier commit).
+WINKUBE="${WINKUBE_BIN:-$ROOT/target/release/winkube}"
 BARE="$ROOT/target/release/examples/bare_tls"
 LIVE_RSS="$ROOT/target/release/examples/live_rss"
 
