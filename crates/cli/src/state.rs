@@ -946,4 +946,62 @@ data: {x: eA==}
         assert!(v.has_service_account("prod", "web"));
         assert!(!v.has_service_account("default", "web"));
     }
+
+    /// A `kind: List` JSON file is read item by item; it must answer, and fail, exactly as
+    /// the same documents parsed whole.
+    #[test]
+    fn json_list_files_read_item_by_item_like_whole_documents() {
+        let cs = |name: &str| {
+            serde_json::json!({"apiVersion": "windows.k8s.io/v1", "kind": "GMSACredentialSpec",
+                "metadata": {"name": name}, "credspec": {"CmsPlugins": ["ActiveDirectory"], "A": "<b>"}})
+        };
+        let load = |text: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("state.json"), text).unwrap();
+            let lazy = FileView::load_dir(dir.path());
+            let whole = parse_documents(&Source::File(dir.path().join("state.json")), text)
+                .and_then(FileView::from_documents);
+            (lazy, whole)
+        };
+        let list = |items: Vec<serde_json::Value>| {
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+        };
+
+        let text = format!(
+            "{}\n{}",
+            list(vec![cs("a"), cs("b")]),
+            serde_json::json!({"apiVersion": "windows.k8s.io/v1", "kind": "GMSACredentialSpec",
+                "metadata": {"name": "c"}})
+        );
+        let (lazy, whole) = load(&text);
+        let (lazy, whole) = (lazy.unwrap(), whole.unwrap());
+        assert_eq!(lazy.credspec_count(), 3);
+        for name in ["a", "b", "c", "d"] {
+            assert_eq!(lazy.credspec(name), whole.credspec(name), "{name}");
+        }
+        assert_eq!(lazy.credspec("c"), CredSpecLookup::MissingCredspecKey);
+        match lazy.credspec("a") {
+            CredSpecLookup::Found(c) => {
+                assert_eq!(
+                    &*c.canonical,
+                    r#"{"A":"\u003cb\u003e","CmsPlugins":["ActiveDirectory"]}"#
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // Errors name the same item, with the same words.
+        for bad in [
+            list(vec![cs("a"), cs("a")]),
+            list(vec![cs("a"), serde_json::json!("not an object")]),
+            list(vec![serde_json::json!({"apiVersion": "v1"})]),
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": "x"}).to_string(),
+            format!("{}\n[1]", list(vec![cs("a")])),
+            format!("{} trailing", list(vec![cs("a")])),
+        ] {
+            let (lazy, whole) = load(&bad);
+            let (lazy, whole) = (lazy.unwrap_err().0, whole.unwrap_err().0);
+            assert_eq!(lazy, whole, "{bad}");
+        }
+    }
 }
