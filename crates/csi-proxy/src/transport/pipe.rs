@@ -78,3 +78,81 @@ impl PipeEndpoint {
         serve_connections(&api, &node, incoming, shutdown).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may unwrap
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use hyper_util::rt::TokioIo;
+    use tokio::net::windows::named_pipe::ClientOptions;
+    use tonic::transport::{Endpoint, Uri};
+
+    use super::*;
+    use crate::core::Policy;
+    use crate::host::fake::FakeHost;
+    use crate::validate::AllowedRoots;
+    use crate::wire::disk::v1 as pb;
+
+    const ERROR_PIPE_BUSY: i32 = 231;
+
+    async fn open(
+        path: &'static str,
+    ) -> std::io::Result<TokioIo<tokio::net::windows::named_pipe::NamedPipeClient>> {
+        loop {
+            match ClientOptions::new().open(path) {
+                Ok(c) => return Ok(TokioIo::new(c)),
+                Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serves_grpc_on_the_named_pipe_and_refuses_a_second_server() {
+        let api = Api {
+            group: "disk".into(),
+            version: "v1".into(),
+        };
+        assert_eq!(api.pipe_path(), r"\\.\pipe\csi-proxy-disk-v1");
+        let ep = PipeEndpoint::create(api.clone()).unwrap();
+        let second = PipeEndpoint::create(api);
+        // Wine 8 does not implement FILE_FLAG_FIRST_PIPE_INSTANCE; Windows does.
+        if std::env::var_os("WINEPREFIX").is_none() {
+            assert!(second.is_err(), "first-instance flag");
+        }
+        // Under Wine the second instance exists: close it so clients reach the served one.
+        drop(second);
+        let node = Node {
+            host: Arc::new(FakeHost::seeded()),
+            policy: Arc::new(Policy {
+                roots: AllowedRoots::new([r"C:\var\lib\kubelet"]).unwrap(),
+                require_privacy: true,
+                allowed_services: vec![],
+            }),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(ep.serve(node, ServeOptions::default(), async move {
+            let _ = rx.await;
+        }));
+        // A silent probe connection, as every Go client opens, must not block the next one.
+        let _probe = open(r"\\.\pipe\csi-proxy-disk-v1").await.unwrap();
+        let channel = Endpoint::try_from("http://localhost")
+            .unwrap()
+            .connect_with_connector(tower::service_fn(|_: Uri| {
+                open(r"\\.\pipe\csi-proxy-disk-v1")
+            }))
+            .await
+            .unwrap();
+        let r = pb::disk_client::DiskClient::new(channel)
+            .get_disk_stats(pb::GetDiskStatsRequest { disk_number: 1 })
+            .await
+            .unwrap();
+        assert_eq!(r.into_inner().total_bytes, 10 << 30);
+        let _ = tx.send(());
+        server.abort();
+    }
+}
