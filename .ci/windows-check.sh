@@ -50,6 +50,7 @@ if [ "${WINDOWS_CHECK_WINE:-0}" = "1" ]; then
   export WINEPREFIX="$PWD/target/windows-wine/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
   stub="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
   if [ ! -f "$stub" ]; then
+    mkdir -p "$(dirname "$WINEPREFIX")"
     /usr/lib/wine/wine64 cmd /c exit >/dev/null 2>&1 || true
     # Wine 8 lacks bcryptprimitives.dll (ProcessPrng), which Rust's std imports.
     src="$(mktemp --suffix=.c)"
