@@ -134,7 +134,10 @@ impl<V: ClusterView + 'static> Router<V> {
         }
     }
 
-    async fn review<B>(&self, endpoint: EndpointLabel, req: Request<B>) -> Response<ResponseBody>
+    /// The HTTP rules every review path shares, in the reference's order: POST (any case),
+    /// then exactly `application/json` (parameters such as charset are refused), then the body
+    /// limit. `Err` is the response to send instead of a review.
+    async fn review_body<B>(&self, req: Request<B>) -> Result<Bytes, Response<ResponseBody>>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -142,12 +145,11 @@ impl<V: ClusterView + 'static> Router<V> {
         let path = req.uri().path();
         if !req.method().as_str().eq_ignore_ascii_case("POST") {
             tracing::info!(method = %req.method(), path, "expected a POST request");
-            return empty(StatusCode::METHOD_NOT_ALLOWED);
+            return Err(empty(StatusCode::METHOD_NOT_ALLOWED));
         }
-        // Exactly `application/json`, as the reference: parameters such as charset are refused.
         if req.headers().get(CONTENT_TYPE) != Some(&APPLICATION_JSON) {
             tracing::info!(path, content_type = ?req.headers().get(CONTENT_TYPE), "expected Content-Type application/json");
-            return empty(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            return Err(empty(StatusCode::UNSUPPORTED_MEDIA_TYPE));
         }
         let limit = self.inner.opts.max_body_bytes;
         let declared = req
@@ -156,17 +158,29 @@ impl<V: ClusterView + 'static> Router<V> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
-            return too_large(limit);
+            return Err(too_large(limit));
         }
-        let body = match Limited::new(req.into_body(), limit).collect().await {
-            Ok(c) => c.to_bytes(),
+        match Limited::new(req.into_body(), limit).collect().await {
+            Ok(c) => Ok(c.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
             Err(e) => {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    return too_large(limit);
-                }
                 tracing::info!(error = %e, "failed to read the request body");
-                return text(StatusCode::BAD_REQUEST, "cannot read the request body\n");
+                Err(text(
+                    StatusCode::BAD_REQUEST,
+                    "cannot read the request body\n",
+                ))
             }
+        }
+    }
+
+    async fn review<B>(&self, endpoint: EndpointLabel, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let body = match self.review_body(req).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
         };
 
         let started = Instant::now();
@@ -220,33 +234,9 @@ impl<V: ClusterView + 'static> Router<V> {
         } else {
             winkube_policy::windows::Phase::Validate
         };
-        let path = req.uri().path();
-        if !req.method().as_str().eq_ignore_ascii_case("POST") {
-            tracing::info!(method = %req.method(), path, "expected a POST request");
-            return empty(StatusCode::METHOD_NOT_ALLOWED);
-        }
-        if req.headers().get(CONTENT_TYPE) != Some(&APPLICATION_JSON) {
-            tracing::info!(path, content_type = ?req.headers().get(CONTENT_TYPE), "expected Content-Type application/json");
-            return empty(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        }
-        let limit = self.inner.opts.max_body_bytes;
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return too_large(limit);
-        }
-        let body = match Limited::new(req.into_body(), limit).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) => {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    return too_large(limit);
-                }
-                tracing::info!(error = %e, "failed to read the request body");
-                return text(StatusCode::BAD_REQUEST, "cannot read the request body\n");
-            }
+        let body = match self.review_body(req).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
         };
         let outcome = windows.review(phase, &body).await;
         if !outcome.allowed {
