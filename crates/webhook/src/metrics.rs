@@ -17,19 +17,32 @@ use std::time::Duration;
 pub enum EndpointLabel {
     Mutate,
     Validate,
+    MutateWindows,
+    ValidateWindows,
 }
+
+const ALL_ENDPOINTS: [EndpointLabel; 4] = [
+    EndpointLabel::Mutate,
+    EndpointLabel::Validate,
+    EndpointLabel::MutateWindows,
+    EndpointLabel::ValidateWindows,
+];
 
 impl EndpointLabel {
     fn as_str(self) -> &'static str {
         match self {
             Self::Mutate => "mutate",
             Self::Validate => "validate",
+            Self::MutateWindows => "mutate-windows",
+            Self::ValidateWindows => "validate-windows",
         }
     }
     fn index(self) -> usize {
         match self {
             Self::Mutate => 0,
             Self::Validate => 1,
+            Self::MutateWindows => 2,
+            Self::ValidateWindows => 3,
         }
     }
 }
@@ -68,8 +81,8 @@ pub struct Metrics {
     registry: Registry,
     reviews: Family<ReviewLabels, Counter>,
     /// [endpoint][0] = allowed; [endpoint][1 + i] = denied with DENIAL_CODES[i].
-    resolved: [[Counter; 1 + DENIAL_CODES.len()]; 2],
-    latency: [Histogram; 2],
+    resolved: [[Counter; 1 + DENIAL_CODES.len()]; ALL_ENDPOINTS.len()],
+    latency: [Histogram; ALL_ENDPOINTS.len()],
     cert_reload_ok: Counter,
     cert_reload_failed: Counter,
 }
@@ -108,10 +121,7 @@ impl Metrics {
                 reviews.get_or_create_owned(&labels)
             })
         };
-        let resolved = [
-            resolve(EndpointLabel::Mutate),
-            resolve(EndpointLabel::Validate),
-        ];
+        let resolved = ALL_ENDPOINTS.map(resolve);
         registry.register(
             "reviews",
             "Admission reviews answered, by endpoint, decision and status code",
@@ -122,12 +132,11 @@ impl Metrics {
         let latency_family = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
         });
-        let latency = [
-            latency_family.get_or_create_owned(&EndpointLabels { endpoint: "mutate" }),
+        let latency = ALL_ENDPOINTS.map(|e| {
             latency_family.get_or_create_owned(&EndpointLabels {
-                endpoint: "validate",
-            }),
-        ];
+                endpoint: e.as_str(),
+            })
+        });
         registry.register(
             "review_duration_seconds",
             "Time to answer an admission review once its body has been read",
@@ -255,5 +264,36 @@ mod tests {
         );
         assert!(text.contains(r#"winkube_webhook_certificate_reloads_total{result="ok"} 1"#));
         assert!(text.contains("winkube_webhook_credspec_cache_size"));
+    }
+
+    #[test]
+    fn windows_paths_have_their_own_series() {
+        let m = Metrics::new();
+        m.record_review(
+            EndpointLabel::MutateWindows,
+            true,
+            200,
+            Duration::from_micros(40),
+        );
+        m.record_review(
+            EndpointLabel::ValidateWindows,
+            false,
+            403,
+            Duration::from_micros(40),
+        );
+        let text = m.encode();
+        for series in [
+            r#"winkube_webhook_reviews_total{endpoint="mutate-windows",allowed="true",code="200"} 1"#,
+            r#"winkube_webhook_reviews_total{endpoint="validate-windows",allowed="false",code="403"} 1"#,
+            r#"winkube_webhook_review_duration_seconds_count{endpoint="validate-windows"} 1"#,
+        ] {
+            assert!(text.contains(series), "{series} missing from {text}");
+        }
+        assert!(
+            text.contains(
+                r#"winkube_webhook_reviews_total{endpoint="mutate",allowed="true",code="200"} 0"#
+            ),
+            "{text}"
+        );
     }
 }

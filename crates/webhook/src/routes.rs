@@ -109,8 +109,8 @@ impl<V: ClusterView + 'static> Router<V> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         match req.uri().path() {
-            "/mutate" => self.review(EndpointLabel::Mutate, req).await,
-            "/validate" => self.review(EndpointLabel::Validate, req).await,
+            "/mutate" => self.review(Endpoint::Mutate, req).await,
+            "/validate" => self.review(Endpoint::Validate, req).await,
             "/mutate-windows" | "/validate-windows" if self.inner.windows.get().is_some() => {
                 self.windows_review(req).await
             }
@@ -173,7 +173,7 @@ impl<V: ClusterView + 'static> Router<V> {
         }
     }
 
-    async fn review<B>(&self, endpoint: EndpointLabel, req: Request<B>) -> Response<ResponseBody>
+    async fn review<B>(&self, policy_endpoint: Endpoint, req: Request<B>) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -184,12 +184,12 @@ impl<V: ClusterView + 'static> Router<V> {
         };
 
         let started = Instant::now();
-        let (policy_endpoint, random_hostname) = match endpoint {
-            EndpointLabel::Mutate => (
-                Endpoint::Mutate,
+        let (endpoint, random_hostname) = match policy_endpoint {
+            Endpoint::Mutate => (
+                EndpointLabel::Mutate,
                 self.inner.opts.random_hostname.then(random_hostname),
             ),
-            EndpointLabel::Validate => (Endpoint::Validate, None),
+            Endpoint::Validate => (EndpointLabel::Validate, None),
         };
         let ctx = ReviewContext { random_hostname };
         let outcome = winkube_policy::review(policy_endpoint, &body, &*self.inner.view, &ctx).await;
@@ -238,7 +238,18 @@ impl<V: ClusterView + 'static> Router<V> {
             Ok(body) => body,
             Err(refusal) => return refusal,
         };
+        let started = Instant::now();
         let outcome = windows.review(phase, &body).await;
+        let endpoint = match phase {
+            winkube_policy::windows::Phase::Mutate => EndpointLabel::MutateWindows,
+            winkube_policy::windows::Phase::Validate => EndpointLabel::ValidateWindows,
+        };
+        self.inner.metrics.record_review(
+            endpoint,
+            outcome.allowed,
+            outcome.code,
+            started.elapsed(),
+        );
         if !outcome.allowed {
             tracing::info!(
                 phase = ?phase,
