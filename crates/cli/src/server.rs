@@ -50,10 +50,16 @@ pub fn run(args: WebhookArgs) -> ExitCode {
         }
     };
     winkube_webhook::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // On one CPU (e.g. a 1-core limit or `taskset`), a current-thread runtime: the
+    // multi-thread scheduler's LIFO slot lets a busy connection jump the queue, which shows
+    // up as tail latency when 32 connections share one core.
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("winkube webhook: cannot start the async runtime: {e}");
