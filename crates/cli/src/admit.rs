@@ -9,8 +9,10 @@
 use serde_json::{Map, Value, json};
 use winkube_policy::{Admitted, ClusterView, ReviewContext, admit_pod};
 
-use crate::documents::{Document, InputError, describe};
-use crate::state::FileView;
+use winkube_state::documents::{Document, describe};
+
+use crate::documents::InputError;
+use winkube_state::FileView;
 
 /// Where the pod is inside an object of a given kind: `(group, kind)` → JSON pointer of the
 /// pod template (`""` for a Pod itself).
@@ -278,7 +280,7 @@ pub fn random_hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::documents::{Source, parse_documents};
+    use winkube_state::documents::{Source, parse_documents};
 
     fn doc(yaml: &str) -> Document {
         parse_documents(&Source::File("w.yaml".into()), yaml)

@@ -10,7 +10,6 @@ mod logging;
 mod manifests;
 mod runtimeclass;
 mod server;
-mod state;
 mod windows;
 
 use std::ffi::OsString;
@@ -20,8 +19,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::documents::{Source, read_source, to_yaml_stream};
-use crate::state::FileView;
+use winkube_state::documents::Source;
+
+use crate::documents::{read_source, source_from_arg, to_yaml_stream};
+use winkube_state::FileView;
 
 const ABOUT: &str = "winkube: Windows containers as first-class citizens of Kubernetes";
 
@@ -300,7 +301,7 @@ fn load(
         Some(dir) => match FileView::load_dir(dir) {
             Ok(v) => v,
             Err(e) => {
-                errors.push(e.0);
+                errors.push(e.to_string());
                 FileView::empty()
             }
         },
@@ -324,7 +325,7 @@ fn load(
     let mut stdin_used = false;
     let mut inputs = Vec::new();
     for file in files {
-        let source = Source::from_arg(file);
+        let source = source_from_arg(file);
         if source == Source::Stdin {
             if stdin_used {
                 errors.push("`-` (standard input) given more than once".to_owned());

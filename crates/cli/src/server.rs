@@ -18,7 +18,7 @@ use winkube_webhook::{
 };
 
 use crate::config::{self, Authorization, RegistrySettings, WebhookArgs, WebhookConfig};
-use crate::state::FileView;
+use winkube_state::FileView;
 
 pub fn run(args: WebhookArgs) -> ExitCode {
     if args.version {

@@ -17,7 +17,7 @@ use winkube_registry::{
 };
 
 use crate::documents::InputError;
-use crate::state::FileView;
+use winkube_state::FileView;
 
 /// Flags of the Windows policies, shared by `admit` and `lint`.
 #[derive(Args, Clone, Debug)]
