@@ -8,6 +8,7 @@ mod documents;
 mod lint;
 mod logging;
 mod manifests;
+mod registry;
 mod runtimeclass;
 mod server;
 mod windows;
@@ -285,7 +286,8 @@ struct Loaded {
     has_state: bool,
     inputs: Vec<admit::Input>,
     policy: winkube_policy::windows::WindowsPolicyConfig,
-    images: windows::ImageSource,
+    /// `None` with `--offline`.
+    resolver: Option<winkube_registry::Resolver>,
 }
 
 /// Reads the state, the policy and every input; all errors are reported together (exit 2)
@@ -315,7 +317,7 @@ fn load(
         }
     };
     view.set_hyperv_handlers(policy.os_build.hyperv_handlers.clone());
-    let images = match windows::ImageSource::new(policy_args) {
+    let resolver = match windows::resolver(policy_args) {
         Ok(i) => Some(i),
         Err(e) => {
             errors.push(e.0);
@@ -348,13 +350,13 @@ fn load(
             Err(e) => errors.push(e.0),
         }
     }
-    match images {
-        Some(images) if errors.is_empty() => Ok(Loaded {
+    match resolver {
+        Some(resolver) if errors.is_empty() => Ok(Loaded {
             view,
             has_state: state.is_some(),
             inputs,
             policy,
-            images,
+            resolver,
         }),
         _ => Err(errors),
     }
@@ -415,7 +417,7 @@ async fn evaluate(loaded: &Loaded, target: &admit::Target, hostname: Option<Stri
                 &target.namespace,
                 &loaded.policy,
                 &loaded.view,
-                &loaded.images,
+                loaded.resolver.as_ref(),
             )
             .await,
         )

@@ -6,18 +6,15 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use winkube_policy::windows::{
-    ImageLookup, ImageRequest, NodeBuilds, RuntimeClassLookup, WindowsClusterView,
-    WindowsPolicyConfig, resolutions_from_pinned,
+    NodeBuilds, RuntimeClassLookup, WindowsClusterView, WindowsPolicyConfig,
 };
-use winkube_registry::{
-    ClientOptions, DockerConfig, ImagePlatforms, Resolver, ResolverOptions, SystemClock,
-};
+use winkube_registry::{DockerConfig, ImageMetadataView, ImagePlatforms};
 use winkube_webhook::{
     AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness,
     Server, ServerConfig, WindowsCluster, WindowsPolicies,
 };
 
-use crate::config::{self, Authorization, RegistrySettings, WebhookArgs, WebhookConfig};
+use crate::config::{self, Authorization, WebhookArgs, WebhookConfig};
 use winkube_state::FileView;
 
 pub fn run(args: WebhookArgs) -> ExitCode {
@@ -88,7 +85,11 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
         version = env!("CARGO_PKG_VERSION"),
         "starting winkube webhook"
     );
-    let resolver = Arc::new(resolver(&cfg.registry)?);
+    let resolver = Arc::new(
+        cfg.registry
+            .resolver(Some(cfg.registry_cache))
+            .map_err(|e| anyhow::anyhow!(e))?,
+    );
     match &cfg.state {
         Some(dir) => {
             let mut view = FileView::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -149,29 +150,8 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
     Ok(())
 }
 
-/// The shared registry resolver of the Windows policies.
-fn resolver(r: &RegistrySettings) -> anyhow::Result<Resolver> {
-    let mut extra_ca_pem = Vec::new();
-    for f in &r.ca_files {
-        let pem = std::fs::read(f)
-            .map_err(|e| anyhow::anyhow!("--registry-ca {}: cannot read file: {e}", f.display()))?;
-        extra_ca_pem.push(pem);
-    }
-    let opts = ResolverOptions {
-        client: ClientOptions {
-            timeout: r.timeout,
-            insecure_registries: r.insecure_registries.clone(),
-            extra_ca_pem,
-            ..ClientOptions::default()
-        },
-        capacity: r.cache_size,
-        ttl: r.cache_ttl,
-        ..ResolverOptions::default()
-    };
-    Resolver::new(opts, Arc::new(SystemClock)).map_err(|e| anyhow::anyhow!("registry client: {e}"))
-}
-
-/// `--state`: the state directory's Nodes, RuntimeClasses and pull secrets.
+/// `--state`: the state directory's Nodes, RuntimeClasses and pull secrets, adapted to the
+/// webhook crate's `WindowsCluster` until the webhook takes a `FileView` directly.
 struct StateCluster(Arc<FileView>);
 
 impl WindowsClusterView for StateCluster {
@@ -193,14 +173,7 @@ impl WindowsCluster for StateCluster {
     }
 
     fn pinned_image(&self, image: &str) -> Option<(ImagePlatforms, String)> {
-        let request = ImageRequest {
-            image: image.to_owned(),
-            pull_secrets: Vec::new(),
-        };
-        match resolutions_from_pinned(self.0.pinned_images(), &[request]).remove(image) {
-            Some(ImageLookup::Found(p)) => Some((p, self.0.pinned_source())),
-            _ => None,
-        }
+        ImageMetadataView::pinned_image(self.0.as_ref(), image)
     }
 }
 

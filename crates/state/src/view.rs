@@ -27,11 +27,12 @@ use winkube_api::windows::{
     ImagePlatforms, ImageReference, LABEL_OS, LABEL_WINDOWS_BUILD, OS_WINDOWS, WindowsBuild,
 };
 use winkube_policy::windows::{
-    NodeBuilds, RuntimeClassInfo, RuntimeClassLookup, WindowsClusterView, pinned_images_from_yaml,
+    ImageLookup, ImageRequest, NodeBuilds, RuntimeClassInfo, RuntimeClassLookup,
+    WindowsClusterView, pinned_images_from_yaml, resolutions_from_pinned,
 };
 use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
 use winkube_rbac::{BindingOutcome, Explanation, RbacSnapshot, ResourceRequest, UserInfo, explain};
-use winkube_registry::DockerConfig;
+use winkube_registry::{DockerConfig, ImageMetadataView};
 
 use crate::StateError;
 use crate::documents::{Document, Source, describe, lazy_json_documents, parse_documents};
@@ -529,6 +530,31 @@ impl WindowsClusterView for FileView {
             )),
             None => RuntimeClassLookup::NotFound,
         }
+    }
+}
+
+impl ImageMetadataView for FileView {
+    fn pull_credentials(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> impl std::future::Future<Output = (DockerConfig, Vec<String>)> + Send {
+        std::future::ready(self.pull_config(namespace, names))
+    }
+
+    fn pinned_image(&self, image: &str) -> Option<(ImagePlatforms, String)> {
+        let request = ImageRequest {
+            image: image.to_owned(),
+            pull_secrets: Vec::new(),
+        };
+        match resolutions_from_pinned(&self.pinned, &[request]).remove(image) {
+            Some(ImageLookup::Found(p)) => Some((p, self.pinned_source())),
+            _ => None,
+        }
+    }
+
+    fn pinned_metadata_source(&self) -> Option<String> {
+        Some(self.pinned_source())
     }
 }
 
