@@ -23,11 +23,9 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::de::DeserializeOwned;
 use winkube_api::GmsaCredentialSpec;
-use winkube_api::windows::{
-    ImagePlatforms, ImageReference, LABEL_OS, LABEL_WINDOWS_BUILD, OS_WINDOWS, WindowsBuild,
-};
+use winkube_api::windows::{ImagePlatforms, ImageReference, LABEL_WINDOWS_BUILD, WindowsBuild};
 use winkube_policy::windows::{
-    ImageLookup, ImageRequest, NodeBuilds, RuntimeClassInfo, RuntimeClassLookup,
+    ImageLookup, ImageRequest, NodeBuildLabel, NodeBuilds, RuntimeClassInfo, RuntimeClassLookup,
     WindowsClusterView, pinned_images_from_yaml, resolutions_from_pinned,
 };
 use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
@@ -372,20 +370,18 @@ impl FileView {
         self.claim(format!("Node {name}"), &doc)?;
         self.nodes += 1;
         let labels = node.metadata.labels.unwrap_or_default();
-        if labels.get(LABEL_OS).map(String::as_str) != Some(OS_WINDOWS) {
-            return Ok(());
-        }
-        match labels.get(LABEL_WINDOWS_BUILD) {
-            Some(v) => {
-                let build = WindowsBuild::parse(v).map_err(|e| {
-                    StateError::Invalid(format!(
-                        "{}: Node {name:?}: label {LABEL_WINDOWS_BUILD}={v:?}: {e}",
-                        doc.location()
-                    ))
-                })?;
+        match NodeBuildLabel::of(&labels) {
+            NodeBuildLabel::NotWindows => {}
+            NodeBuildLabel::Build(build) => {
                 self.windows_builds.insert(name, build);
             }
-            None => tracing::warn!(
+            NodeBuildLabel::Invalid { value, error } => {
+                return Err(StateError::Invalid(format!(
+                    "{}: Node {name:?}: label {LABEL_WINDOWS_BUILD}={value:?}: {error}",
+                    doc.location()
+                )));
+            }
+            NodeBuildLabel::Missing => tracing::warn!(
                 location = %doc.location(),
                 node = %name,
                 "Windows node without the {LABEL_WINDOWS_BUILD} label: its build is unknown"
