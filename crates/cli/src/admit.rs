@@ -344,12 +344,8 @@ pub struct AdmitArgs {
 pub fn run(args: AdmitArgs) -> ExitCode {
     // Everything is read and checked before anything is admitted: bad input prints
     // nothing on stdout.
-    let loaded = match evaluate::load_or_exit(&args.eval) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let runtime = match evaluate::runtime() {
-        Ok(r) => r,
+    let (loaded, runtime) = match evaluate::prepare(&args.eval) {
+        Ok(p) => p,
         Err(code) => return code,
     };
     let mut admitted_docs = Vec::new();
@@ -396,11 +392,7 @@ pub fn run(args: AdmitArgs) -> ExitCode {
     if let Err(code) = evaluate::write_stdout(&out) {
         return code;
     }
-    if denied > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    evaluate::exit_code(denied)
 }
 
 #[cfg(test)]

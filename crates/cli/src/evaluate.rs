@@ -30,14 +30,25 @@ pub struct EvalArgs {
     pub files: Vec<PathBuf>,
 }
 
-/// Reads everything [`load`] reads; on any error, prints them all and gives exit code 2.
-pub fn load_or_exit(args: &EvalArgs) -> Result<Loaded, ExitCode> {
-    load(args).map_err(|errors| {
+/// Reads everything [`load`] reads and starts the async runtime; on any error, prints
+/// them all and gives the exit code (2 for bad input).
+pub fn prepare(args: &EvalArgs) -> Result<(Loaded, tokio::runtime::Runtime), ExitCode> {
+    let loaded = load(args).map_err(|errors| {
         for e in errors {
             eprintln!("error: {e}");
         }
         ExitCode::from(2)
-    })
+    })?;
+    Ok((loaded, runtime()?))
+}
+
+/// 1 when any pod was denied, else 0.
+pub fn exit_code(denied: usize) -> ExitCode {
+    if denied > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Everything `admit` and `lint` read before evaluating anything.
@@ -123,7 +134,7 @@ fn load(args: &EvalArgs) -> Result<Loaded, Vec<String>> {
     }
 }
 
-pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     // I/O and timers: the registry client needs both.
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

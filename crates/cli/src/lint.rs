@@ -110,12 +110,8 @@ pub struct LintArgs {
 }
 
 pub fn run(args: LintArgs) -> ExitCode {
-    let loaded = match evaluate::load_or_exit(&args.eval) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let runtime = match evaluate::runtime() {
-        Ok(r) => r,
+    let (loaded, runtime) = match evaluate::prepare(&args.eval) {
+        Ok(p) => p,
         Err(code) => return code,
     };
     let mut report = String::new();
@@ -137,9 +133,5 @@ pub fn run(args: LintArgs) -> ExitCode {
     if let Err(code) = evaluate::write_stdout(&report) {
         return code;
     }
-    if denied > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    evaluate::exit_code(denied)
 }
