@@ -6,11 +6,17 @@
 //! would send: namespace from the manifest (else `--namespace`, else `default`), service
 //! account defaulted to `default` as the ServiceAccount admission plugin does.
 
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
 use winkube_policy::{Admitted, ClusterView, ReviewContext, admit_pod};
 
-use crate::documents::{Document, InputError, describe};
-use crate::state::FileView;
+use winkube_state::documents::{Document, describe};
+
+use crate::documents::{InputError, to_yaml_stream};
+use crate::evaluate::{self, EvalArgs};
+use winkube_state::FileView;
 
 /// Where the pod is inside an object of a given kind: `(group, kind)` → JSON pointer of the
 /// pod template (`""` for a Pod itself).
@@ -275,10 +281,124 @@ pub fn random_hostname() -> String {
     s
 }
 
+pub const ABOUT: &str = "Run the admission webhook's decision (gMSA, Windows policies) on manifest files, without a cluster";
+
+pub const LONG: &str = "\
+Run the admission webhook's decision on manifest files, without a cluster.
+
+Each FILE (or `-` for standard input) holds YAML documents or JSON objects: Pods, or
+Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers
+and PodTemplates, whose pod template is admitted as the pod their controller would create.
+The pod is reviewed as the API server would send it: namespace from the manifest (else
+--namespace, else `default`), service account `default` when none is set. The mutating
+phase (credspec contents inlined) runs first, then the validating phase (the service
+account must be allowed to `use` the credspec; contents must match).
+
+Then the Windows workload policies run on the result (mutate: the patch is applied; then
+validate), configured by --policy FILE (see docs/windows-policies.md; by default
+scheduling and OS-build compatibility enforce, memory and image tags warn). They are
+skipped when every policy is off. Image platforms and Windows builds come from the
+registry (--registry-timeout, --insecure-registry, --registry-ca; pull secrets from the
+state directory); an image the registry cannot answer for falls back, with a warning, to
+the pinned metadata in the state directory's images.yaml. --offline uses only that file.
+
+Cluster state comes from --state DIR: every *.yaml, *.yml and *.json file under DIR, from
+which GMSACredentialSpecs, ServiceAccounts, Roles, ClusterRoles, RoleBindings,
+ClusterRoleBindings, Nodes (node.kubernetes.io/windows-build), RuntimeClasses and Secrets
+of type kubernetes.io/dockerconfigjson are read (other kinds are ignored); a file named
+images.yaml holds pinned image metadata instead. RBAC is evaluated locally for the
+identity the webhook's SubjectAccessReview uses. Without --state the cluster is empty.
+
+Output: admitted objects, mutated, as YAML (or JSON) on stdout; warnings and denials on
+stderr, e.g. `denied (403): service account \"web\" is not authorized to `use` GMSA cred
+spec \"gmsa-webapp-1\"`. Every input is processed and reported.
+
+Exit codes: 0 all admitted, 1 at least one denied, 2 bad usage or input (nothing printed).";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  winkube admit --state examples/state examples/webapp-pod.yaml
+  kubectl get deploy web -o yaml | winkube admit --state cluster-state/ -
+  winkube admit --state cluster-state/ --namespace prod -o json k8s/*.yaml
+  winkube admit --state examples/state --policy examples/policy.yaml --offline examples/windows/web.yaml";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Yaml,
+    Json,
+}
+
+/// Flags of `winkube admit`.
+#[derive(Args)]
+pub struct AdmitArgs {
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// Give gMSA pods without a hostname a random 15-character one, as RANDOM_HOSTNAME=true
+    #[arg(long)]
+    pub random_hostname: bool,
+    /// Output format of the admitted objects
+    #[arg(long, short = 'o', value_enum, default_value = "yaml")]
+    pub output: OutputFormat,
+}
+
+pub fn run(args: AdmitArgs) -> ExitCode {
+    // Everything is read and checked before anything is admitted: bad input prints
+    // nothing on stdout.
+    let (loaded, runtime) = match evaluate::prepare(&args.eval) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut admitted_docs = Vec::new();
+    let mut denied = 0usize;
+    for input in &loaded.inputs {
+        let mut value = input.doc.value.clone();
+        let mut all_admitted = true;
+        for (item, target) in &input.targets {
+            let hostname = args.random_hostname.then(random_hostname);
+            let result = runtime.block_on(evaluate::evaluate(&loaded, target, hostname));
+            let who = format!("{}: {}", target.location, target.label);
+            for w in result.warnings() {
+                eprintln!("{who}: warning: {w}");
+            }
+            match result.denial() {
+                None => write_back(&mut value, *item, target, result.pod()),
+                Some((code, message)) => {
+                    all_admitted = false;
+                    denied += 1;
+                    eprintln!("{who}: denied ({code}): {message}");
+                }
+            }
+        }
+        if all_admitted {
+            admitted_docs.push(value);
+        }
+    }
+
+    let out = match args.output {
+        OutputFormat::Yaml => to_yaml_stream(&admitted_docs),
+        OutputFormat::Json => admitted_docs
+            .iter()
+            .map(|d| serde_json::to_string_pretty(d).map(|s| s + "\n"))
+            .collect::<Result<String, _>>()
+            .map_err(anyhow::Error::from),
+    };
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: cannot serialise the output: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(code) = evaluate::write_stdout(&out) {
+        return code;
+    }
+    evaluate::exit_code(denied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::documents::{Source, parse_documents};
+    use winkube_state::documents::{Source, parse_documents};
 
     fn doc(yaml: &str) -> Document {
         parse_documents(&Source::File("w.yaml".into()), yaml)

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::registry::{CacheSettings, RegistryArgs};
+
 /// The reference's environment variable names.
 pub const ENV_TLS_CRT: &str = "TLS_CRT";
 pub const ENV_TLS_KEY: &str = "TLS_KEY";
@@ -174,23 +176,14 @@ pub struct WebhookArgs {
     /// image tags warn, the rest off).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Longest wait for the image metadata of one pod (pull secrets and every registry
-    /// lookup); must stay below the API server's 10s webhook timeout.
-    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = crate::windows::parse_duration)]
-    pub registry_timeout: Duration,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Most image lookups kept in the registry cache.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_REGISTRY_CACHE_SIZE)]
     pub registry_cache_size: usize,
     /// How long a successful image lookup is reused (tags move; failures are kept 10s).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::windows::parse_duration)]
     pub registry_cache_ttl: Duration,
-    /// A registry (`host[:port]`) that may be reached over plain http (loopback always
-    /// may); repeatable.
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-    /// Extra CA certificates (PEM) trusted for registries; repeatable.
-    #[arg(long = "registry-ca", value_name = "FILE")]
-    pub registry_ca: Vec<PathBuf>,
     /// Print `winkube <version>` and exit.
     #[arg(long)]
     pub version: bool,
@@ -213,11 +206,9 @@ impl Default for WebhookArgs {
             authorization: Authorization::SubjectAccessReview,
             state: None,
             policy: None,
-            registry_timeout: DEFAULT_REGISTRY_TIMEOUT,
+            registry: RegistryArgs::default(),
             registry_cache_size: DEFAULT_REGISTRY_CACHE_SIZE,
             registry_cache_ttl: DEFAULT_REGISTRY_CACHE_TTL,
-            insecure_registries: Vec::new(),
-            registry_ca: Vec::new(),
             version: false,
         }
     }
@@ -238,20 +229,12 @@ pub struct WebhookConfig {
     pub state: Option<PathBuf>,
     /// The Windows policy file; `None`: the defaults.
     pub policy: Option<PathBuf>,
-    pub registry: RegistrySettings,
+    /// How the Windows policies reach registries.
+    pub registry: RegistryArgs,
+    pub registry_cache: CacheSettings,
     /// Problems that do not stop the server (the reference logs them as warnings); they
     /// are logged once logging is set up.
     pub warnings: Vec<String>,
-}
-
-/// How the Windows policies reach registries.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RegistrySettings {
-    pub timeout: Duration,
-    pub cache_size: usize,
-    pub cache_ttl: Duration,
-    pub insecure_registries: Vec<String>,
-    pub ca_files: Vec<PathBuf>,
 }
 
 /// A configuration that cannot start a server.
@@ -350,10 +333,10 @@ pub fn resolve(
         );
     }
 
-    if args.registry_timeout >= WEBHOOK_TIMEOUT {
+    if args.registry.timeout >= WEBHOOK_TIMEOUT {
         return Err(ConfigError(format!(
             "--registry-timeout {:?} must be below the API server's {}s webhook timeout (default 4s)",
-            args.registry_timeout,
+            args.registry.timeout,
             WEBHOOK_TIMEOUT.as_secs()
         )));
     }
@@ -375,12 +358,10 @@ pub fn resolve(
         authorization: args.authorization,
         state: args.state.clone(),
         policy: args.policy.clone(),
-        registry: RegistrySettings {
-            timeout: args.registry_timeout,
-            cache_size: args.registry_cache_size,
-            cache_ttl: args.registry_cache_ttl,
-            insecure_registries: args.insecure_registries.clone(),
-            ca_files: args.registry_ca.clone(),
+        registry: args.registry.clone(),
+        registry_cache: CacheSettings {
+            capacity: args.registry_cache_size,
+            ttl: args.registry_cache_ttl,
         },
         warnings,
     })
@@ -600,11 +581,14 @@ mod tests {
     fn registry_settings_are_checked() {
         let c = resolve_env(&[]).unwrap();
         assert_eq!(c.registry.timeout, Duration::from_secs(4));
-        assert_eq!(c.registry.cache_size, 1024);
+        assert_eq!(c.registry_cache.capacity, 1024);
         assert_eq!(c.policy, None);
         let pairs: Vec<(&str, &str)> = TLS.to_vec();
         let args = WebhookArgs {
-            registry_timeout: Duration::from_secs(10),
+            registry: RegistryArgs {
+                timeout: Duration::from_secs(10),
+                ..RegistryArgs::default()
+            },
             ..default_args()
         };
         let e = resolve(&args, env_of(&pairs)).unwrap_err();

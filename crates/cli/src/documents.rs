@@ -1,96 +1,23 @@
-//! Reading Kubernetes manifests: multi-document YAML or JSON, from a file or stdin.
+//! The command's manifest input (files or stdin, parsed by [`winkube_state::documents`])
+//! and output (YAML streams with a stable key order).
 //!
 //! Every error names the source (file path or `<stdin>`) and, where it is about one
 //! document, its 1-based index, so a user can find the culprit in a long manifest.
 
 use std::fmt;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
+use winkube_state::StateError;
+use winkube_state::documents::{Document, Source, parse_documents};
 
-/// Where a document came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
-    File(PathBuf),
-    Stdin,
-}
-
-impl Source {
-    /// `-` means standard input, like kubectl's `-f -`.
-    pub fn from_arg(arg: &Path) -> Self {
-        if arg.as_os_str() == "-" {
-            Source::Stdin
-        } else {
-            Source::File(arg.to_path_buf())
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::File(p) => write!(f, "{}", p.display()),
-            Source::Stdin => f.write_str("<stdin>"),
-        }
-    }
-}
-
-/// One parsed document and its position in its source.
-#[derive(Clone, Debug)]
-pub struct Document {
-    pub source: Source,
-    /// 1-based index among the non-empty documents of the source.
-    pub index: usize,
-    /// Index in the `items` of a `kind: List` document, for objects taken out of one.
-    pub item: Option<usize>,
-    pub value: Value,
-}
-
-impl Document {
-    /// `file.yaml (document 2)`: how messages refer to this document.
-    pub fn location(&self) -> String {
-        match self.item {
-            None => format!("{} (document {})", self.source, self.index),
-            Some(i) => format!("{} (document {}, items[{i}])", self.source, self.index),
-        }
-    }
-
-    /// The `i`-th item of this `kind: List` document, checked like a document.
-    pub fn list_item(&self, i: usize, value: Value) -> Result<Document, InputError> {
-        let doc = Document {
-            source: self.source.clone(),
-            index: self.index,
-            item: Some(i),
-            value,
-        };
-        check_object(&doc)?;
-        Ok(doc)
-    }
-
-    pub fn kind(&self) -> &str {
-        self.value.get("kind").and_then(Value::as_str).unwrap_or("")
-    }
-
-    pub fn api_version(&self) -> &str {
-        self.value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    }
-
-    pub fn name(&self) -> &str {
-        self.value
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    }
-
-    pub fn namespace(&self) -> Option<&str> {
-        self.value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
+/// `-` means standard input, like kubectl's `-f -`.
+pub fn source_from_arg(arg: &Path) -> Source {
+    if arg.as_os_str() == "-" {
+        Source::Stdin
+    } else {
+        Source::File(arg.to_path_buf())
     }
 }
 
@@ -106,6 +33,12 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+impl From<StateError> for InputError {
+    fn from(e: StateError) -> Self {
+        InputError(e.to_string())
+    }
+}
+
 /// Reads all documents of `source`. Empty documents (only comments or `---`) are skipped,
 /// as kubectl does; every remaining document must be a mapping with `apiVersion` and `kind`.
 pub fn read_source(source: &Source) -> Result<Vec<Document>, InputError> {
@@ -120,87 +53,7 @@ pub fn read_source(source: &Source) -> Result<Vec<Document>, InputError> {
             s
         }
     };
-    parse_documents(source, &text)
-}
-
-/// Parses `text` (JSON values, or YAML documents separated by `---`) from `source`.
-pub fn parse_documents(source: &Source, text: &str) -> Result<Vec<Document>, InputError> {
-    let values = parse_values(text).map_err(|e| InputError(format!("{source}: {e}")))?;
-    let mut docs = Vec::with_capacity(values.len());
-    for (i, value) in values.into_iter().enumerate() {
-        let doc = Document {
-            source: source.clone(),
-            index: i + 1,
-            item: None,
-            value,
-        };
-        check_object(&doc)?;
-        docs.push(doc);
-    }
-    Ok(docs)
-}
-
-fn parse_values(text: &str) -> Result<Vec<Value>, String> {
-    let trimmed = text.trim_start();
-    // JSON first when it looks like JSON: YAML is a superset in theory, but JSON files with
-    // tab indentation are not valid YAML block syntax and JSON errors are clearer.
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let mut values = Vec::new();
-        for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
-            values.push(v.map_err(|e| format!("invalid JSON: {e}"))?);
-        }
-        return Ok(values);
-    }
-    let values: Vec<Value> =
-        serde_saphyr::from_str_multiple(text).map_err(|e| format!("invalid YAML: {e}"))?;
-    Ok(values.into_iter().filter(|v| !v.is_null()).collect())
-}
-
-fn check_object(doc: &Document) -> Result<(), InputError> {
-    let Some(obj) = doc.value.as_object() else {
-        return Err(InputError(format!(
-            "{}: expected a Kubernetes object (a mapping with apiVersion and kind), got {}",
-            doc.location(),
-            describe(&doc.value)
-        )));
-    };
-    for field in ["apiVersion", "kind"] {
-        match obj.get(field) {
-            Some(Value::String(s)) if !s.is_empty() => {}
-            Some(other) => {
-                return Err(InputError(format!(
-                    "{}: `{field}` must be a non-empty string, got {}",
-                    doc.location(),
-                    describe(other)
-                )));
-            }
-            None => {
-                return Err(InputError(format!("{}: missing `{field}`", doc.location())));
-            }
-        }
-    }
-    if let Some(meta) = obj.get("metadata")
-        && !meta.is_object()
-    {
-        return Err(InputError(format!(
-            "{}: `metadata` must be a mapping, got {}",
-            doc.location(),
-            describe(meta)
-        )));
-    }
-    Ok(())
-}
-
-/// A short description of a JSON value's type for error messages.
-pub fn describe(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
+    Ok(parse_documents(source, &text)?)
 }
 
 /// Serialises values as a multi-document YAML stream (`---` between documents), keys in
@@ -258,51 +111,5 @@ impl serde::Serialize for Ordered<'_> {
             }
             other => other.serialize(s),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn src() -> Source {
-        Source::File("m.yaml".into())
-    }
-
-    #[test]
-    fn yaml_multi_document_skips_empty_documents() {
-        let docs = parse_documents(
-            &src(),
-            "---\n# only a comment\n---\napiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: ServiceAccount\n",
-        )
-        .unwrap();
-        assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].kind(), "Pod");
-        assert_eq!(docs[1].index, 2);
-    }
-
-    #[test]
-    fn json_stream() {
-        let docs = parse_documents(
-            &src(),
-            "{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}\n{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}",
-        )
-        .unwrap();
-        assert_eq!(docs.len(), 2);
-    }
-
-    #[test]
-    fn errors_name_file_and_document() {
-        let e = parse_documents(&src(), "apiVersion: v1\nkind: Pod\n---\n- a\n- b\n").unwrap_err();
-        assert!(
-            e.0.starts_with("m.yaml (document 2): expected a Kubernetes object"),
-            "{e}"
-        );
-        let e = parse_documents(&src(), "apiVersion: v1\n").unwrap_err();
-        assert_eq!(e.0, "m.yaml (document 1): missing `kind`");
-        let e = parse_documents(&src(), "a: [1\n").unwrap_err();
-        assert!(e.0.starts_with("m.yaml: invalid YAML"), "{e}");
-        let e = parse_documents(&src(), "{\"a\": 1,}").unwrap_err();
-        assert!(e.0.starts_with("m.yaml: invalid JSON"), "{e}");
     }
 }

@@ -1,11 +1,14 @@
 //! `winkube lint`: the admission decision reported per object, never the manifests.
 
 use std::fmt::Write;
+use std::process::ExitCode;
+
+use clap::Args;
 
 use serde_json::Value;
 
-use crate::Evaluated;
 use crate::admit::Target;
+use crate::evaluate::{self, EvalArgs, Evaluated};
 
 /// The gMSA phase's changes, one line per JSON Patch operation (`add /spec/hostname`).
 fn gmsa_changes(before: &Value, after: &Value) -> Vec<String> {
@@ -80,4 +83,55 @@ pub fn report(target: &Target, result: &Evaluated) -> String {
         }
     }
     out
+}
+
+pub const ABOUT: &str = "Report what admission (gMSA, Windows policies) would do to manifest files, without printing them";
+
+pub const LONG: &str = "\
+Report what admission would do to manifest files, without a cluster and without printing
+any manifest: the same evaluation as `winkube admit` (gMSA admission, then the Windows
+workload policies from --policy FILE, with image metadata from the registry or the state
+directory's images.yaml), printed per object: the target OS and the signals it was decided
+from, the changes the mutating phase would make, warnings, and the denial if any.
+
+Exit codes: 0 nothing would be denied, 1 at least one object would be denied, 2 bad usage
+or input.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  winkube lint --state examples/state examples/windows/*.yaml
+  winkube lint --state cluster-state/ --policy policy.yaml --offline k8s/*.yaml";
+
+/// Flags of `winkube lint`.
+#[derive(Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub eval: EvalArgs,
+}
+
+pub fn run(args: LintArgs) -> ExitCode {
+    let (loaded, runtime) = match evaluate::prepare(&args.eval) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut report = String::new();
+    let (mut objects, mut denied) = (0usize, 0usize);
+    for input in &loaded.inputs {
+        for (_, target) in &input.targets {
+            objects += 1;
+            let result = runtime.block_on(evaluate::evaluate(&loaded, target, None));
+            if result.denial().is_some() {
+                denied += 1;
+            }
+            report.push_str(&self::report(target, &result));
+        }
+    }
+    report.push_str(&format!(
+        "{objects} object{} checked, {denied} would be denied\n",
+        if objects == 1 { "" } else { "s" }
+    ));
+    if let Err(code) = evaluate::write_stdout(&report) {
+        return code;
+    }
+    evaluate::exit_code(denied)
 }

@@ -62,6 +62,12 @@ gmsaDomainReadiness:
   intervalSeconds: 5
 ";
 
+pub const EXAMPLES: &str = "\
+Examples:
+  winkube manifests crd > crd.yaml
+  winkube manifests install --namespace winkube --failure-policy Ignore | kubectl apply -f -
+  winkube manifests install --cert-manager --authorization rbac-cache";
+
 #[derive(Subcommand)]
 pub enum ManifestsCommand {
     /// Print the GMSACredentialSpec CustomResourceDefinition (deploy/crd.yaml)

@@ -139,7 +139,7 @@ pub fn yaml(args: &RuntimeClassArgs) -> Result<String, String> {
 
 pub fn run(args: &RuntimeClassArgs) -> ExitCode {
     match yaml(args) {
-        Ok(text) => match crate::write_stdout(&text) {
+        Ok(text) => match crate::evaluate::write_stdout(&text) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => code,
         },

@@ -6,19 +6,58 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use winkube_policy::windows::{
-    ImageLookup, ImageRequest, NodeBuilds, RuntimeClassLookup, WindowsClusterView,
-    WindowsPolicyConfig, resolutions_from_pinned,
+    NodeBuilds, RuntimeClassLookup, WindowsClusterView, WindowsPolicyConfig,
 };
-use winkube_registry::{
-    ClientOptions, DockerConfig, ImagePlatforms, Resolver, ResolverOptions, SystemClock,
-};
+use winkube_registry::{DockerConfig, ImageMetadataView, ImagePlatforms};
 use winkube_webhook::{
     AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness,
     Server, ServerConfig, WindowsCluster, WindowsPolicies,
 };
 
-use crate::config::{self, Authorization, RegistrySettings, WebhookArgs, WebhookConfig};
-use crate::state::FileView;
+use crate::config::{self, Authorization, WebhookArgs, WebhookConfig};
+use winkube_state::FileView;
+
+pub const LONG: &str = "\
+Serve the admission webhook over HTTPS: POST /mutate and /validate (AdmissionReview v1 or
+v1beta1), GET /health (204 once caches are synced), /info and /metrics.
+
+A drop-in for the kubernetes-sigs/windows-gmsa webhook: the same paths, the same
+environment variables (TLS_CRT, TLS_KEY, HTTPS_PORT, RANDOM_HOSTNAME, QPS, BURST,
+LOG_LEVEL), the same decisions and messages. Every variable also has a flag, which wins.
+The serving certificate is reloaded whenever its directory changes (Secret volume
+rotations included); --cert-reload is accepted for compatibility.
+
+Without --state, the cluster is reached with in-cluster configuration or the kubeconfig;
+credspecs are watched (no API call per pod) and authorization uses a
+LocalSubjectAccessReview per check (--authorization subject-access-review, exact) or
+locally evaluated RBAC from watched objects (--authorization rbac-cache, no API call).
+SIGTERM or SIGINT drains connections and exits.
+
+The Windows workload policies are served on their own paths, POST /mutate-windows and
+/validate-windows (pod CREATE only; install them with `winkube manifests install
+--windows-policies`, or leave them out to run the gMSA webhook alone). They are always
+served: with --policy FILE's configuration, else with the defaults (scheduling and OS-build
+compatibility enforce, memory and image tags warn, the rest off). Node builds and
+RuntimeClasses are watched (with --state, read from the directory); /health also waits for
+those caches. Image platforms come from the registries (the pod's imagePullSecrets are
+read from its namespace), cached (--registry-cache-size, --registry-cache-ttl) and bounded
+by --registry-timeout (default 4s, below the API server's 10s); an image that cannot be
+resolved is allowed with a warning, or denied with `images: {onUnresolved: deny}`.";
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # As in the reference's Deployment
+  TLS_CRT=/tls/tls.crt TLS_KEY=/tls/tls.key winkube webhook
+
+  # Non-root port, cached RBAC, JSON logs
+  winkube webhook --tls-cert-file tls.crt --tls-key-file tls.key --port 8443 \\
+      --authorization rbac-cache --log-format json
+
+  # With the Windows workload policies' configuration and a private registry's CA
+  winkube webhook --policy /etc/winkube/policy.yaml --registry-ca /etc/winkube/registry-ca.pem
+
+  # No cluster: serve from files (demos, tests)
+  winkube webhook --state examples/state --tls-cert-file tls.crt --tls-key-file tls.key --port 8443";
 
 pub fn run(args: WebhookArgs) -> ExitCode {
     if args.version {
@@ -88,7 +127,11 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
         version = env!("CARGO_PKG_VERSION"),
         "starting winkube webhook"
     );
-    let resolver = Arc::new(resolver(&cfg.registry)?);
+    let resolver = Arc::new(
+        cfg.registry
+            .resolver(Some(cfg.registry_cache))
+            .map_err(|e| anyhow::anyhow!(e))?,
+    );
     match &cfg.state {
         Some(dir) => {
             let mut view = FileView::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -149,29 +192,8 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
     Ok(())
 }
 
-/// The shared registry resolver of the Windows policies.
-fn resolver(r: &RegistrySettings) -> anyhow::Result<Resolver> {
-    let mut extra_ca_pem = Vec::new();
-    for f in &r.ca_files {
-        let pem = std::fs::read(f)
-            .map_err(|e| anyhow::anyhow!("--registry-ca {}: cannot read file: {e}", f.display()))?;
-        extra_ca_pem.push(pem);
-    }
-    let opts = ResolverOptions {
-        client: ClientOptions {
-            timeout: r.timeout,
-            insecure_registries: r.insecure_registries.clone(),
-            extra_ca_pem,
-            ..ClientOptions::default()
-        },
-        capacity: r.cache_size,
-        ttl: r.cache_ttl,
-        ..ResolverOptions::default()
-    };
-    Resolver::new(opts, Arc::new(SystemClock)).map_err(|e| anyhow::anyhow!("registry client: {e}"))
-}
-
-/// `--state`: the state directory's Nodes, RuntimeClasses and pull secrets.
+/// `--state`: the state directory's Nodes, RuntimeClasses and pull secrets, adapted to the
+/// webhook crate's `WindowsCluster` until the webhook takes a `FileView` directly.
 struct StateCluster(Arc<FileView>);
 
 impl WindowsClusterView for StateCluster {
@@ -193,14 +215,7 @@ impl WindowsCluster for StateCluster {
     }
 
     fn pinned_image(&self, image: &str) -> Option<(ImagePlatforms, String)> {
-        let request = ImageRequest {
-            image: image.to_owned(),
-            pull_secrets: Vec::new(),
-        };
-        match resolutions_from_pinned(self.0.pinned_images(), &[request]).remove(image) {
-            Some(ImageLookup::Found(p)) => Some((p, self.0.pinned_source())),
-            _ => None,
-        }
+        ImageMetadataView::pinned_image(self.0.as_ref(), image)
     }
 }
 

@@ -3,21 +3,18 @@
 //! fallback, or pinned metadata only with `--offline`), and the two admission phases.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use serde_json::Value;
 use winkube_policy::windows::{
-    ImageLookup, ImageRequest, ImageResolutions, MemoryMode, Mode, Phase, WindowsDecision,
-    WindowsPolicyConfig, evaluate, images_to_resolve, resolutions_from_pinned,
+    MemoryMode, Mode, Phase, WindowsDecision, WindowsPolicyConfig, evaluate, images_to_resolve,
 };
-use winkube_registry::{
-    ClientOptions, Error as RegistryError, Resolver, ResolverOptions, SystemClock,
-};
+use winkube_registry::{Resolver, resolve_images};
 
 use crate::documents::InputError;
-use crate::state::FileView;
+use crate::registry::RegistryArgs;
+use winkube_state::FileView;
 
 /// Flags of the Windows policies, shared by `admit` and `lint`.
 #[derive(Args, Clone, Debug)]
@@ -29,15 +26,8 @@ pub struct PolicyArgs {
     /// Never ask a registry: image metadata comes only from the state directory's images.yaml
     #[arg(long)]
     pub offline: bool,
-    /// Longest wait for one image lookup (`4s`, `500ms`, or seconds)
-    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
-    pub registry_timeout: Duration,
-    /// A registry (`host[:port]`) that may be reached over plain http (loopback always may)
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-    /// Extra CA certificates (PEM) trusted for registries
-    #[arg(long = "registry-ca", value_name = "FILE")]
-    pub registry_ca: Vec<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `4s`, `500ms`, `1m` or a bare number of seconds.
@@ -87,107 +77,13 @@ pub fn all_off(cfg: &WindowsPolicyConfig) -> bool {
         && cfg.gmsa_domain_readiness.mode == Mode::Off
 }
 
-/// Where image metadata comes from.
-pub struct ImageSource {
-    /// `None` with `--offline`.
-    resolver: Option<Resolver>,
-}
-
-impl ImageSource {
-    pub fn new(args: &PolicyArgs) -> Result<Self, InputError> {
-        if args.offline {
-            return Ok(Self { resolver: None });
-        }
-        let mut extra_ca_pem = Vec::new();
-        for f in &args.registry_ca {
-            let pem = std::fs::read(f).map_err(|e| {
-                InputError(format!(
-                    "--registry-ca {}: cannot read file: {e}",
-                    f.display()
-                ))
-            })?;
-            extra_ca_pem.push(pem);
-        }
-        let opts = ResolverOptions {
-            client: ClientOptions {
-                timeout: args.registry_timeout,
-                insecure_registries: args.insecure_registries.clone(),
-                extra_ca_pem,
-                ..ClientOptions::default()
-            },
-            ..ResolverOptions::default()
-        };
-        let resolver = Resolver::new(opts, Arc::new(SystemClock))
-            .map_err(|e| InputError(format!("registry client: {e}")))?;
-        Ok(Self {
-            resolver: Some(resolver),
-        })
+/// The registry resolver of `admit` and `lint`: `None` with `--offline` (pinned metadata
+/// only).
+pub fn resolver(args: &PolicyArgs) -> Result<Option<Resolver>, InputError> {
+    if args.offline {
+        return Ok(None);
     }
-
-    /// Resolves the images a pod needs (an image the registry cannot answer for falls back
-    /// to the pinned metadata; one it says does not exist does not). Returns the resolutions and warnings about where
-    /// they came from (a registry failure answered from pinned metadata, a missing pull
-    /// secret).
-    pub async fn resolve(
-        &self,
-        requests: &[ImageRequest],
-        namespace: &str,
-        view: &FileView,
-    ) -> (ImageResolutions, Vec<String>) {
-        let mut warnings = Vec::new();
-        if requests.is_empty() {
-            return (ImageResolutions::new(), warnings);
-        }
-        let pinned = view.pinned_images();
-        let Some(resolver) = &self.resolver else {
-            let mut res = resolutions_from_pinned(pinned, requests);
-            for lookup in res.values_mut() {
-                if let ImageLookup::Unavailable(why) = lookup {
-                    *why = format!("--offline, and {why} in {}", view.pinned_source());
-                }
-            }
-            return (res, warnings);
-        };
-        // Every request carries the pod's pull secrets.
-        let (pull, missing) = view.pull_config(namespace, &requests[0].pull_secrets);
-        warnings.extend(missing);
-        let images: Vec<String> = requests.iter().map(|r| r.image.clone()).collect();
-        let results = resolver.resolve_all(&images, &pull).await;
-        let mut out = ImageResolutions::new();
-        for req in requests {
-            let lookup = match results.get(&req.image) {
-                Some(Ok(p)) => ImageLookup::Found(p.clone()),
-                // The registry answered that the image does not exist: that is the
-                // answer, and pinned metadata would only hide a typo.
-                Some(Err(e @ (RegistryError::NotFound { .. } | RegistryError::Reference(_)))) => {
-                    ImageLookup::Unavailable(e.to_string())
-                }
-                // Not reachable, timed out, refused credentials, answered garbage: use
-                // the pinned metadata when there is some.
-                Some(Err(e)) => {
-                    match resolutions_from_pinned(pinned, std::slice::from_ref(req))
-                        .remove(&req.image)
-                    {
-                        Some(ImageLookup::Found(p)) => {
-                            warnings.push(format!(
-                                "image {:?}: registry lookup failed ({e}); using the pinned metadata in {}",
-                                req.image,
-                                view.pinned_source()
-                            ));
-                            ImageLookup::Found(p)
-                        }
-                        _ => ImageLookup::Unavailable(format!(
-                            "{e}; no pinned metadata for it in {}",
-                            view.pinned_source()
-                        )),
-                    }
-                }
-                None => ImageLookup::Unavailable("not looked up".into()),
-            };
-            out.insert(req.image.clone(), lookup);
-        }
-        (out, warnings)
-    }
+    args.registry.resolver(None).map(Some).map_err(InputError)
 }
 
 /// The Windows policies' result for one pod.
@@ -222,10 +118,12 @@ pub async fn admit(
     namespace: &str,
     cfg: &WindowsPolicyConfig,
     view: &FileView,
-    images: &ImageSource,
+    resolver: Option<&Resolver>,
 ) -> WindowsOutcome {
     let requests = images_to_resolve(pod, namespace, cfg);
-    let (resolutions, mut warnings) = images.resolve(&requests, namespace, view).await;
+    // No overall deadline: each lookup is bounded by --registry-timeout.
+    let (resolutions, mut warnings) =
+        resolve_images(resolver, view, &requests, namespace, None).await;
     let mutate = evaluate(pod, namespace, cfg, view, &resolutions, Phase::Mutate);
     warnings.extend(mutate.warnings.iter().cloned());
     if !mutate.allowed {

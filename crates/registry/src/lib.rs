@@ -12,11 +12,13 @@
 mod auth;
 mod cache;
 mod client;
+mod metadata;
 mod resolver;
 
 pub use auth::{Challenge, Credentials, DockerConfig};
 pub use cache::{Clock, ManualClock, SystemClock, TtlCache};
 pub use client::{ClientOptions, MEDIA_TYPES, RegistryClient};
+pub use metadata::{DEADLINE_SLACK, ImageMetadataView, resolve_images};
 pub use resolver::{Resolved, Resolver, ResolverOptions};
 pub use winkube_api::windows::{ImagePlatform, ImagePlatforms, ImageReference};
 

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,13 +80,14 @@ async fn call(
 }
 
 impl Registry {
-    /// Starts the registry, or returns `None` (loudly) when the binary is not installed.
+    /// Starts the registry; `None` when the binary is not installed (outside CI only, see
+    /// [`winkube_testkit::tool_available`]).
     async fn start() -> Option<Self> {
-        if !Path::new(BINARY).exists() {
-            eprintln!(
-                "\n\n*** SKIPPING registry test: {BINARY} is missing. Install it with \
-                 `apt-get install -y docker-registry` (.ci/run does). ***\n"
-            );
+        if !winkube_testkit::tool_available(
+            BINARY,
+            "apt-get install -y docker-registry",
+            "the registry test",
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -45,6 +45,7 @@
 mod http_api;
 mod store;
 pub mod tls;
+pub mod tools;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -55,6 +56,7 @@ use tokio::sync::{broadcast, watch};
 
 pub use store::EventType;
 pub use tls::{Issued, TestCa};
+pub use tools::tool_available;
 
 /// Errors of the stand-in (setup failures, and API errors of in-process calls).
 #[derive(Debug, thiserror::Error)]

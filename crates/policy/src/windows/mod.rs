@@ -26,8 +26,8 @@ pub use config::{
 };
 pub use os::{OsDecision, OsSignal, TargetOs};
 pub use view::{
-    ImageLookup, ImageRequest, ImageResolutions, NodeBuilds, RuntimeClassInfo, RuntimeClassLookup,
-    StaticWindowsView, WindowsClusterView,
+    ImageLookup, ImageRequest, ImageResolutions, NodeBuildLabel, NodeBuilds, RuntimeClassInfo,
+    RuntimeClassLookup, StaticWindowsView, WindowsClusterView,
 };
 
 /// Which admission phase runs the policies.

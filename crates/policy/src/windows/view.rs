@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::Toleration;
 use k8s_openapi::api::node::v1::RuntimeClass;
 use winkube_api::windows::{
-    ImagePlatforms, Isolation, LABEL_OS, LABEL_WINDOWS_BUILD, WindowsBuild, runtime_class_isolation,
+    ImagePlatforms, Isolation, LABEL_OS, LABEL_WINDOWS_BUILD, OS_WINDOWS, WindowsBuild,
+    WindowsError, runtime_class_isolation,
 };
 
 /// A RuntimeClass as the policies need it.
@@ -94,6 +95,40 @@ impl NodeBuilds {
     }
 }
 
+/// What a Node's labels say about its Windows build: the one reading of
+/// `kubernetes.io/os` and `node.kubernetes.io/windows-build` that every view uses (each
+/// decides what an unlabelled or invalid node means to it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeBuildLabel<'a> {
+    /// Not a Windows node (`kubernetes.io/os` is not `windows`): its build label, if any,
+    /// means nothing.
+    NotWindows,
+    /// A Windows node without the build label: its build is unknown.
+    Missing,
+    Build(WindowsBuild),
+    /// The label's value is not a Windows build.
+    Invalid {
+        value: &'a str,
+        error: WindowsError,
+    },
+}
+
+impl<'a> NodeBuildLabel<'a> {
+    /// Reads a Node's `metadata.labels`.
+    pub fn of(labels: &'a BTreeMap<String, String>) -> Self {
+        if labels.get(LABEL_OS).map(String::as_str) != Some(OS_WINDOWS) {
+            return Self::NotWindows;
+        }
+        match labels.get(LABEL_WINDOWS_BUILD) {
+            None => Self::Missing,
+            Some(value) => match WindowsBuild::parse(value) {
+                Ok(b) => Self::Build(b),
+                Err(error) => Self::Invalid { value, error },
+            },
+        }
+    }
+}
+
 /// What the Windows policies may ask about the cluster. Must not block on the network:
 /// the live implementation answers from reflector caches.
 pub trait WindowsClusterView {
@@ -156,3 +191,32 @@ pub enum ImageLookup {
 /// Image metadata resolved before the policy runs, keyed by the image string as written
 /// in the pod. An image missing from the map counts as unresolved.
 pub type ImageResolutions = BTreeMap<String, ImageLookup>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_build_label_reads_os_then_build() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let linux = labels(&[(LABEL_OS, "linux"), (LABEL_WINDOWS_BUILD, "10.0.17763")]);
+        assert_eq!(NodeBuildLabel::of(&linux), NodeBuildLabel::NotWindows);
+        let bare = labels(&[(LABEL_OS, OS_WINDOWS)]);
+        assert_eq!(NodeBuildLabel::of(&bare), NodeBuildLabel::Missing);
+        let w = labels(&[(LABEL_OS, OS_WINDOWS), (LABEL_WINDOWS_BUILD, "10.0.17763")]);
+        assert_eq!(
+            NodeBuildLabel::of(&w),
+            NodeBuildLabel::Build(WindowsBuild::ten(17763))
+        );
+        let bad = labels(&[(LABEL_OS, OS_WINDOWS), (LABEL_WINDOWS_BUILD, "ten")]);
+        assert!(matches!(
+            NodeBuildLabel::of(&bad),
+            NodeBuildLabel::Invalid { value: "ten", .. }
+        ));
+    }
+}

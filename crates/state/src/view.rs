@@ -1,5 +1,5 @@
-//! The file view: cluster state read from a directory of manifests, for `winkube admit`
-//! and `winkube webhook --state`.
+//! The file view: cluster state read from a directory of manifests, for `winkube admit`,
+//! `lint` and `webhook --state`, and for tests.
 //!
 //! Every `*.yaml`, `*.yml` and `*.json` file under the directory (recursively, in path
 //! order, hidden entries skipped) is read as a stream of documents. Kinds the policies
@@ -23,17 +23,17 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::de::DeserializeOwned;
 use winkube_api::GmsaCredentialSpec;
-use winkube_api::windows::{
-    ImagePlatforms, ImageReference, LABEL_OS, LABEL_WINDOWS_BUILD, OS_WINDOWS, WindowsBuild,
-};
+use winkube_api::windows::{ImagePlatforms, ImageReference, LABEL_WINDOWS_BUILD, WindowsBuild};
 use winkube_policy::windows::{
-    NodeBuilds, RuntimeClassInfo, RuntimeClassLookup, WindowsClusterView, pinned_images_from_yaml,
+    ImageLookup, ImageRequest, NodeBuildLabel, NodeBuilds, RuntimeClassInfo, RuntimeClassLookup,
+    WindowsClusterView, pinned_images_from_yaml, resolutions_from_pinned,
 };
 use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
 use winkube_rbac::{BindingOutcome, Explanation, RbacSnapshot, ResourceRequest, UserInfo, explain};
-use winkube_registry::DockerConfig;
+use winkube_registry::{DockerConfig, ImageMetadataView};
 
-use crate::documents::{Document, InputError, Source, describe, parse_documents};
+use crate::StateError;
+use crate::documents::{Document, Source, describe, lazy_json_documents, parse_documents};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 const RBAC_VERSION: &str = "rbac.authorization.k8s.io/v1";
@@ -72,15 +72,15 @@ impl FileView {
 
     /// Reads every manifest file under `dir`. All or nothing: the first bad document
     /// is reported with its file and index, and no view is built.
-    pub fn load_dir(dir: &Path) -> Result<Self, InputError> {
+    pub fn load_dir(dir: &Path) -> Result<Self, StateError> {
         let meta = std::fs::metadata(dir).map_err(|e| {
-            InputError(format!(
-                "--state {}: cannot read directory: {e}",
-                dir.display()
-            ))
+            io_error(
+                format!("--state {}: cannot read directory", dir.display()),
+                e,
+            )
         })?;
         if !meta.is_dir() {
-            return Err(InputError(format!(
+            return Err(StateError::Invalid(format!(
                 "--state {}: not a directory",
                 dir.display()
             )));
@@ -100,9 +100,9 @@ impl FileView {
         Ok(view)
     }
 
-    fn add_file(&mut self, file: PathBuf) -> Result<(), InputError> {
+    fn add_file(&mut self, file: PathBuf) -> Result<(), StateError> {
         let text = std::fs::read_to_string(&file)
-            .map_err(|e| InputError(format!("{}: cannot read file: {e}", file.display())))?;
+            .map_err(|e| io_error(format!("{}: cannot read file", file.display()), e))?;
         let source = Source::File(file);
         if let Some(docs) = lazy_json_documents(&source, &text) {
             for lazy in docs {
@@ -115,7 +115,7 @@ impl FileView {
                                 // The whole-file parser words this error (with its position).
                                 Err(e) => {
                                     return Err(parse_documents(&source, &text).err().unwrap_or(
-                                        InputError(format!("{source}: invalid JSON: {e}")),
+                                        StateError::Invalid(format!("{source}: invalid JSON: {e}")),
                                     ));
                                 }
                             };
@@ -135,21 +135,21 @@ impl FileView {
 
     /// Reads pinned image metadata (see [`pinned_images_from_yaml`]); every key must be an
     /// image reference and every Windows `os.version` a Windows build.
-    fn add_pinned_images(&mut self, file: &Path) -> Result<(), InputError> {
+    fn add_pinned_images(&mut self, file: &Path) -> Result<(), StateError> {
         let text = std::fs::read_to_string(file)
-            .map_err(|e| InputError(format!("{}: cannot read file: {e}", file.display())))?;
+            .map_err(|e| io_error(format!("{}: cannot read file", file.display()), e))?;
         let images = pinned_images_from_yaml(&text)
-            .map_err(|e| InputError(format!("{}: {e}", file.display())))?;
+            .map_err(|e| StateError::Invalid(format!("{}: {e}", file.display())))?;
         for (image, meta) in images {
             let reference = ImageReference::parse(&image).map_err(|e| {
-                InputError(format!(
+                StateError::Invalid(format!(
                     "{}: image metadata: key {image:?} is not an image reference: {e}",
                     file.display()
                 ))
             })?;
             for (i, p) in meta.platforms.iter().enumerate() {
                 if p.os.is_empty() {
-                    return Err(InputError(format!(
+                    return Err(StateError::Invalid(format!(
                         "{}: image metadata: {image:?} platforms[{i}]: missing `os`",
                         file.display()
                     )));
@@ -158,7 +158,7 @@ impl FileView {
                     && let Some(v) = &p.os_version
                     && WindowsBuild::parse(v).is_err()
                 {
-                    return Err(InputError(format!(
+                    return Err(StateError::Invalid(format!(
                         "{}: image metadata: {image:?} platforms[{i}]: os.version {v:?} is not a Windows version (expected such as 10.0.17763.5458)",
                         file.display()
                     )));
@@ -166,7 +166,7 @@ impl FileView {
             }
             let key = format!("image {reference}");
             if let Some(first) = self.origins.get(&key) {
-                return Err(InputError(format!(
+                return Err(StateError::Invalid(format!(
                     "{}: image metadata for {image:?} is given twice (first in {first})",
                     file.display()
                 )));
@@ -220,9 +220,8 @@ impl FileView {
         (config, missing)
     }
 
-    /// Builds a view from already parsed documents.
-    #[cfg(test)]
-    pub fn from_documents(docs: impl IntoIterator<Item = Document>) -> Result<Self, InputError> {
+    /// Builds a view from already parsed documents (as [`Self::load_dir`] does per file).
+    pub fn from_documents(docs: impl IntoIterator<Item = Document>) -> Result<Self, StateError> {
         let mut view = Self::default();
         for doc in docs {
             view.add(doc)?;
@@ -249,7 +248,7 @@ impl FileView {
                 .contains_key(&(namespace.to_owned(), name.to_owned()))
     }
 
-    fn add(&mut self, doc: Document) -> Result<(), InputError> {
+    fn add(&mut self, doc: Document) -> Result<(), StateError> {
         let group = doc.api_version().split_once('/').map_or("", |(g, _)| g);
         match (group, doc.kind()) {
             ("", "List") | ("", "ListItems") => self.add_list(doc),
@@ -317,7 +316,7 @@ impl FileView {
                 let rc: RuntimeClass = decode(&doc)?;
                 let name = required_name(&doc)?;
                 if rc.handler.is_empty() {
-                    return Err(InputError(format!(
+                    return Err(StateError::Invalid(format!(
                         "{}: RuntimeClass {name:?} has no handler",
                         doc.location()
                     )));
@@ -344,13 +343,13 @@ impl FileView {
         }
     }
 
-    fn add_list(&mut self, mut doc: Document) -> Result<(), InputError> {
+    fn add_list(&mut self, mut doc: Document) -> Result<(), StateError> {
         // Taken, not cloned: a state dump's List is most of the file.
         let items = match doc.value.get_mut("items").map(serde_json::Value::take) {
             None | Some(serde_json::Value::Null) => return Ok(()),
             Some(serde_json::Value::Array(items)) => items,
             Some(other) => {
-                return Err(InputError(format!(
+                return Err(StateError::Invalid(format!(
                     "{}: List `items` must be a list, got {}",
                     doc.location(),
                     describe(&other)
@@ -364,27 +363,25 @@ impl FileView {
         Ok(())
     }
 
-    fn add_node(&mut self, doc: Document) -> Result<(), InputError> {
+    fn add_node(&mut self, doc: Document) -> Result<(), StateError> {
         expect_version(&doc, &["v1"])?;
         let node: Node = decode(&doc)?;
         let name = required_name(&doc)?;
         self.claim(format!("Node {name}"), &doc)?;
         self.nodes += 1;
         let labels = node.metadata.labels.unwrap_or_default();
-        if labels.get(LABEL_OS).map(String::as_str) != Some(OS_WINDOWS) {
-            return Ok(());
-        }
-        match labels.get(LABEL_WINDOWS_BUILD) {
-            Some(v) => {
-                let build = WindowsBuild::parse(v).map_err(|e| {
-                    InputError(format!(
-                        "{}: Node {name:?}: label {LABEL_WINDOWS_BUILD}={v:?}: {e}",
-                        doc.location()
-                    ))
-                })?;
+        match NodeBuildLabel::of(&labels) {
+            NodeBuildLabel::NotWindows => {}
+            NodeBuildLabel::Build(build) => {
                 self.windows_builds.insert(name, build);
             }
-            None => tracing::warn!(
+            NodeBuildLabel::Invalid { value, error } => {
+                return Err(StateError::Invalid(format!(
+                    "{}: Node {name:?}: label {LABEL_WINDOWS_BUILD}={value:?}: {error}",
+                    doc.location()
+                )));
+            }
+            NodeBuildLabel::Missing => tracing::warn!(
                 location = %doc.location(),
                 node = %name,
                 "Windows node without the {LABEL_WINDOWS_BUILD} label: its build is unknown"
@@ -393,7 +390,7 @@ impl FileView {
         Ok(())
     }
 
-    fn add_pull_secret(&mut self, doc: Document) -> Result<(), InputError> {
+    fn add_pull_secret(&mut self, doc: Document) -> Result<(), StateError> {
         expect_version(&doc, &["v1"])?;
         let secret: Secret = decode(&doc)?;
         let name = required_name(&doc)?;
@@ -418,20 +415,21 @@ impl FileView {
                     .map(|b| b.0.clone())
             })
             .ok_or_else(|| {
-                InputError(format!(
+                StateError::Invalid(format!(
                     "{}: Secret {ns}/{name} of type {} has no {key:?} in data or stringData",
                     doc.location(),
                     secret.type_.as_deref().unwrap_or("")
                 ))
             })?;
-        let config = DockerConfig::from_json(&bytes)
-            .map_err(|e| InputError(format!("{}: Secret {ns}/{name}: {e}", doc.location())))?;
+        let config = DockerConfig::from_json(&bytes).map_err(|e| {
+            StateError::Invalid(format!("{}: Secret {ns}/{name}: {e}", doc.location()))
+        })?;
         self.claim(format!("Secret {ns}/{name}"), &doc)?;
         self.pull_secrets.insert((ns, name), config);
         Ok(())
     }
 
-    fn add_credspec(&mut self, doc: Document) -> Result<(), InputError> {
+    fn add_credspec(&mut self, doc: Document) -> Result<(), StateError> {
         expect_version(&doc, &["windows.k8s.io/v1", "windows.k8s.io/v1alpha1"])?;
         let cs: GmsaCredentialSpec = decode(&doc)?;
         let name = required_name(&doc)?;
@@ -446,7 +444,7 @@ impl FileView {
         if let Some(v) = &cs.credspec
             && !(v.is_object() || v.is_null() || v.as_str() == Some(""))
         {
-            return Err(InputError(format!(
+            return Err(StateError::Invalid(format!(
                 "{}: GMSACredentialSpec {name:?}: `credspec` must be a mapping, got {}",
                 doc.location(),
                 describe(v)
@@ -462,9 +460,9 @@ impl FileView {
     }
 
     /// Records where an object came from; the same object twice is an error naming both.
-    fn claim(&mut self, key: String, doc: &Document) -> Result<(), InputError> {
+    fn claim(&mut self, key: String, doc: &Document) -> Result<(), StateError> {
         if let Some(first) = self.origins.get(&key) {
-            return Err(InputError(format!(
+            return Err(StateError::Invalid(format!(
                 "{}: {key} is defined twice (first in {first})",
                 doc.location()
             )));
@@ -531,6 +529,31 @@ impl WindowsClusterView for FileView {
     }
 }
 
+impl ImageMetadataView for FileView {
+    fn pull_credentials(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> impl std::future::Future<Output = (DockerConfig, Vec<String>)> + Send {
+        std::future::ready(self.pull_config(namespace, names))
+    }
+
+    fn pinned_image(&self, image: &str) -> Option<(ImagePlatforms, String)> {
+        let request = ImageRequest {
+            image: image.to_owned(),
+            pull_secrets: Vec::new(),
+        };
+        match resolutions_from_pinned(&self.pinned, &[request]).remove(image) {
+            Some(ImageLookup::Found(p)) => Some((p, self.pinned_source())),
+            _ => None,
+        }
+    }
+
+    fn pinned_metadata_source(&self) -> Option<String> {
+        Some(self.pinned_source())
+    }
+}
+
 fn is_pinned_images_file(path: &Path) -> bool {
     matches!(
         path.file_name().and_then(|n| n.to_str()),
@@ -577,13 +600,13 @@ fn one_line_explanation(e: &Explanation, namespace: &str, service_account: &str)
     parts.join("; ")
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StateError> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| InputError(format!("{}: cannot read directory: {e}", dir.display())))?;
+        .map_err(|e| io_error(format!("{}: cannot read directory", dir.display()), e))?;
     let mut paths = Vec::new();
     for entry in entries {
-        let entry = entry
-            .map_err(|e| InputError(format!("{}: cannot read directory: {e}", dir.display())))?;
+        let entry =
+            entry.map_err(|e| io_error(format!("{}: cannot read directory", dir.display()), e))?;
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
@@ -603,11 +626,11 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     Ok(())
 }
 
-fn expect_version(doc: &Document, accepted: &[&str]) -> Result<(), InputError> {
+fn expect_version(doc: &Document, accepted: &[&str]) -> Result<(), StateError> {
     if accepted.contains(&doc.api_version()) {
         return Ok(());
     }
-    Err(InputError(format!(
+    Err(StateError::Invalid(format!(
         "{}: {} has unsupported apiVersion {:?} (expected {})",
         doc.location(),
         doc.kind(),
@@ -616,9 +639,9 @@ fn expect_version(doc: &Document, accepted: &[&str]) -> Result<(), InputError> {
     )))
 }
 
-fn decode<T: DeserializeOwned>(doc: &Document) -> Result<T, InputError> {
+fn decode<T: DeserializeOwned>(doc: &Document) -> Result<T, StateError> {
     T::deserialize(&doc.value).map_err(|e| {
-        InputError(format!(
+        StateError::Invalid(format!(
             "{}: invalid {} {:?}: {e}",
             doc.location(),
             doc.kind(),
@@ -627,77 +650,13 @@ fn decode<T: DeserializeOwned>(doc: &Document) -> Result<T, InputError> {
     })
 }
 
-/// A top-level document of a JSON file, with the `items` of a `kind: List` still unparsed.
-struct LazyDocument<'t> {
-    doc: Document,
-    items: Option<Vec<&'t serde_json::value::RawValue>>,
+fn io_error(context: String, source: std::io::Error) -> StateError {
+    StateError::Io { context, source }
 }
 
-/// The documents of a JSON file whose `kind: List` items are left as raw text, so that a
-/// state dump of thousands of objects becomes one `Value` per item while it is added rather
-/// than one tree for the whole file (about ten times the size of the text).
-///
-/// `None` when the text is not JSON or a document would fail the checks of
-/// [`parse_documents`]: the caller then reads it with that function, which words the error.
-fn lazy_json_documents<'t>(source: &Source, text: &'t str) -> Option<Vec<LazyDocument<'t>>> {
-    use serde_json::Value;
-    use serde_json::value::RawValue;
-    let trimmed = text.trim_start();
-    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
-        return None;
-    }
-    let mut docs = Vec::new();
-    for (i, raw) in serde_json::Deserializer::from_str(text)
-        .into_iter::<&RawValue>()
-        .enumerate()
-    {
-        // Last duplicate key wins, as when parsing into a `Value`.
-        let mut fields: BTreeMap<String, &RawValue> = serde_json::from_str(raw.ok()?.get()).ok()?;
-        let items = fields.remove("items");
-        let mut map = serde_json::Map::new();
-        for (k, v) in fields {
-            map.insert(k, serde_json::from_str::<Value>(v.get()).ok()?);
-        }
-        // The checks of `parse_documents`; anything it would refuse goes the slow way.
-        let non_empty = |f: &str| {
-            map.get(f)
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
-        };
-        if !non_empty("apiVersion")
-            || !non_empty("kind")
-            || map.get("metadata").is_some_and(|m| !m.is_object())
-        {
-            return None;
-        }
-        let is_list = !map["apiVersion"].as_str()?.contains('/')
-            && matches!(map["kind"].as_str(), Some("List" | "ListItems"));
-        let items = match items {
-            Some(raw) if is_list && raw.get().starts_with('[') => {
-                Some(serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok()?)
-            }
-            Some(raw) => {
-                map.insert("items".to_owned(), serde_json::from_str(raw.get()).ok()?);
-                None
-            }
-            None => None,
-        };
-        docs.push(LazyDocument {
-            doc: Document {
-                source: source.clone(),
-                index: i + 1,
-                item: None,
-                value: Value::Object(map),
-            },
-            items,
-        });
-    }
-    Some(docs)
-}
-
-fn required_name(doc: &Document) -> Result<String, InputError> {
+fn required_name(doc: &Document) -> Result<String, StateError> {
     match doc.name() {
-        "" => Err(InputError(format!(
+        "" => Err(StateError::Invalid(format!(
             "{}: {} has no metadata.name",
             doc.location(),
             doc.kind()
@@ -713,295 +672,6 @@ fn default_namespace(ns: &mut Option<String>) {
     }
 }
 
-fn rbac_error(doc: &Document, e: winkube_rbac::RbacError) -> InputError {
-    InputError(format!("{}: {e}", doc.location()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::documents::parse_documents;
-
-    fn view(yaml: &str) -> Result<FileView, InputError> {
-        FileView::from_documents(parse_documents(&Source::File("state.yaml".into()), yaml)?)
-    }
-
-    const TALK: &str = r#"
-apiVersion: windows.k8s.io/v1alpha1
-kind: GMSACredentialSpec
-metadata:
-  name: gmsa-webapp-1
-credspec:
-  CmsPlugins: [ActiveDirectory]
-  DomainJoinConfig: {DnsName: contoso.com}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: webapp1-role
-rules:
-- apiGroups: ["windows.k8s.io"]
-  resources: ["gmsacredentialspecs"]
-  verbs: ["use"]
-  resourceNames: ["gmsa-webapp-1"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: default-svc-account-read-gmsa
-  namespace: default
-subjects:
-- kind: ServiceAccount
-  name: default
-  namespace: default
-roleRef:
-  kind: ClusterRole
-  name: webapp1-role
-  apiGroup: rbac.authorization.k8s.io
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: unrelated}
-"#;
-
-    fn block<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-
-    #[test]
-    fn talk_state_authorizes_default_sa_only() {
-        let v = view(TALK).unwrap();
-        match v.credspec("gmsa-webapp-1") {
-            CredSpecLookup::Found(c) => assert_eq!(
-                &*c.canonical,
-                r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com"}}"#
-            ),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(v.credspec("other"), CredSpecLookup::NotFound);
-        assert!(block(v.may_use_credspec("default", "default", "gmsa-webapp-1")).allowed);
-        let denied = block(v.may_use_credspec("default", "default", "gmsa-other"));
-        assert!(!denied.allowed);
-        assert!(
-            denied
-                .reason
-                .contains("resourceNames do not include the requested name"),
-            "{}",
-            denied.reason
-        );
-        let denied = block(v.may_use_credspec("prod", "default", "gmsa-webapp-1"));
-        assert!(!denied.allowed);
-        assert!(
-            denied.reason.contains("no ClusterRoleBinding"),
-            "{}",
-            denied.reason
-        );
-        assert_eq!(v.ignored().len(), 1);
-        assert_eq!(v.ignored()[0].2, "ConfigMap");
-    }
-
-    #[test]
-    fn credspec_without_key_is_417_material() {
-        let v = view(
-            "apiVersion: windows.k8s.io/v1\nkind: GMSACredentialSpec\nmetadata: {name: nokey}\n",
-        )
-        .unwrap();
-        assert_eq!(v.credspec("nokey"), CredSpecLookup::MissingCredspecKey);
-    }
-
-    #[test]
-    fn errors_name_file_and_document() {
-        let e = view("apiVersion: v1\nkind: ConfigMap\n---\napiVersion: windows.k8s.io/v2\nkind: GMSACredentialSpec\nmetadata: {name: x}\n")
-            .unwrap_err();
-        assert!(
-            e.0.starts_with(
-                "state.yaml (document 2): GMSACredentialSpec has unsupported apiVersion"
-            ),
-            "{e}"
-        );
-        let e = view("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\nrules: 3\n")
-            .unwrap_err();
-        assert!(
-            e.0.starts_with("state.yaml (document 1): invalid ClusterRole \"r\""),
-            "{e}"
-        );
-        let e = view("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\n")
-            .unwrap_err();
-        assert_eq!(
-            e.0,
-            "state.yaml (document 2): ClusterRole r is defined twice (first in state.yaml (document 1))"
-        );
-        let e = view("apiVersion: windows.k8s.io/v1\nkind: GMSACredentialSpec\nmetadata: {name: s}\ncredspec: [1]\n")
-            .unwrap_err();
-        assert!(e.0.contains("`credspec` must be a mapping"), "{e}");
-    }
-
-    #[test]
-    fn lists_are_unwrapped() {
-        let v = view("apiVersion: v1\nkind: List\nitems:\n- apiVersion: windows.k8s.io/v1\n  kind: GMSACredentialSpec\n  metadata: {name: a}\n  credspec: {CmsPlugins: [ActiveDirectory]}\n")
-            .unwrap();
-        assert_eq!(v.credspec_count(), 1);
-    }
-
-    #[test]
-    fn windows_view_from_nodes_runtime_classes_and_pull_secrets() {
-        let v = view(r#"
-apiVersion: v1
-kind: Node
-metadata: {name: w19, labels: {kubernetes.io/os: windows, node.kubernetes.io/windows-build: 10.0.17763}}
----
-apiVersion: v1
-kind: Node
-metadata: {name: w19b, labels: {kubernetes.io/os: windows, node.kubernetes.io/windows-build: 10.0.17763}}
----
-apiVersion: v1
-kind: Node
-metadata: {name: lin, labels: {kubernetes.io/os: linux, node.kubernetes.io/windows-build: 10.0.20348}}
----
-apiVersion: node.k8s.io/v1
-kind: RuntimeClass
-metadata: {name: hv}
-handler: runhcs-wcow-hypervisor
----
-apiVersion: node.k8s.io/v1
-kind: RuntimeClass
-metadata: {name: custom}
-handler: vm
----
-apiVersion: v1
-kind: Secret
-metadata: {name: pull, namespace: prod}
-type: kubernetes.io/dockerconfigjson
-stringData:
-  .dockerconfigjson: '{"auths": {"reg.example:5000": {"username": "u", "password": "p"}}}'
----
-apiVersion: v1
-kind: Secret
-metadata: {name: opaque, namespace: prod}
-data: {x: eA==}
-"#)
-        .unwrap();
-        let mut v = v;
-        let builds = v.windows_node_builds();
-        assert!(builds.known);
-        // Linux nodes do not count, whatever their labels say.
-        assert_eq!(
-            builds.builds,
-            BTreeMap::from([(WindowsBuild::ten(17763), 2)])
-        );
-        match v.runtime_class("hv") {
-            RuntimeClassLookup::Found(rc) => {
-                assert_eq!(rc.isolation, winkube_api::windows::Isolation::HyperV)
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(v.runtime_class("nope"), RuntimeClassLookup::NotFound);
-        let iso = |v: &FileView| match v.runtime_class("custom") {
-            RuntimeClassLookup::Found(rc) => rc.isolation,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(iso(&v), winkube_api::windows::Isolation::Process);
-        v.set_hyperv_handlers(vec!["vm".into()]);
-        assert_eq!(iso(&v), winkube_api::windows::Isolation::HyperV);
-
-        let (cfg, missing) = v.pull_config("prod", &["pull".into(), "gone".into()]);
-        assert_eq!(
-            cfg.credentials_for("reg.example:5000").unwrap().username,
-            "u"
-        );
-        assert_eq!(missing.len(), 1);
-        assert!(missing[0].contains("\"prod/gone\""), "{}", missing[0]);
-        // The secret is namespaced: another namespace does not see it.
-        assert!(v.pull_config("dev", &["pull".into()]).0.is_empty());
-        // The opaque secret is not kept (ignored like any unused kind).
-        assert!(v.ignored().iter().any(|(_, _, k)| k == "Secret"));
-    }
-
-    #[test]
-    fn without_nodes_the_node_builds_are_unknown() {
-        let v = view("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n").unwrap();
-        assert!(!v.windows_node_builds().known);
-        let e = view(
-            "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: r}\nhandler: ''\n",
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.0,
-            "state.yaml (document 1): RuntimeClass \"r\" has no handler"
-        );
-        let e = view("apiVersion: node.k8s.io/v1beta1\nkind: RuntimeClass\nmetadata: {name: r}\nhandler: h\n")
-            .unwrap_err();
-        assert!(e.0.contains("unsupported apiVersion"), "{e}");
-    }
-
-    #[test]
-    fn default_service_account_always_exists() {
-        let v =
-            view("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: web, namespace: prod}\n")
-                .unwrap();
-        assert!(v.has_service_account("anything", "default"));
-        assert!(v.has_service_account("prod", "web"));
-        assert!(!v.has_service_account("default", "web"));
-    }
-
-    /// A `kind: List` JSON file is read item by item; it must answer, and fail, exactly as
-    /// the same documents parsed whole.
-    #[test]
-    fn json_list_files_read_item_by_item_like_whole_documents() {
-        let cs = |name: &str| {
-            serde_json::json!({"apiVersion": "windows.k8s.io/v1", "kind": "GMSACredentialSpec",
-                "metadata": {"name": name}, "credspec": {"CmsPlugins": ["ActiveDirectory"], "A": "<b>"}})
-        };
-        let load = |text: &str| {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join("state.json"), text).unwrap();
-            let lazy = FileView::load_dir(dir.path());
-            let whole = parse_documents(&Source::File(dir.path().join("state.json")), text)
-                .and_then(FileView::from_documents);
-            (lazy, whole)
-        };
-        let list = |items: Vec<serde_json::Value>| {
-            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
-        };
-
-        let text = format!(
-            "{}\n{}",
-            list(vec![cs("a"), cs("b")]),
-            serde_json::json!({"apiVersion": "windows.k8s.io/v1", "kind": "GMSACredentialSpec",
-                "metadata": {"name": "c"}})
-        );
-        let (lazy, whole) = load(&text);
-        let (lazy, whole) = (lazy.unwrap(), whole.unwrap());
-        assert_eq!(lazy.credspec_count(), 3);
-        for name in ["a", "b", "c", "d"] {
-            assert_eq!(lazy.credspec(name), whole.credspec(name), "{name}");
-        }
-        assert_eq!(lazy.credspec("c"), CredSpecLookup::MissingCredspecKey);
-        match lazy.credspec("a") {
-            CredSpecLookup::Found(c) => {
-                assert_eq!(
-                    &*c.canonical,
-                    r#"{"A":"\u003cb\u003e","CmsPlugins":["ActiveDirectory"]}"#
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-
-        // Errors name the same item, with the same words.
-        for bad in [
-            list(vec![cs("a"), cs("a")]),
-            list(vec![cs("a"), serde_json::json!("not an object")]),
-            list(vec![serde_json::json!({"apiVersion": "v1"})]),
-            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": "x"}).to_string(),
-            format!("{}\n[1]", list(vec![cs("a")])),
-            format!("{} trailing", list(vec![cs("a")])),
-        ] {
-            let (lazy, whole) = load(&bad);
-            let (lazy, whole) = (lazy.unwrap_err().0, whole.unwrap_err().0);
-            assert_eq!(lazy, whole, "{bad}");
-        }
-    }
+fn rbac_error(doc: &Document, e: winkube_rbac::RbacError) -> StateError {
+    StateError::Invalid(format!("{}: {e}", doc.location()))
 }
