@@ -294,40 +294,34 @@ async fn decide<V: ClusterView>(
         Ok(Some(r)) => r,
     };
     let uid = req.uid().to_owned();
+    // Denials from here on name the namespace (for logs).
+    let namespace = req.namespace().to_owned();
+    let deny = |code: u16, message: String| Decision {
+        namespace: namespace.clone(),
+        ..Decision::deny(uid.clone(), code, message)
+    };
     if req.kind() != "Pod" {
-        let msg = format!("expected a Pod object, got a {}", req.kind());
-        return Decision {
-            namespace: req.namespace().to_owned(),
-            ..Decision::deny(uid, 400, msg)
-        };
+        return deny(400, format!("expected a Pod object, got a {}", req.kind()));
     }
     let object = std::mem::replace(&mut req.object, Object::Raw(None));
     let pod = match object.into_pod() {
         Ok(p) => p,
         Err(e) => {
-            return Decision::deny(
-                uid,
-                400,
-                format!("unable to unmarshall pod JSON object: {e}"),
-            );
+            return deny(400, format!("unable to unmarshall pod JSON object: {e}"));
         }
     };
     let operation = req.operation();
     let create = match operation {
         "CREATE" => true,
         "UPDATE" => false,
-        other => return Decision::deny(uid, 400, format!("unpexpected operation {other}")),
+        other => return deny(400, format!("unpexpected operation {other}")),
     };
     let ephemeral = !create && req.sub_resource() == "ephemeralcontainers";
     let old = if !create && (phase == Phase::Validate || ephemeral) {
         match wire::decode_pod(req.old_object) {
             Ok(p) => Some(p),
             Err(e) => {
-                return Decision::deny(
-                    uid,
-                    400,
-                    format!("unable to unmarshall pod JSON object: {e}"),
-                );
+                return deny(400, format!("unable to unmarshall pod JSON object: {e}"));
             }
         }
     } else {
@@ -340,7 +334,7 @@ async fn decide<V: ClusterView>(
     };
     let mut decision = Decision {
         uid,
-        namespace: subject.namespace.to_owned(),
+        namespace,
         name: subject.pod_name.clone().into_owned(),
         ..Decision::default()
     };
