@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+use winkube_webhook::paths::{
+    HEALTH_PATH, INFO_PATH, MUTATE_PATH, MUTATE_WINDOWS_PATH, VALIDATE_PATH, VALIDATE_WINDOWS_PATH,
+};
+
 use crate::config::Authorization;
 use crate::documents::to_yaml_stream;
 
@@ -25,8 +29,6 @@ pub const OPT_OUT_LABEL: &str = "windows.k8s.io/disabled";
 /// removable without touching the gMSA webhook), paths and name.
 pub const WINDOWS_NAME: &str = "winkube-windows";
 pub const WINDOWS_WEBHOOK_NAME: &str = "windows-policies.winkube.io";
-pub const MUTATE_WINDOWS_PATH: &str = "/mutate-windows";
-pub const VALIDATE_WINDOWS_PATH: &str = "/validate-windows";
 /// The ConfigMap holding the Windows policy file, mounted as a directory (no subPath, so
 /// edits reach the volume; the webhook reads the file at start-up).
 pub const WINDOWS_POLICY_CONFIGMAP: &str = "winkube-windows-policy";
@@ -480,13 +482,13 @@ fn deployment(args: &InstallArgs) -> Value {
                         "ports": [{"name": "https", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
                         // Ready once credspecs (and RBAC, in rbac-cache mode) are cached.
                         "readinessProbe": {
-                            "httpGet": {"path": "/health", "port": "https", "scheme": "HTTPS"},
+                            "httpGet": {"path": HEALTH_PATH, "port": "https", "scheme": "HTTPS"},
                             "periodSeconds": 5,
                             "failureThreshold": 3,
                         },
                         // Alive as long as it answers HTTPS at all.
                         "livenessProbe": {
-                            "httpGet": {"path": "/info", "port": "https", "scheme": "HTTPS"},
+                            "httpGet": {"path": INFO_PATH, "port": "https", "scheme": "HTTPS"},
                             "initialDelaySeconds": 10,
                             "periodSeconds": 10,
                             "failureThreshold": 6,
@@ -514,12 +516,12 @@ fn webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
     let mutating = kind == "MutatingWebhookConfiguration";
     let (path, rules) = if mutating {
         (
-            "/mutate",
+            MUTATE_PATH,
             json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"}]),
         )
     } else {
         (
-            "/validate",
+            VALIDATE_PATH,
             json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods", "pods/ephemeralcontainers"], "scope": "Namespaced"}]),
         )
     };

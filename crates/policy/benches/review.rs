@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use winkube_policy::{
-    ClusterView, CredSpecContents, CredSpecLookup, Endpoint, ReviewContext, UseDecision, review,
+    ClusterView, CredSpecContents, CredSpecLookup, Phase, ReviewContext, UseDecision, review,
 };
 
 /// A HashMap of credspecs; every service account may use every credspec.
@@ -140,21 +140,17 @@ fn benches(c: &mut Criterion) {
         let view = BenchView::new(n);
         let cs = "credspec-7";
         let canonical = view.canonical(cs);
-        let cases: Vec<(&str, Endpoint, Vec<u8>)> = vec![
-            ("plain/mutate", Endpoint::Mutate, body(&pod(1, None, None))),
-            (
-                "plain/validate",
-                Endpoint::Validate,
-                body(&pod(1, None, None)),
-            ),
+        let cases: Vec<(&str, Phase, Vec<u8>)> = vec![
+            ("plain/mutate", Phase::Mutate, body(&pod(1, None, None))),
+            ("plain/validate", Phase::Validate, body(&pod(1, None, None))),
             (
                 "pod-gmsa/mutate",
-                Endpoint::Mutate,
+                Phase::Mutate,
                 body(&pod(1, Some(json!({"gmsaCredentialSpecName": cs})), None)),
             ),
             (
                 "pod-gmsa/validate-with-contents",
-                Endpoint::Validate,
+                Phase::Validate,
                 body(&pod(
                     1,
                     Some(json!({"gmsaCredentialSpecName": cs, "gmsaCredentialSpec": canonical})),
@@ -163,12 +159,12 @@ fn benches(c: &mut Criterion) {
             ),
             (
                 "10-containers-gmsa/mutate",
-                Endpoint::Mutate,
+                Phase::Mutate,
                 body(&pod(10, None, Some(json!({"gmsaCredentialSpecName": cs})))),
             ),
             (
                 "10-containers-gmsa/validate-with-contents",
-                Endpoint::Validate,
+                Phase::Validate,
                 body(&pod(
                     10,
                     None,
@@ -177,7 +173,7 @@ fn benches(c: &mut Criterion) {
             ),
             (
                 "10-containers-plain/validate",
-                Endpoint::Validate,
+                Phase::Validate,
                 body(&pod(10, None, None)),
             ),
         ];

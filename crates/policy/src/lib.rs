@@ -1,27 +1,33 @@
 //! winkube's admission policies, written once as pure functions.
 //!
 //! Nothing in this crate reads the network, the clock or a random source: everything a
-//! policy needs comes through a [`ClusterView`] or the request's context. The webhook and
-//! `winkube admit` run exactly this code, so CI answers what the cluster will answer.
+//! policy needs comes through a view ([`ClusterView`], [`windows::WindowsClusterView`]), the
+//! request's context or, for the Windows policies, image metadata the caller looked up. The
+//! webhook and `winkube admit` run exactly this code, so CI answers what the cluster will
+//! answer. The webhook crate only does HTTP around it.
 //!
-//! - [`admission`]: the gMSA AdmissionReview (`/mutate`, `/validate`) and offline admission.
-//! - [`view`]: what the policies may ask about the cluster.
+//! What each module owns:
+//! - [`outcome`]: what both reviews share: the [`Phase`] (mutate or validate), the one
+//!   [`Outcome`] of an AdmissionReview, and how a pod without a name yet is named
+//!   (`generateName*`).
+//! - [`gmsa`]: the gMSA review (`/mutate`, `/validate`): the reference webhook's rules, its
+//!   AdmissionReview decoding and its response bytes, byte for byte; and offline admission
+//!   ([`admit_pod`]).
+//! - [`windows`]: the Windows workload policies, and their review (`/mutate-windows`,
+//!   `/validate-windows`): [`windows::decode`], then the caller's registry lookups, then
+//!   [`windows::PodReview::evaluate`].
+//! - [`view`]: what the gMSA policies may ask about the cluster.
+//! - `wire`, `gofmt` (private): Go-compatible JSON decoding and encoding, used only by
+//!   [`gmsa`], where the reference's bytes must be matched.
 
-pub mod admission;
 mod contents;
+pub mod gmsa;
 mod gofmt;
+pub mod outcome;
 pub mod view;
 pub mod windows;
 mod wire;
 
-pub use admission::{
-    Admitted, Endpoint, Outcome, ReviewContext, admit_pod, review, unreadable_body,
-};
+pub use gmsa::{Admitted, ReviewContext, admit_pod, review, unreadable_body};
+pub use outcome::{Outcome, Phase};
 pub use view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
-
-/// Errors of the policy crate (malformed inputs that are not admission decisions).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("JSON error: {0}")]
-    Json(#[from] serde_json::Error),
-}

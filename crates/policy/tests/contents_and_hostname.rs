@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
-use winkube_policy::{Endpoint, ReviewContext, admit_pod};
+use winkube_policy::{Phase, ReviewContext, admit_pod};
 
 fn ctx() -> ReviewContext {
     ReviewContext::default()
@@ -16,7 +16,7 @@ fn validate_contents(view: &MemView, cs: &str, contents: &str) -> winkube_policy
     let pod = json!({"metadata": {"name": "p1"}, "spec": {"serviceAccountName": "sa1", "containers": [{"name": "c0",
         "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": cs, "gmsaCredentialSpec": contents}}}]}});
     run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &pod, None),
         view,
         &ctx(),
@@ -159,7 +159,7 @@ fn credspec_yaml(i: u32, sid: &str) -> Value {
 fn inlined(view: &MemView, cs: &str) -> String {
     let pod = json!({"metadata": {"name": "p1"}, "spec": {"securityContext": {"windowsOptions": {"gmsaCredentialSpecName": cs}}, "containers": [{"name": "nginx"}]}});
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u", "CREATE", &pod, None),
         view,
         &ctx(),
@@ -266,7 +266,7 @@ fn random_hostname_rules() {
     ];
     for (case, spec, c, at) in rows {
         let o = run(
-            Endpoint::Mutate,
+            Phase::Mutate,
             &review_body("u", "CREATE", &pod(spec), None),
             &view,
             &c,

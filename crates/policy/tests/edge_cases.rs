@@ -6,7 +6,8 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
-use winkube_policy::{CredSpecLookup, Endpoint, Outcome, ReviewContext, unreadable_body};
+use winkube_policy::windows::{self, Decoded};
+use winkube_policy::{CredSpecLookup, Outcome, Phase, ReviewContext, unreadable_body};
 
 fn ctx() -> ReviewContext {
     ReviewContext::default()
@@ -14,8 +15,8 @@ fn ctx() -> ReviewContext {
 
 fn both(body: &[u8], view: &MemView) -> [Outcome; 2] {
     [
-        run(Endpoint::Mutate, body, view, &ctx()),
-        run(Endpoint::Validate, body, view, &ctx()),
+        run(Phase::Mutate, body, view, &ctx()),
+        run(Phase::Validate, body, view, &ctx()),
     ]
 }
 
@@ -116,7 +117,7 @@ fn p4_kind_must_be_exactly_pod() {
     let body = request(
         json!({"uid": "u-4", "kind": {"group": "x", "version": "v9", "kind": "Pod"}, "namespace": NS, "operation": "CREATE", "object": gmsa_pod()}),
     );
-    assert!(run(Endpoint::Mutate, &body, &view(), &ctx()).allowed);
+    assert!(run(Phase::Mutate, &body, &view(), &ctx()).allowed);
 }
 
 #[test]
@@ -175,7 +176,7 @@ fn p7_update_without_a_decodable_old_object() {
         if let Some(o) = old.clone() {
             req["oldObject"] = o;
         }
-        let o = run(Endpoint::Validate, &request(req.clone()), &view(), &ctx());
+        let o = run(Phase::Validate, &request(req.clone()), &view(), &ctx());
         assert_eq!((o.code, o.allowed), (400, false));
         assert!(
             o.message
@@ -188,7 +189,7 @@ fn p7_update_without_a_decodable_old_object() {
             );
         }
         // M9: /mutate does not look at the old object on UPDATE.
-        let o = run(Endpoint::Mutate, &request(req), &view(), &ctx());
+        let o = run(Phase::Mutate, &request(req), &view(), &ctx());
         assert!(o.allowed);
         assert_eq!(o.patch_ops, 0);
     }
@@ -198,7 +199,7 @@ fn p7_update_without_a_decodable_old_object() {
 fn m9_update_on_mutate_is_always_allowed_without_patch_or_lookup() {
     let v = MemView::default();
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u", "UPDATE", &gmsa_pod(), Some(&json!({}))),
         &v,
         &ctx(),
@@ -212,7 +213,7 @@ fn m9_update_on_mutate_is_always_allowed_without_patch_or_lookup() {
 fn v1beta1_and_v1_reviews_answer_v1() {
     let body = serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview",
         "request": {"uid": "b1", "kind": {"kind": "Pod"}, "namespace": NS, "operation": "CREATE", "object": gmsa_pod()}})).unwrap();
-    let o = run(Endpoint::Mutate, &body, &view(), &ctx());
+    let o = run(Phase::Mutate, &body, &view(), &ctx());
     assert!(o.allowed);
     assert_eq!(o.patch_ops, 1);
     let v: Value = serde_json::from_slice(&o.body).unwrap();
@@ -223,7 +224,7 @@ fn v1beta1_and_v1_reviews_answer_v1() {
 fn keys_match_case_insensitively_like_go() {
     let body = br#"{"Request":{"UID":"ci","Kind":{"KIND":"Pod"},"Namespace":"dummy-namespace","OPERATION":"CREATE",
         "Object":{"Metadata":{"Name":"p1"},"Spec":{"SecurityContext":{"WindowsOptions":{"GMSACredentialSpecName":"cs"}}}}}}"#;
-    let o = run(Endpoint::Mutate, body, &view(), &ctx());
+    let o = run(Phase::Mutate, body, &view(), &ctx());
     assert!(o.allowed, "{}", o.message);
     assert_eq!(o.uid, "ci");
     assert_eq!(o.patch_ops, 1);
@@ -232,7 +233,7 @@ fn keys_match_case_insensitively_like_go() {
 #[test]
 fn duplicate_keys_last_one_wins() {
     let body = br#"{"request":{"uid":"a","uid":"d","kind":{"kind":"Deployment","kind":"Pod"},"operation":"CREATE","object":{"spec":{}}}}"#;
-    let o = run(Endpoint::Mutate, body, &view(), &ctx());
+    let o = run(Phase::Mutate, body, &view(), &ctx());
     assert!(o.allowed, "{}", o.message);
     assert_eq!(o.uid, "d");
 }
@@ -249,7 +250,7 @@ fn null_fields_are_unset() {
     let pod = json!({"metadata": {"name": "p1"}, "spec": {"containers": [{"name": "c0", "securityContext": {"windowsOptions":
         {"gmsaCredentialSpecName": null, "gmsaCredentialSpec": "{}"}}}]}});
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("n", "CREATE", &pod, None),
         &view(),
         &ctx(),
@@ -267,14 +268,14 @@ fn invalid_utf8_is_replaced_not_refused() {
     );
     let at = body.windows(2).position(|w| w == b"XX").unwrap();
     body[at] = 0xff;
-    let o = run(Endpoint::Validate, &body, &view(), &ctx());
+    let o = run(Phase::Validate, &body, &view(), &ctx());
     assert!(o.allowed, "{}", o.message);
 }
 
 #[test]
 fn uid_and_messages_are_escaped_like_go() {
     let body = request(json!({"uid": "<&>", "kind": {"kind": "<Pod>"}}));
-    let o = run(Endpoint::Validate, &body, &view(), &ctx());
+    let o = run(Phase::Validate, &body, &view(), &ctx());
     assert_eq!(o.message, "expected a Pod object, got a <Pod>");
     assert_eq!(
         String::from_utf8(o.body).unwrap(),
@@ -292,7 +293,7 @@ fn container_pod(opts: Value) -> Value {
 fn mutate_contents_only_is_left_for_validation() {
     let v = view();
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body(
             "u",
             "CREATE",
@@ -311,7 +312,7 @@ fn mutate_contents_only_is_left_for_validation() {
 fn mutate_credspec_without_credspec_key_is_417() {
     let v = view().with_lookup("nokey", CredSpecLookup::MissingCredspecKey);
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body(
             "u",
             "CREATE",
@@ -328,7 +329,7 @@ fn mutate_credspec_without_credspec_key_is_417() {
 fn empty_credspec_name_is_500_name_is_required() {
     let pod = container_pod(json!({"gmsaCredentialSpecName": ""}));
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u", "CREATE", &pod, None),
         &view(),
         &ctx(),
@@ -341,7 +342,7 @@ fn empty_credspec_name_is_500_name_is_required() {
     );
     let pod = container_pod(json!({"gmsaCredentialSpecName": "", "gmsaCredentialSpec": "{}"}));
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &pod, None),
         &view(),
         &ctx(),
@@ -358,7 +359,7 @@ fn empty_credspec_name_is_500_name_is_required() {
 fn unavailable_view_is_500() {
     let v = view().with_lookup("cs", CredSpecLookup::Unavailable("cache not synced".into()));
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u", "CREATE", &gmsa_pod(), None),
         &v,
         &ctx(),
@@ -376,7 +377,7 @@ fn validate_nonexistent_credspec_without_contents_passes_with_warnings() {
     let v = MemView::default();
     let pod = container_pod(json!({"gmsaCredentialSpecName": "missing"}));
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &pod, None),
         &v,
         &ctx(),
@@ -399,7 +400,7 @@ fn validate_nonexistent_credspec_with_contents_is_404() {
         container_pod(json!({"gmsaCredentialSpecName": "missing", "gmsaCredentialSpec": "{}"}));
     let v = MemView::default();
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &pod, None),
         &v,
         &ctx(),
@@ -421,7 +422,7 @@ fn authz_errors_are_403_with_the_views_reason() {
         "error when checking authz access: connection refused",
     );
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &gmsa_pod(), None),
         &v,
         &ctx(),
@@ -434,7 +435,7 @@ fn authz_errors_are_403_with_the_views_reason() {
     );
     let v = view().deny(NS, "sa1", "cs", "");
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &gmsa_pod(), None),
         &v,
         &ctx(),
@@ -456,7 +457,7 @@ fn empty_service_account_is_asked_as_is() {
         .remove("serviceAccountName");
     let v = view().deny(NS, "", "cs", "");
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &pod, None),
         &v,
         &ctx(),
@@ -474,7 +475,7 @@ fn update_dropping_security_context_is_allowed_but_emptying_windows_options_is_n
     let old = container_pod(json!({"gmsaCredentialSpecName": "a"}));
     let dropped = json!({"metadata": {"name": "p1"}, "spec": {"serviceAccountName": "sa1", "containers": [{"name": "c0"}]}});
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "UPDATE", &dropped, Some(&old)),
         &view(),
         &ctx(),
@@ -482,7 +483,7 @@ fn update_dropping_security_context_is_allowed_but_emptying_windows_options_is_n
     assert!(o.allowed, "U3 asymmetry kept");
     let emptied = container_pod(json!({}));
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "UPDATE", &emptied, Some(&old)),
         &view(),
         &ctx(),
@@ -527,7 +528,7 @@ fn update_pod_level_changes_and_null_versus_empty() {
     ];
     for (old, new, what) in cases {
         let o = run(
-            Endpoint::Validate,
+            Phase::Validate,
             &review_body("u", "UPDATE", &pod(new), Some(&pod(old))),
             &view(),
             &ctx(),
@@ -555,7 +556,7 @@ fn update_containers_only_in_old_pod_are_ignored_and_duplicates_match_the_last()
     let new = json!({"metadata": {"name": "p1"}, "spec": {"containers": [
         {"name": "c0", "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "a"}}}]}});
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "UPDATE", &new, Some(&old)),
         &view(),
         &ctx(),
@@ -569,7 +570,7 @@ fn namespace_comes_from_the_request_not_the_pod() {
     pod["metadata"]["namespace"] = json!("elsewhere");
     let v = view();
     run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &pod, None),
         &v,
         &ctx(),
@@ -587,7 +588,7 @@ fn first_error_wins() {
         "containers": [{"name": "c0", "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "missing"}}}]}});
     let v = view();
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u", "CREATE", &pod, None),
         &v,
         &ctx(),
@@ -604,7 +605,7 @@ fn first_error_wins() {
         "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "cs"}},
         "containers": [{"name": "c0", "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "missing"}}}]}});
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u", "CREATE", &pod, None),
         &view(),
         &ctx(),
@@ -619,7 +620,7 @@ fn same_credspec_referenced_twice_is_patched_twice() {
         "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "cs"}},
         "containers": [{"name": "c0", "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "cs"}}}]}});
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u", "CREATE", &pod, None),
         &view(),
         &ctx(),
@@ -631,4 +632,27 @@ fn same_credspec_referenced_twice_is_patched_twice() {
         ops[1]["path"],
         "/spec/containers/0/securityContext/windowsOptions/gmsaCredentialSpec"
     );
+}
+
+/// Both reviews name the pod for logs in their outcome (the webhook has no decoder of its own
+/// for that any more): controllers' pods have only `generateName` at admission time.
+#[test]
+fn outcomes_name_the_pod_for_logs() {
+    let body = br#"{"request":{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"ns1","object":{"metadata":{"generateName":"web-"},"spec":{}}}}"#;
+    for o in both(body, &view()) {
+        assert_eq!(o.namespace, "ns1");
+        assert_eq!(o.name, "web-*");
+    }
+    let Decoded::Pod(p) = windows::decode(body) else {
+        panic!("a Pod CREATE is decoded for evaluation")
+    };
+    assert_eq!(p.namespace(), "ns1");
+    assert_eq!(p.name(), "web-*");
+    for o in both(b"not json", &view()) {
+        assert_eq!(o.name, "");
+    }
+    let Decoded::Answered(o) = windows::decode(b"not json") else {
+        panic!("a malformed review is answered at once")
+    };
+    assert_eq!(o.name, "");
 }

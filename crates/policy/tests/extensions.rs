@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
-use winkube_policy::{Endpoint, Outcome, ReviewContext};
+use winkube_policy::{Outcome, Phase, ReviewContext};
 
 const CS0: &str =
     r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com"}}"#;
@@ -40,11 +40,11 @@ fn pod(containers: Value, init: Value, ephemeral: Value) -> Value {
         "containers": containers, "initContainers": init, "ephemeralContainers": ephemeral}})
 }
 
-fn create(endpoint: Endpoint, p: &Value, v: &MemView) -> Outcome {
+fn create(endpoint: Phase, p: &Value, v: &MemView) -> Outcome {
     run(endpoint, &review_body("u", "CREATE", p, None), v, &ctx())
 }
 
-fn ephemeral_update(endpoint: Endpoint, new: &Value, old: &Value, v: &MemView) -> Outcome {
+fn ephemeral_update(endpoint: Phase, new: &Value, old: &Value, v: &MemView) -> Outcome {
     let mut body: Value =
         serde_json::from_slice(&review_body("u", "UPDATE", new, Some(old))).unwrap();
     body["request"]["subResource"] = json!("ephemeralcontainers");
@@ -63,7 +63,7 @@ fn mutate_covers_all_container_lists_in_order_with_hostname_last() {
         json!([c("dbg", name("cs"))]),
     );
     p["spec"]["securityContext"] = json!({"windowsOptions": name("cs")});
-    let o = create(Endpoint::Mutate, &p, &view());
+    let o = create(Phase::Mutate, &p, &view());
     let ops = patch_ops(&o);
     let paths: Vec<&str> = ops.iter().map(|o| o["path"].as_str().unwrap()).collect();
     assert_eq!(
@@ -87,7 +87,7 @@ fn init_container_name_alone_triggers_the_random_hostname() {
         json!([c("init0", name("cs"))]),
         json!([]),
     );
-    let ops = patch_ops(&create(Endpoint::Mutate, &p, &view()));
+    let ops = patch_ops(&create(Phase::Mutate, &p, &view()));
     assert_eq!(ops.len(), 2);
     assert_eq!(ops[1]["path"], "/spec/hostname");
 }
@@ -100,7 +100,7 @@ fn validate_refuses_init_container_contents_without_name() {
         json!([c("init0", json!({"gmsaCredentialSpec": "{\"evil\":1}"}))]),
         json!([]),
     );
-    let o = create(Endpoint::Validate, &p, &view());
+    let o = create(Phase::Validate, &p, &view());
     assert_eq!(o.code, 422);
     assert_eq!(
         o.message,
@@ -116,7 +116,7 @@ fn validate_authorizes_init_and_ephemeral_containers() {
     ] {
         let p = pod(json!([c("app", Value::Null)]), init, eph);
         let v = view().deny(NS, "sa1", "cs", "");
-        let o = create(Endpoint::Validate, &p, &v);
+        let o = create(Phase::Validate, &p, &v);
         assert_eq!(o.code, 403, "{who}");
         assert_eq!(v.sar_calls(), vec![(NS.into(), "sa1".into(), "cs".into())]);
     }
@@ -132,7 +132,7 @@ fn validate_compares_init_container_contents() {
         )]),
         json!([]),
     );
-    let o = create(Endpoint::Validate, &p, &view());
+    let o = create(Phase::Validate, &p, &view());
     assert_eq!(o.code, 422);
     assert_eq!(
         o.message,
@@ -147,7 +147,7 @@ fn containers_are_checked_before_init_containers() {
         json!([c("init0", json!({"gmsaCredentialSpec": "{}"}))]),
         json!([]),
     );
-    let o = create(Endpoint::Validate, &p, &view());
+    let o = create(Phase::Validate, &p, &view());
     assert!(o.message.starts_with(r#"container "app""#), "{}", o.message);
 }
 
@@ -167,7 +167,7 @@ fn update_protects_init_and_ephemeral_containers_matched_by_name_within_their_li
     let v = view();
     let run_update = |new: &Value| {
         run(
-            Endpoint::Validate,
+            Phase::Validate,
             &review_body("u", "UPDATE", new, Some(&old)),
             &v,
             &ctx(),
@@ -248,7 +248,7 @@ fn with_ephemeral(old: &Value, e: Value) -> Value {
 fn ephemeralcontainers_mutate_inlines_new_ephemeral_containers_only() {
     let old = running_pod();
     let new = with_ephemeral(&old, c("dbg1", name("cs")));
-    let o = ephemeral_update(Endpoint::Mutate, &new, &old, &view());
+    let o = ephemeral_update(Phase::Mutate, &new, &old, &view());
     assert!(o.allowed);
     assert_eq!(
         patch_ops(&o),
@@ -264,11 +264,11 @@ fn ephemeralcontainers_mutate_inlines_new_ephemeral_containers_only() {
         ),
     );
     assert_eq!(
-        ephemeral_update(Endpoint::Mutate, &new, &old, &view()).patch_ops,
+        ephemeral_update(Phase::Mutate, &new, &old, &view()).patch_ops,
         0
     );
     let new = with_ephemeral(&old, c("dbg1", name("missing")));
-    let o = ephemeral_update(Endpoint::Mutate, &new, &old, &view());
+    let o = ephemeral_update(Phase::Mutate, &new, &old, &view());
     assert_eq!(
         (o.code, o.message.as_str()),
         (404, "cred spec missing does not exist")
@@ -277,7 +277,7 @@ fn ephemeralcontainers_mutate_inlines_new_ephemeral_containers_only() {
     // A plain UPDATE keeps the reference's "always allowed, no patch" on /mutate.
     let new = with_ephemeral(&old, c("dbg1", name("cs")));
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u", "UPDATE", &new, Some(&old)),
         &view(),
         &ctx(),
@@ -291,7 +291,7 @@ fn ephemeralcontainers_needs_a_decodable_old_object() {
     let new = with_ephemeral(&running_pod(), c("dbg1", name("cs")));
     let mut body: Value = serde_json::from_slice(&review_body("u", "UPDATE", &new, None)).unwrap();
     body["request"]["subResource"] = json!("ephemeralcontainers");
-    for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+    for endpoint in [Phase::Mutate, Phase::Validate] {
         let o = run(
             endpoint,
             &serde_json::to_vec(&body).unwrap(),
@@ -320,7 +320,7 @@ fn ephemeralcontainers_validate_applies_create_rules_to_new_ephemeral_containers
         ),
     );
     let v = view();
-    let o = ephemeral_update(Endpoint::Validate, &new, &old, &v);
+    let o = ephemeral_update(Phase::Validate, &new, &old, &v);
     assert!(o.allowed, "{}", o.message);
     assert_eq!(
         v.log(),
@@ -330,7 +330,7 @@ fn ephemeralcontainers_validate_applies_create_rules_to_new_ephemeral_containers
 
     // Not authorized.
     let v = view().deny(NS, "sa1", "cs", "");
-    let o = ephemeral_update(Endpoint::Validate, &new, &old, &v);
+    let o = ephemeral_update(Phase::Validate, &new, &old, &v);
     assert_eq!(
         (o.code, o.message.as_str()),
         (
@@ -347,7 +347,7 @@ fn ephemeralcontainers_validate_applies_create_rules_to_new_ephemeral_containers
             json!({"gmsaCredentialSpecName": "cs", "gmsaCredentialSpec": "{\"CmsPlugins\":[\"Other\"]}"}),
         ),
     );
-    let o = ephemeral_update(Endpoint::Validate, &new, &old, &view());
+    let o = ephemeral_update(Phase::Validate, &new, &old, &view());
     assert_eq!(o.code, 422);
     assert_eq!(
         o.message,
@@ -356,7 +356,7 @@ fn ephemeralcontainers_validate_applies_create_rules_to_new_ephemeral_containers
 
     // Contents without a name.
     let new = with_ephemeral(&old, c("dbg1", json!({"gmsaCredentialSpec": CS0})));
-    let o = ephemeral_update(Endpoint::Validate, &new, &old, &view());
+    let o = ephemeral_update(Phase::Validate, &new, &old, &view());
     assert_eq!(
         o.message,
         r#"ephemeral container "dbg1" has a GMSA cred spec set, but does not define the name of the corresponding resource"#
@@ -364,7 +364,7 @@ fn ephemeralcontainers_validate_applies_create_rules_to_new_ephemeral_containers
 
     // Name without contents: allowed with the "mutating webhook not installed" warning.
     let new = with_ephemeral(&old, c("dbg1", name("cs")));
-    let o = ephemeral_update(Endpoint::Validate, &new, &old, &view());
+    let o = ephemeral_update(Phase::Validate, &new, &old, &view());
     assert!(o.allowed);
     assert_eq!(o.warnings.len(), 1);
     assert!(o.warnings[0].contains("the mutating webhook is probably not installed"));
@@ -376,7 +376,7 @@ fn ephemeralcontainers_validate_keeps_everything_else_immutable() {
     let mut new = with_ephemeral(&old, c("dbg1", Value::Null));
     new["spec"]["ephemeralContainers"][0]["securityContext"]["windowsOptions"]["gmsaCredentialSpec"] =
         json!("{}");
-    let o = ephemeral_update(Endpoint::Validate, &new, &old, &view());
+    let o = ephemeral_update(Phase::Validate, &new, &old, &view());
     assert_eq!(
         (o.code, o.message.as_str()),
         (
@@ -388,21 +388,21 @@ fn ephemeralcontainers_validate_keeps_everything_else_immutable() {
     let mut new = with_ephemeral(&old, c("dbg1", Value::Null));
     new["spec"]["containers"][0]["securityContext"]["windowsOptions"]["gmsaCredentialSpecName"] =
         json!("other");
-    let o = ephemeral_update(Endpoint::Validate, &new, &old, &view());
+    let o = ephemeral_update(Phase::Validate, &new, &old, &view());
     assert_eq!(
         o.message,
         r#"cannot update an existing pod's GMSA settings (GMSA name modified on container "app")"#
     );
 
     let new = with_ephemeral(&old, c("dbg1", Value::Null));
-    assert!(ephemeral_update(Endpoint::Validate, &new, &old, &view()).allowed);
+    assert!(ephemeral_update(Phase::Validate, &new, &old, &view()).allowed);
 }
 
 #[test]
 fn warnings_never_change_decisions_and_are_absent_when_empty() {
     let p = pod(json!([c("app", name("nokey"))]), json!([]), json!([]));
     let v = view().with_lookup("nokey", winkube_policy::CredSpecLookup::MissingCredspecKey);
-    let o = create(Endpoint::Validate, &p, &v);
+    let o = create(Phase::Validate, &p, &v);
     assert!(o.allowed);
     assert_eq!(o.warnings.len(), 2);
     assert_eq!(
@@ -420,7 +420,7 @@ fn warnings_never_change_decisions_and_are_absent_when_empty() {
         json!([]),
         json!([]),
     );
-    let o = create(Endpoint::Validate, &p, &view());
+    let o = create(Phase::Validate, &p, &view());
     assert!(o.allowed && o.warnings.is_empty());
     assert!(!String::from_utf8(o.body).unwrap().contains("warnings"));
 }
@@ -436,13 +436,13 @@ fn pod_name_falls_back_to_request_name_then_generate_name() {
     };
 
     let p = json!({"metadata": {"generateName": "web-"}, "spec": contents_only});
-    let o = create(Endpoint::Validate, &p, &view());
+    let o = create(Phase::Validate, &p, &view());
     assert_eq!(o.message, msg("web-*"));
 
     let mut body: Value = serde_json::from_slice(&review_body("u", "CREATE", &p, None)).unwrap();
     body["request"]["name"] = json!("web-abcde");
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &serde_json::to_vec(&body).unwrap(),
         &view(),
         &ctx(),
@@ -450,8 +450,8 @@ fn pod_name_falls_back_to_request_name_then_generate_name() {
     assert_eq!(o.message, msg("web-abcde"));
 
     let p = json!({"metadata": {"name": "real", "generateName": "web-"}, "spec": contents_only});
-    assert_eq!(create(Endpoint::Validate, &p, &view()).message, msg("real"));
+    assert_eq!(create(Phase::Validate, &p, &view()).message, msg("real"));
 
     let p = json!({"spec": contents_only});
-    assert_eq!(create(Endpoint::Validate, &p, &view()).message, msg(""));
+    assert_eq!(create(Phase::Validate, &p, &view()).message, msg(""));
 }

@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
-use winkube_policy::{CredSpecLookup, Endpoint, Outcome, ReviewContext};
+use winkube_policy::{CredSpecLookup, Outcome, Phase, ReviewContext};
 
 const POD: &str = "dummy-pod-name";
 const SA: &str = "dummy-service-account-name";
@@ -121,7 +121,7 @@ fn index_of(pod: &Value, name: &str) -> usize {
         .unwrap()
 }
 
-fn create(endpoint: Endpoint, pod: &Value, view: &MemView, ctx: &ReviewContext) -> Outcome {
+fn create(endpoint: Phase, pod: &Value, view: &MemView, ctx: &ReviewContext) -> Outcome {
     run(
         endpoint,
         &review_body("u-1", "CREATE", pod, None),
@@ -132,7 +132,7 @@ fn create(endpoint: Endpoint, pod: &Value, view: &MemView, ctx: &ReviewContext) 
 
 fn update(pod: &Value, old: &Value, view: &MemView) -> Outcome {
     run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u-1", "UPDATE", pod, Some(old)),
         view,
         &no_hostname(),
@@ -175,7 +175,7 @@ fn simple_pod(options: Option<Value>) -> Value {
 fn u1_u2_validate_create_without_gmsa_settings_passes_without_asking() {
     for (case, opts) in [("U1 empty", Some(json!({}))), ("U2 absent", None)] {
         let view = MemView::default();
-        let o = create(Endpoint::Validate, &simple_pod(opts), &view, &no_hostname());
+        let o = create(Phase::Validate, &simple_pod(opts), &view, &no_hostname());
         assert_allowed(&o, case);
         assert!(view.log().is_empty(), "{case}: the view was asked");
         assert!(o.warnings.is_empty());
@@ -214,7 +214,7 @@ fn u3_u9_validate_create_matrix() {
 
         // U3 matching name & contents.
         let vw = view();
-        let o = create(Endpoint::Validate, &with(DUMMY), &vw, &no_hostname());
+        let o = create(Phase::Validate, &with(DUMMY), &vw, &no_hostname());
         assert_allowed(&o, &case("U3"));
         assert_eq!(
             vw.sar_calls().len(),
@@ -225,12 +225,7 @@ fn u3_u9_validate_create_matrix() {
 
         // U4 equivalent but not byte-equal JSON.
         let equivalent = r#"{"All in all you're just another":      {"the":"wall","brick":   "in"},"We don't need no":["education", "thought control","dark sarcasm in the classroom"]}"#;
-        let o = create(
-            Endpoint::Validate,
-            &with(equivalent),
-            &view(),
-            &no_hostname(),
-        );
+        let o = create(Phase::Validate, &with(equivalent), &view(), &no_hostname());
         assert_allowed(&o, &case("U4"));
 
         let mismatch = format!(
@@ -240,13 +235,13 @@ fn u3_u9_validate_create_matrix() {
         );
         // U5 contents of another credspec.
         let other = r#"{"We don't need no": ["money"], "All in all you're just another": {"brick": "in", "the": "wall"}}"#;
-        let o = create(Endpoint::Validate, &with(other), &view(), &no_hostname());
+        let o = create(Phase::Validate, &with(other), &view(), &no_hostname());
         assert_denied(&o, 422, &mismatch, &case("U5"));
         assert_eq!(o.message, mismatch, "no parse error suffix for valid JSON");
 
         // U6 not even JSON.
         let o = create(
-            Endpoint::Validate,
+            Phase::Validate,
             &with("i ain't no JSON object"),
             &view(),
             &no_hostname(),
@@ -258,7 +253,7 @@ fn u3_u9_validate_create_matrix() {
 
         // U7 contents without a name.
         let pod = v.pod(json!({"gmsaCredentialSpec": DUMMY}), extras_with_contents);
-        let o = create(Endpoint::Validate, &pod, &view(), &no_hostname());
+        let o = create(Phase::Validate, &pod, &view(), &no_hostname());
         let expected = format!(
             "{} \"{}\" has a GMSA cred spec set, but does not define the name of the corresponding resource",
             v.kind(),
@@ -269,7 +264,7 @@ fn u3_u9_validate_create_matrix() {
 
         // U8 service account not authorized.
         let vw = view().deny(NS, SA, CS, "dummy reason");
-        let o = create(Endpoint::Validate, &with(DUMMY), &vw, &no_hostname());
+        let o = create(Phase::Validate, &with(DUMMY), &vw, &no_hostname());
         assert_eq!(
             o.message,
             format!(
@@ -281,7 +276,7 @@ fn u3_u9_validate_create_matrix() {
 
         // U9 retrieval errors keep their code.
         let vw = view().with_lookup(CS, CredSpecLookup::NotFound);
-        let o = create(Endpoint::Validate, &with(DUMMY), &vw, &no_hostname());
+        let o = create(Phase::Validate, &with(DUMMY), &vw, &no_hostname());
         assert_denied(
             &o,
             404,
@@ -289,7 +284,7 @@ fn u3_u9_validate_create_matrix() {
             &case("U9 not found"),
         );
         let vw = view().with_lookup(CS, CredSpecLookup::Unavailable("dummy error".into()));
-        let o = create(Endpoint::Validate, &with(DUMMY), &vw, &no_hostname());
+        let o = create(Phase::Validate, &with(DUMMY), &vw, &no_hostname());
         assert_denied(&o, 500, "dummy error", &case("U9 unavailable"));
         assert_eq!(
             o.message,
@@ -309,7 +304,7 @@ fn u10_u13_mutate_without_gmsa_settings_does_nothing() {
         ("U13", None, random_hostname()),
     ] {
         let view = MemView::default();
-        let o = create(Endpoint::Mutate, &simple_pod(opts), &view, &ctx);
+        let o = create(Phase::Mutate, &simple_pod(opts), &view, &ctx);
         assert_allowed(&o, case);
         assert!(patch_ops(&o).is_empty(), "{case}");
         assert!(view.log().is_empty());
@@ -322,7 +317,7 @@ fn u14_random_hostname_with_preset_gmsa_settings_adds_only_the_hostname() {
         json!({"gmsaCredentialSpecName": CS, "gmsaCredentialSpec": DUMMY}),
     ));
     let view = fake_view(&[]);
-    let o = create(Endpoint::Mutate, &pod, &view, &random_hostname());
+    let o = create(Phase::Mutate, &pod, &view, &random_hostname());
     assert_allowed(&o, "U14");
     let ops = patch_ops(&o);
     assert_eq!(
@@ -339,7 +334,7 @@ fn u15_random_hostname_keeps_a_hostname_set_in_spec() {
         json!({"gmsaCredentialSpecName": CS, "gmsaCredentialSpec": DUMMY}),
     ));
     pod["spec"]["hostname"] = json!(POD);
-    let o = create(Endpoint::Mutate, &pod, &fake_view(&[]), &random_hostname());
+    let o = create(Phase::Mutate, &pod, &fake_view(&[]), &random_hostname());
     assert_allowed(&o, "U15");
     assert!(patch_ops(&o).is_empty());
 }
@@ -373,7 +368,7 @@ fn u16_u18_mutate_create_matrix() {
 
         // U16 inline every named options, then the random hostname.
         let pod = v.pod(json!({"gmsaCredentialSpecName": CS}), extras_name_only);
-        let o = create(Endpoint::Mutate, &pod, &view(), &random_hostname());
+        let o = create(Phase::Mutate, &pod, &view(), &random_hostname());
         assert_allowed(&o, &case("U16"));
         let ops = patch_ops(&o);
         let mut expected: Vec<(usize, Value)> = Vec::new();
@@ -402,7 +397,7 @@ fn u16_u18_mutate_create_matrix() {
             json!({"gmsaCredentialSpecName": CS, "gmsaCredentialSpec": r#"{"pre-set GMSA": "cred contents"}"#}),
             extras_name_only,
         );
-        let o = create(Endpoint::Mutate, &pod, &view(), &no_hostname());
+        let o = create(Phase::Mutate, &pod, &view(), &no_hostname());
         assert_allowed(&o, &case("U17"));
         let ops = patch_ops(&o);
         assert_eq!(ops.len(), v.extras, "{}", case("U17"));
@@ -417,7 +412,7 @@ fn u16_u18_mutate_create_matrix() {
         // U18 retrieval errors keep their code.
         let pod = v.pod(json!({"gmsaCredentialSpecName": CS}), extras_name_only);
         let vw = view().with_lookup(CS, CredSpecLookup::NotFound);
-        let o = create(Endpoint::Mutate, &pod, &vw, &random_hostname());
+        let o = create(Phase::Mutate, &pod, &vw, &random_hostname());
         assert_denied(
             &o,
             404,
@@ -506,7 +501,7 @@ fn h_pod() -> Value {
 #[test]
 fn h1_success_path() {
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body(H_UID, "CREATE", &h_pod(), None),
         &fake_view(&[]),
         &no_hostname(),
@@ -525,7 +520,7 @@ fn h1_success_path() {
 fn h2_failure() {
     let view = fake_view(&[]).deny_by_default("bogus reason");
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body(H_UID, "CREATE", &h_pod(), None),
         &view,
         &no_hostname(),
@@ -544,7 +539,7 @@ fn h5_wrong_object_kind() {
     let mut body: Value =
         serde_json::from_slice(&review_body(H_UID, "CREATE", &h_pod(), None)).unwrap();
     body["request"]["kind"]["kind"] = json!("Deployment");
-    for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+    for endpoint in [Phase::Mutate, Phase::Validate] {
         let o = run(
             endpoint,
             &serde_json::to_vec(&body).unwrap(),

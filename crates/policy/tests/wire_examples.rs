@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::json;
 use support::*;
-use winkube_policy::{Endpoint, ReviewContext};
+use winkube_policy::{Phase, ReviewContext};
 
 fn ctx() -> ReviewContext {
     ReviewContext::default()
@@ -17,7 +17,7 @@ fn denial_bytes_match_reference() {
     let view = MemView::default().deny(NS, "sa1", "denied", "no RBAC policy matched");
     let pod = json!({"metadata":{"name":"p1"},"spec":{"serviceAccountName":"sa1","securityContext":{"windowsOptions":{"gmsaCredentialSpecName":"denied"}},"containers":[{"name":"c0"}]}});
     let o = run(
-        Endpoint::Validate,
+        Phase::Validate,
         &review_body("u-1", "CREATE", &pod, None),
         &view,
         &ctx(),
@@ -31,7 +31,7 @@ fn denial_bytes_match_reference() {
 
 #[test]
 fn malformed_body_bytes_match_reference() {
-    let o = run(Endpoint::Mutate, b"", &MemView::default(), &ctx());
+    let o = run(Phase::Mutate, b"", &MemView::default(), &ctx());
     assert_eq!(
         String::from_utf8(o.body).unwrap(),
         r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","response":{"uid":"","allowed":false,"status":{"metadata":{},"message":"unable to unmarshall JSON body as an admission review: unexpected end of JSON input","code":400}}}"#
@@ -41,7 +41,7 @@ fn malformed_body_bytes_match_reference() {
 #[test]
 fn allowed_without_patch_bytes_match_reference() {
     let pod = json!({"metadata":{"name":"p1"},"spec":{"containers":[{"name":"c0"}]}});
-    for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
+    for endpoint in [Phase::Mutate, Phase::Validate] {
         let o = run(
             endpoint,
             &review_body("u-1", "CREATE", &pod, None),
@@ -65,7 +65,7 @@ fn patch_bytes_match_reference_with_raw_contents() {
         random_hostname: Some("c5c0cb67-605d-4".into()),
     };
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u-1", "CREATE", &pod, None),
         &view,
         &ctx,
@@ -84,7 +84,7 @@ fn patch_bytes_with_canonical_contents_escape_the_backslash() {
     let view = MemView::default().with("cs", json!({"DomainJoinConfig":{"Sid":"S-1","DnsName":"contoso.com"},"CmsPlugins":["ActiveDirectory"],"ActiveDirectoryConfig":{"HostAccountConfig":{"PluginInput":"a:<password>&"}}}));
     let pod = json!({"metadata":{"name":"p1"},"spec":{"securityContext":{"windowsOptions":{"gmsaCredentialSpecName":"cs"}},"containers":[{"name":"c0"}]}});
     let o = run(
-        Endpoint::Mutate,
+        Phase::Mutate,
         &review_body("u-1", "CREATE", &pod, None),
         &view,
         &ctx(),

@@ -3,8 +3,10 @@
 //!
 //! - [`serve`] / [`Server`]: hyper 1 over tokio-rustls (HTTP/1.1 and HTTP/2 by ALPN, TLS ≥ 1.2),
 //!   graceful shutdown, body limit and header-read timeout.
-//! - [`Router`]: the HTTP surface (`/mutate`, `/validate`, `/health`, `/info`, `/metrics`), callable
-//!   without a socket so its behaviour can be tested directly.
+//! - [`Router`]: the HTTP surface (`/mutate`, `/validate`, `/mutate-windows`, `/validate-windows`,
+//!   `/health`, `/info`, `/metrics`; the [`paths`]), callable without a socket so its behaviour
+//!   can be tested directly. The reviews themselves are `winkube-policy`'s; this crate only does
+//!   HTTP, the live views and the registry lookups of the Windows policies ([`windows`]).
 //! - [`certs`]: the serving certificate, re-read when the directory holding it changes (Secret
 //!   volumes swap a `..data` symlink, so watching the files themselves misses later rotations).
 //! - [`LiveView`]: the [`ClusterView`](winkube_policy::ClusterView) backed by a watch-fed credspec
@@ -14,6 +16,7 @@
 pub mod certs;
 pub mod live;
 pub mod metrics;
+pub mod paths;
 pub mod ratelimit;
 pub mod readiness;
 pub mod routes;
@@ -24,6 +27,7 @@ use std::path::PathBuf;
 
 pub use live::{AuthorizationMode, LiveView, LiveViewConfig};
 pub use metrics::Metrics;
+pub use paths::Endpoint;
 pub use readiness::Readiness;
 pub use routes::Router;
 pub use server::{Server, ServerConfig, serve};

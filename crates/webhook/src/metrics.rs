@@ -12,40 +12,9 @@ use prometheus_client::registry::Registry;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-/// Which admission endpoint a review came through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EndpointLabel {
-    Mutate,
-    Validate,
-    MutateWindows,
-    ValidateWindows,
-}
+use crate::paths::Endpoint;
 
-const ALL_ENDPOINTS: [EndpointLabel; 4] = [
-    EndpointLabel::Mutate,
-    EndpointLabel::Validate,
-    EndpointLabel::MutateWindows,
-    EndpointLabel::ValidateWindows,
-];
-
-impl EndpointLabel {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Mutate => "mutate",
-            Self::Validate => "validate",
-            Self::MutateWindows => "mutate-windows",
-            Self::ValidateWindows => "validate-windows",
-        }
-    }
-    fn index(self) -> usize {
-        match self {
-            Self::Mutate => 0,
-            Self::Validate => 1,
-            Self::MutateWindows => 2,
-            Self::ValidateWindows => 3,
-        }
-    }
-}
+const ALL_ENDPOINTS: [Endpoint; 4] = Endpoint::ALL;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReviewLabels {
@@ -103,17 +72,17 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("winkube_webhook");
         let reviews = Family::<ReviewLabels, Counter>::default();
-        let resolve = |endpoint: EndpointLabel| {
+        let resolve = |endpoint: Endpoint| {
             std::array::from_fn(|i| {
                 let labels = if i == 0 {
                     ReviewLabels {
-                        endpoint: endpoint.as_str(),
+                        endpoint: endpoint.label(),
                         allowed: "true",
                         code: 200,
                     }
                 } else {
                     ReviewLabels {
-                        endpoint: endpoint.as_str(),
+                        endpoint: endpoint.label(),
                         allowed: "false",
                         code: DENIAL_CODES[i - 1],
                     }
@@ -134,7 +103,7 @@ impl Metrics {
         });
         let latency = ALL_ENDPOINTS.map(|e| {
             latency_family.get_or_create_owned(&EndpointLabels {
-                endpoint: e.as_str(),
+                endpoint: e.label(),
             })
         });
         registry.register(
@@ -169,7 +138,7 @@ impl Metrics {
     }
 
     /// Records one answered review.
-    pub fn record_review(&self, endpoint: EndpointLabel, allowed: bool, code: u16, took: Duration) {
+    pub fn record_review(&self, endpoint: Endpoint, allowed: bool, code: u16, took: Duration) {
         let row = &self.resolved[endpoint.index()];
         let counter = if allowed {
             Some(&row[0])
@@ -186,7 +155,7 @@ impl Metrics {
             None => {
                 self.reviews
                     .get_or_create(&ReviewLabels {
-                        endpoint: endpoint.as_str(),
+                        endpoint: endpoint.label(),
                         allowed: if allowed { "true" } else { "false" },
                         code,
                     })
@@ -226,19 +195,25 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use winkube_policy::Phase;
 
     #[test]
     fn records_resolved_and_unusual_codes() {
         let m = Metrics::new();
-        m.record_review(EndpointLabel::Mutate, true, 200, Duration::from_micros(30));
         m.record_review(
-            EndpointLabel::Validate,
+            Endpoint::Gmsa(Phase::Mutate),
+            true,
+            200,
+            Duration::from_micros(30),
+        );
+        m.record_review(
+            Endpoint::Gmsa(Phase::Validate),
             false,
             403,
             Duration::from_millis(2),
         );
         m.record_review(
-            EndpointLabel::Validate,
+            Endpoint::Gmsa(Phase::Validate),
             false,
             418,
             Duration::from_millis(2),
@@ -270,13 +245,13 @@ mod tests {
     fn windows_paths_have_their_own_series() {
         let m = Metrics::new();
         m.record_review(
-            EndpointLabel::MutateWindows,
+            Endpoint::Windows(Phase::Mutate),
             true,
             200,
             Duration::from_micros(40),
         );
         m.record_review(
-            EndpointLabel::ValidateWindows,
+            Endpoint::Windows(Phase::Validate),
             false,
             403,
             Duration::from_micros(40),

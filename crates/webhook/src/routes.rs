@@ -13,18 +13,17 @@
 //! The review body is read into one `Bytes` and handed to the policy as a slice; the policy's
 //! response bytes become the response body without another copy.
 
-use crate::metrics::EndpointLabel;
+use crate::paths::{Endpoint, HEALTH_PATH, INFO_PATH, METRICS_PATH};
 use crate::{Metrics, Readiness};
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use serde::Deserialize;
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
-use winkube_policy::{ClusterView, Endpoint, ReviewContext};
+use tracing::Instrument as _;
+use winkube_policy::{ClusterView, Phase, ReviewContext};
 
 /// The response body type of every route.
 pub type ResponseBody = Full<Bytes>;
@@ -108,21 +107,23 @@ impl<V: ClusterView + 'static> Router<V> {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        match req.uri().path() {
-            "/mutate" => self.review(Endpoint::Mutate, req).await,
-            "/validate" => self.review(Endpoint::Validate, req).await,
-            "/mutate-windows" | "/validate-windows" if self.inner.windows.get().is_some() => {
-                self.windows_review(req).await
+        let path = req.uri().path();
+        if let Some(endpoint) = Endpoint::from_path(path) {
+            // The Windows paths exist only when the Windows policies are on.
+            if matches!(endpoint, Endpoint::Gmsa(_)) || self.inner.windows.get().is_some() {
+                return self.review(endpoint, req).await;
             }
-            "/health" => {
+        }
+        match path {
+            HEALTH_PATH => {
                 if self.inner.ready.is_ready() {
                     empty(StatusCode::NO_CONTENT)
                 } else {
                     text(StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet\n")
                 }
             }
-            "/info" => with_type(StatusCode::OK, &APPLICATION_JSON, self.inner.info.clone()),
-            "/metrics" => with_type(
+            INFO_PATH => with_type(StatusCode::OK, &APPLICATION_JSON, self.inner.info.clone()),
+            METRICS_PATH => with_type(
                 StatusCode::OK,
                 &OPENMETRICS,
                 Bytes::from(self.inner.metrics.encode()),
@@ -173,7 +174,9 @@ impl<V: ClusterView + 'static> Router<V> {
         }
     }
 
-    async fn review<B>(&self, policy_endpoint: Endpoint, req: Request<B>) -> Response<ResponseBody>
+    /// One review on any of the four review paths, in a span that carries its uid, path and
+    /// decision.
+    async fn review<B>(&self, endpoint: Endpoint, req: Request<B>) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -182,84 +185,50 @@ impl<V: ClusterView + 'static> Router<V> {
             Ok(body) => body,
             Err(refusal) => return refusal,
         };
-
+        let span = tracing::info_span!(
+            "review",
+            endpoint = endpoint.label(),
+            uid = tracing::field::Empty,
+            allowed = tracing::field::Empty,
+            code = tracing::field::Empty,
+        );
         let started = Instant::now();
-        let (endpoint, random_hostname) = match policy_endpoint {
-            Endpoint::Mutate => (
-                EndpointLabel::Mutate,
-                self.inner.opts.random_hostname.then(random_hostname),
-            ),
-            Endpoint::Validate => (EndpointLabel::Validate, None),
+        let outcome = match endpoint {
+            Endpoint::Gmsa(phase) => {
+                let random_hostname = (phase == Phase::Mutate && self.inner.opts.random_hostname)
+                    .then(random_hostname);
+                let ctx = ReviewContext { random_hostname };
+                winkube_policy::review(phase, &body, &*self.inner.view, &ctx)
+                    .instrument(span.clone())
+                    .await
+            }
+            Endpoint::Windows(phase) => {
+                let Some(windows) = self.inner.windows.get() else {
+                    return empty(StatusCode::NOT_FOUND);
+                };
+                windows.review(phase, &body).instrument(span.clone()).await
+            }
         };
-        let ctx = ReviewContext { random_hostname };
-        let outcome = winkube_policy::review(policy_endpoint, &body, &*self.inner.view, &ctx).await;
         self.inner.metrics.record_review(
             endpoint,
             outcome.allowed,
             outcome.code,
             started.elapsed(),
         );
+        span.record("uid", outcome.uid.as_str());
+        span.record("allowed", outcome.allowed);
+        span.record("code", outcome.code);
+        let _in_span = span.enter();
         if !outcome.allowed {
-            let pod = PodRef::peek(&body);
             tracing::info!(
-                endpoint = ?endpoint,
-                uid = %outcome.uid,
-                namespace = %pod.namespace,
-                pod = %pod.name,
-                code = outcome.code,
+                namespace = %outcome.namespace,
+                pod = %outcome.name,
                 message = %outcome.message,
                 "refusing to admit pod"
             );
         }
         for warning in &outcome.warnings {
-            tracing::debug!(uid = %outcome.uid, warning = %warning, "admission warning");
-        }
-        with_type(StatusCode::OK, &APPLICATION_JSON, Bytes::from(outcome.body))
-    }
-}
-
-impl<V: ClusterView + 'static> Router<V> {
-    /// `/mutate-windows` and `/validate-windows`: the same HTTP rules as `/mutate`, then the
-    /// Windows workload policies.
-    async fn windows_review<B>(&self, req: Request<B>) -> Response<ResponseBody>
-    where
-        B: Body<Data = Bytes>,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let Some(windows) = self.inner.windows.get() else {
-            return empty(StatusCode::NOT_FOUND);
-        };
-        let phase = if req.uri().path() == "/mutate-windows" {
-            winkube_policy::windows::Phase::Mutate
-        } else {
-            winkube_policy::windows::Phase::Validate
-        };
-        let body = match self.review_body(req).await {
-            Ok(body) => body,
-            Err(refusal) => return refusal,
-        };
-        let started = Instant::now();
-        let outcome = windows.review(phase, &body).await;
-        let endpoint = match phase {
-            winkube_policy::windows::Phase::Mutate => EndpointLabel::MutateWindows,
-            winkube_policy::windows::Phase::Validate => EndpointLabel::ValidateWindows,
-        };
-        self.inner.metrics.record_review(
-            endpoint,
-            outcome.allowed,
-            outcome.code,
-            started.elapsed(),
-        );
-        if !outcome.allowed {
-            tracing::info!(
-                phase = ?phase,
-                uid = %outcome.uid,
-                namespace = %outcome.namespace,
-                pod = %outcome.name,
-                code = outcome.code,
-                message = %outcome.message,
-                "Windows policies refuse to admit pod"
-            );
+            tracing::debug!(warning = %warning, "admission warning");
         }
         with_type(StatusCode::OK, &APPLICATION_JSON, Bytes::from(outcome.body))
     }
@@ -270,68 +239,6 @@ fn random_hostname() -> String {
     let mut buf = uuid::Uuid::encode_buffer();
     let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
     s[..15].to_owned()
-}
-
-/// Just enough of a review to name the pod in a log line; parsed only for denials.
-#[derive(Default)]
-struct PodRef<'a> {
-    namespace: Cow<'a, str>,
-    name: Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-struct PeekReview<'a> {
-    #[serde(borrow)]
-    request: Option<PeekRequest<'a>>,
-}
-
-#[derive(Deserialize)]
-struct PeekRequest<'a> {
-    #[serde(borrow)]
-    namespace: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    object: Option<PeekObject<'a>>,
-}
-
-#[derive(Deserialize)]
-struct PeekObject<'a> {
-    #[serde(borrow)]
-    metadata: Option<PeekMeta<'a>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PeekMeta<'a> {
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    generate_name: Option<Cow<'a, str>>,
-}
-
-impl<'a> PodRef<'a> {
-    fn peek(body: &'a [u8]) -> Self {
-        let Ok(PeekReview { request: Some(r) }) = serde_json::from_slice::<PeekReview<'a>>(body)
-        else {
-            return Self::default();
-        };
-        let meta = r.object.and_then(|o| o.metadata);
-        let name = r
-            .name
-            .filter(|n| !n.is_empty())
-            .or_else(|| meta.as_ref().and_then(|m| m.name.clone()))
-            .or_else(|| {
-                // Pods created by controllers have only generateName at admission time.
-                meta.and_then(|m| m.generate_name)
-                    .map(|g| Cow::Owned(format!("{g}*")))
-            })
-            .unwrap_or_default();
-        Self {
-            namespace: r.namespace.unwrap_or_default(),
-            name,
-        }
-    }
 }
 
 fn empty(status: StatusCode) -> Response<ResponseBody> {
@@ -375,15 +282,5 @@ mod tests {
             h.chars()
                 .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_lowercase())
         );
-    }
-
-    #[test]
-    fn peek_names_the_pod() {
-        let body = br#"{"request":{"uid":"u","namespace":"ns1","object":{"metadata":{"generateName":"web-"},"spec":{}}}}"#;
-        let p = PodRef::peek(body);
-        assert_eq!(p.namespace, "ns1");
-        assert_eq!(p.name, "web-*");
-        let p = PodRef::peek(b"not json");
-        assert_eq!(p.name, "");
     }
 }

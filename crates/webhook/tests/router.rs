@@ -87,6 +87,58 @@ async fn query_string_is_ignored_and_method_case_is_not_checked() {
     assert_eq!(response_of(&body_of(resp).await)["allowed"], true);
 }
 
+/// Log lines written while a test runs, for asserting on what was logged.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_review_is_logged_in_a_span_with_uid_endpoint_and_decision() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let r = default_router();
+    let pod = gmsa_pod("other-sa", "credspec-0", Some(CREDSPEC_0_CANONICAL));
+    let resp = r
+        .handle(req(
+            "POST",
+            "/validate",
+            Some("application/json"),
+            review_body("u-span", "CREATE", "apps", &pod),
+        ))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("refusing to admit pod"))
+        .unwrap_or_else(|| panic!("no denial logged in {text}"));
+    for field in [
+        "review{",
+        r#"endpoint="validate""#,
+        r#"uid="u-span""#,
+        "allowed=false",
+        "code=403",
+        "namespace=apps",
+    ] {
+        assert!(line.contains(field), "{field} missing from {line}");
+    }
+}
+
 #[tokio::test]
 async fn validate_denies_an_unauthorized_service_account() {
     let r = default_router();

@@ -218,34 +218,37 @@ impl Default for WindowsPolicyConfig {
 /// A policy file that could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid Windows policy configuration: {0}")]
-pub struct ConfigError(pub String);
+pub struct PolicyConfigError(pub String);
 
 impl WindowsPolicyConfig {
     /// Parses a policy file. Unknown keys, bad modes, bad taints and bad quantities are
     /// errors that name the offending key or value. An empty document gives the defaults.
-    pub fn from_yaml(yaml: &str) -> Result<Self, ConfigError> {
+    pub fn from_yaml(yaml: &str) -> Result<Self, PolicyConfigError> {
         if yaml.trim().is_empty() {
             return Ok(Self::default());
         }
-        let cfg: Self = serde_saphyr::from_str(yaml).map_err(|e| ConfigError(e.to_string()))?;
+        let cfg: Self =
+            serde_saphyr::from_str(yaml).map_err(|e| PolicyConfigError(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), PolicyConfigError> {
         let g = &self.gmsa_domain_readiness;
         if g.interval_seconds == 0 || g.timeout_seconds == 0 {
-            return Err(ConfigError(
+            return Err(PolicyConfigError(
                 "gmsaDomainReadiness.timeoutSeconds and intervalSeconds must be positive".into(),
             ));
         }
         if g.timeout_seconds > 3600 {
-            return Err(ConfigError(
+            return Err(PolicyConfigError(
                 "gmsaDomainReadiness.timeoutSeconds must be at most 3600".into(),
             ));
         }
         if self.os_build.architecture.is_empty() {
-            return Err(ConfigError("osBuild.architecture must not be empty".into()));
+            return Err(PolicyConfigError(
+                "osBuild.architecture must not be empty".into(),
+            ));
         }
         Ok(())
     }

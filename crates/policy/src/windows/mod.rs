@@ -1,7 +1,8 @@
 //! Windows workload policies: OS targeting, scheduling, Linux pinning, memory floor, image
 //! tags, OS-build compatibility and the gMSA domain-readiness hook.
 //!
-//! Registry lookups are I/O, so a review runs in three steps:
+//! Registry lookups are I/O, so a review runs in three steps (as an AdmissionReview:
+//! [`decode`], then [`PodReview::images_to_resolve`] and [`PodReview::evaluate`]):
 //! 1. [`images_to_resolve`] (pure) lists the images the policies need metadata for;
 //! 2. the caller resolves them (`winkube-registry`: cache, TTL, bound, timeout) into an
 //!    [`ImageResolutions`] map, or loads pinned metadata from files;
@@ -12,6 +13,7 @@ mod gmsa_hook;
 pub mod os;
 mod pod;
 pub mod quantity;
+mod review;
 mod rules;
 pub mod view;
 
@@ -19,26 +21,18 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+pub use crate::outcome::Phase;
 pub use config::{
-    ConfigError, GmsaReadinessConfig, ImageTagsConfig, ImagesConfig, LinuxPinningConfig,
-    MemoryConfig, MemoryMode, Mode, OnUnresolved, OsBuildConfig, SchedulingConfig,
+    GmsaReadinessConfig, ImageTagsConfig, ImagesConfig, LinuxPinningConfig, MemoryConfig,
+    MemoryMode, Mode, OnUnresolved, OsBuildConfig, PolicyConfigError, SchedulingConfig,
     WindowsPolicyConfig,
 };
 pub use os::{OsDecision, OsSignal, TargetOs};
+pub use review::{Decoded, PodReview, decode};
 pub use view::{
     ImageLookup, ImageRequest, ImageResolutions, NodeBuildLabel, NodeBuilds, RuntimeClassInfo,
     RuntimeClassLookup, StaticWindowsView, WindowsClusterView,
 };
-
-/// Which admission phase runs the policies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Mutating webhook: fixes become JSON Patch operations.
-    Mutate,
-    /// Validating webhook (runs after every mutation): a fix that enforce mode would still
-    /// need is a denial, so a pod that bypassed the mutation is not admitted.
-    Validate,
-}
 
 /// The policies a finding belongs to (prefix of warnings and denial reasons).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -199,11 +193,11 @@ pub fn summarize(d: &WindowsDecision) -> String {
 /// reference to `{digest?, platforms: [{os, architecture, os.version?, ...}]}`.
 pub fn pinned_images_from_yaml(
     yaml: &str,
-) -> Result<BTreeMap<String, winkube_api::windows::ImagePlatforms>, ConfigError> {
+) -> Result<BTreeMap<String, winkube_api::windows::ImagePlatforms>, PolicyConfigError> {
     if yaml.trim().is_empty() {
         return Ok(BTreeMap::new());
     }
-    serde_saphyr::from_str(yaml).map_err(|e| ConfigError(format!("image metadata: {e}")))
+    serde_saphyr::from_str(yaml).map_err(|e| PolicyConfigError(format!("image metadata: {e}")))
 }
 
 /// Pinned image metadata (for `winkube admit` offline): a YAML/JSON map from image

@@ -148,7 +148,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 use serde_json::{Value, json};
-use winkube_policy::{Endpoint, Outcome, ReviewContext};
+use winkube_policy::{Outcome, Phase, ReviewContext};
 
 pub const NS: &str = "dummy-namespace";
 
@@ -175,7 +175,7 @@ pub fn review_body(uid: &str, operation: &str, pod: &Value, old: Option<&Value>)
     .unwrap()
 }
 
-pub fn run(endpoint: Endpoint, body: &[u8], view: &MemView, ctx: &ReviewContext) -> Outcome {
+pub fn run(endpoint: Phase, body: &[u8], view: &MemView, ctx: &ReviewContext) -> Outcome {
     block_on(winkube_policy::review(endpoint, body, view, ctx))
 }
 

@@ -4,20 +4,12 @@
 
 use crate::contents::{Comparison, compare};
 use crate::gofmt::{push_json_string, quote};
+use crate::outcome::{Outcome, Phase, pod_display_name};
 use crate::view::{ClusterView, CredSpecContents, CredSpecLookup};
-use crate::wire::{self, Admission, ContainerList, Object, Pod, WindowsOptions};
+use crate::wire::{self, ContainerList, Object, Pod, WindowsOptions};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::sync::Arc;
-
-/// Which webhook the request was sent to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// `/mutate`: inlines credspec contents (and optionally a random hostname).
-    Mutate,
-    /// `/validate`: authorises, compares contents, protects GMSA settings on update.
-    Validate,
-}
 
 /// Per-request inputs that are not in the body; the caller generates randomness.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,23 +17,6 @@ pub struct ReviewContext {
     /// `Some(h)` iff `RANDOM_HOSTNAME` is on; `h` is the 15-character hostname the caller
     /// generated for this request (the reference uses the first 15 characters of a UUIDv4).
     pub random_hostname: Option<String>,
-}
-
-/// The answer to one AdmissionReview.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    /// The full AdmissionReview response (`admission.k8s.io/v1`), shaped byte for byte like
-    /// the reference's, plus `warnings` when there are any.
-    pub body: Vec<u8>,
-    pub uid: String,
-    pub allowed: bool,
-    /// 200 when allowed, otherwise the denial's `status.code`.
-    pub code: u16,
-    /// The denial's message; empty when allowed.
-    pub message: String,
-    /// Number of JSON-patch operations in the response.
-    pub patch_ops: usize,
-    pub warnings: Vec<String>,
 }
 
 /// The result of [`admit_pod`].
@@ -60,7 +35,7 @@ pub struct Admitted {
 
 /// Reviews the raw body of a POST to `/mutate` or `/validate`.
 pub async fn review<V: ClusterView>(
-    endpoint: Endpoint,
+    phase: Phase,
     body: &[u8],
     view: &V,
     ctx: &ReviewContext,
@@ -72,7 +47,7 @@ pub async fn review<V: ClusterView>(
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(body),
     };
-    decide(endpoint, &text, view, ctx).await.render()
+    decide(phase, &text, view, ctx).await.render()
 }
 
 /// The response for a body that could not be read (reference P1), for the HTTP layer.
@@ -104,7 +79,7 @@ pub async fn admit_pod<V: ClusterView>(
         Ok(b) => b,
         Err(e) => return denied(500, format!("unable to encode the pod: {e}"), Vec::new()),
     };
-    let mutated = decide(Endpoint::Mutate, &mutate_body, view, ctx).await;
+    let mutated = decide(Phase::Mutate, &mutate_body, view, ctx).await;
     let mut warnings = mutated.warnings;
     if let Some(d) = mutated.denial {
         return denied(d.code, d.message, warnings);
@@ -126,7 +101,7 @@ pub async fn admit_pod<V: ClusterView>(
         Ok(b) => b,
         Err(e) => return denied(500, format!("unable to encode the pod: {e}"), warnings),
     };
-    let validated = decide(Endpoint::Validate, &validate_body, view, ctx).await;
+    let validated = decide(Phase::Validate, &validate_body, view, ctx).await;
     warnings.extend(validated.warnings);
     match validated.denial {
         Some(d) => denied(d.code, d.message, warnings),
@@ -194,6 +169,9 @@ impl PatchValue {
 #[derive(Debug, Default)]
 struct Decision {
     uid: String,
+    /// For logs: the request's namespace and the pod's display name.
+    namespace: String,
+    name: String,
     denial: Option<Denial>,
     ops: Vec<PatchOp>,
     warnings: Vec<String>,
@@ -262,6 +240,8 @@ impl Decision {
             message,
             patch_ops: self.ops.len(),
             warnings: self.warnings,
+            namespace: self.namespace,
+            name: self.name,
         }
     }
 }
@@ -293,9 +273,9 @@ fn patch_json(ops: &[PatchOp]) -> String {
     s
 }
 
-/// Runs the checks of the reference in its order (P2..P7), then the endpoint's rules.
+/// Runs the checks of the reference in its order (P2..P7), then the phase's rules.
 async fn decide<V: ClusterView>(
-    endpoint: Endpoint,
+    phase: Phase,
     text: &str,
     view: &V,
     ctx: &ReviewContext,
@@ -314,56 +294,55 @@ async fn decide<V: ClusterView>(
         Ok(Some(r)) => r,
     };
     let uid = req.uid().to_owned();
+    // Denials from here on name the namespace (for logs).
+    let namespace = req.namespace().to_owned();
+    let deny = |code: u16, message: String| Decision {
+        namespace: namespace.clone(),
+        ..Decision::deny(uid.clone(), code, message)
+    };
     if req.kind() != "Pod" {
-        let msg = format!("expected a Pod object, got a {}", req.kind());
-        return Decision::deny(uid, 400, msg);
+        return deny(400, format!("expected a Pod object, got a {}", req.kind()));
     }
     let object = std::mem::replace(&mut req.object, Object::Raw(None));
     let pod = match object.into_pod() {
         Ok(p) => p,
         Err(e) => {
-            return Decision::deny(
-                uid,
-                400,
-                format!("unable to unmarshall pod JSON object: {e}"),
-            );
+            return deny(400, format!("unable to unmarshall pod JSON object: {e}"));
         }
     };
     let operation = req.operation();
     let create = match operation {
         "CREATE" => true,
         "UPDATE" => false,
-        other => return Decision::deny(uid, 400, format!("unpexpected operation {other}")),
+        other => return deny(400, format!("unpexpected operation {other}")),
     };
     let ephemeral = !create && req.sub_resource() == "ephemeralcontainers";
-    let old = if !create && (endpoint == Endpoint::Validate || ephemeral) {
+    let old = if !create && (phase == Phase::Validate || ephemeral) {
         match wire::decode_pod(req.old_object) {
             Ok(p) => Some(p),
             Err(e) => {
-                return Decision::deny(
-                    uid,
-                    400,
-                    format!("unable to unmarshall pod JSON object: {e}"),
-                );
+                return deny(400, format!("unable to unmarshall pod JSON object: {e}"));
             }
         }
     } else {
         None
     };
     let subject = Subject {
-        pod_name: display_name(&pod, &req),
+        pod_name: pod_display_name(pod.name(), req.name(), pod.generate_name()),
         pod: &pod,
         namespace: req.namespace(),
     };
     let mut decision = Decision {
         uid,
+        namespace,
+        name: subject.pod_name.clone().into_owned(),
         ..Decision::default()
     };
-    let result = match (endpoint, old.as_ref()) {
-        (Endpoint::Mutate, None) if create => subject.mutate_create(view, ctx, &mut decision.ops),
-        (Endpoint::Mutate, Some(old)) => subject.mutate_new_ephemeral(old, view, &mut decision.ops),
-        (Endpoint::Mutate, None) => Ok(()),
-        (Endpoint::Validate, None) => {
+    let result = match (phase, old.as_ref()) {
+        (Phase::Mutate, None) if create => subject.mutate_create(view, ctx, &mut decision.ops),
+        (Phase::Mutate, Some(old)) => subject.mutate_new_ephemeral(old, view, &mut decision.ops),
+        (Phase::Mutate, None) => Ok(()),
+        (Phase::Validate, None) => {
             let mut result = Ok(());
             for (t, o) in subject.targets() {
                 result = subject
@@ -375,7 +354,7 @@ async fn decide<V: ClusterView>(
             }
             result
         }
-        (Endpoint::Validate, Some(old)) => {
+        (Phase::Validate, Some(old)) => {
             let mut result = Ok(());
             for (t, o) in subject.targets() {
                 result = if ephemeral && t.is_new_ephemeral(old) {
@@ -397,20 +376,6 @@ async fn decide<V: ClusterView>(
         decision.denial = Some(d);
     }
     decision
-}
-
-/// How denials name the pod: its name; before the API server generated one, the request's
-/// name or `generateName*` (the reference prints `""` then).
-fn display_name<'p>(pod: &'p Pod<'_>, req: &'p Admission<'_>) -> Cow<'p, str> {
-    if !pod.name().is_empty() {
-        Cow::Borrowed(pod.name())
-    } else if !req.name().is_empty() {
-        Cow::Borrowed(req.name())
-    } else if !pod.generate_name().is_empty() {
-        Cow::Owned(format!("{}*", pod.generate_name()))
-    } else {
-        Cow::Borrowed("")
-    }
 }
 
 /// One place that holds windowsOptions: the pod, or a member of one of its container lists.

@@ -1,0 +1,70 @@
+//! What both reviews share: the admission phase, the answer to one AdmissionReview, and how
+//! a pod is named before the API server has given it a name.
+
+use std::borrow::Cow;
+
+/// Which admission phase a review runs in (`/mutate*` or `/validate*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Mutating webhook: fixes become JSON Patch operations (gMSA: credspec contents are
+    /// inlined, and optionally a random hostname).
+    Mutate,
+    /// Validating webhook (runs after every mutation): gMSA authorises, compares contents and
+    /// protects GMSA settings on update; a Windows-policy fix that enforce mode would still
+    /// need is a denial, so a pod that bypassed the mutation is not admitted.
+    Validate,
+}
+
+/// The answer to one AdmissionReview, from either review ([`crate::gmsa::review`],
+/// [`crate::windows::decode`] / [`crate::windows::PodReview::evaluate`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The full AdmissionReview response. The gMSA paths answer `admission.k8s.io/v1` shaped
+    /// byte for byte like the reference's (plus `warnings` when there are any); the Windows
+    /// paths answer in the request's version.
+    pub body: Vec<u8>,
+    pub uid: String,
+    pub allowed: bool,
+    /// 200 when allowed, otherwise the denial's `status.code`.
+    pub code: u16,
+    /// The denial's message; empty when allowed.
+    pub message: String,
+    /// Number of JSON-patch operations in the response.
+    pub patch_ops: usize,
+    pub warnings: Vec<String>,
+    /// The pod's namespace and [display name](pod_display_name), for logs; empty when the
+    /// review did not get that far.
+    pub namespace: String,
+    pub name: String,
+}
+
+/// How a pod is named in messages and logs: its name; before the API server generated one,
+/// the request's name, else `generateName*` (the reference prints `""` then); else empty.
+pub fn pod_display_name<'a>(
+    pod_name: &'a str,
+    request_name: &'a str,
+    generate_name: &str,
+) -> Cow<'a, str> {
+    if !pod_name.is_empty() {
+        Cow::Borrowed(pod_name)
+    } else if !request_name.is_empty() {
+        Cow::Borrowed(request_name)
+    } else if !generate_name.is_empty() {
+        Cow::Owned(format!("{generate_name}*"))
+    } else {
+        Cow::Borrowed("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_are_named_by_name_then_request_then_generate_name() {
+        assert_eq!(pod_display_name("a", "b", "c-"), "a");
+        assert_eq!(pod_display_name("", "b", "c-"), "b");
+        assert_eq!(pod_display_name("", "", "c-"), "c-*");
+        assert_eq!(pod_display_name("", "", ""), "");
+    }
+}

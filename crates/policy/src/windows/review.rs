@@ -1,0 +1,277 @@
+//! The Windows policies as an AdmissionReview (`/mutate-windows`, `/validate-windows`):
+//! [`decode`] the envelope, let the caller resolve [`PodReview::images_to_resolve`] (registry
+//! I/O, outside this crate), then [`PodReview::evaluate`] renders the answer.
+//!
+//! No reference bytes to match here, so the envelope is read with serde and the answer written
+//! with `serde_json`, in the request's `admission.k8s.io` version. The envelope is lenient on
+//! purpose (every field optional, as the gMSA paths are): `kube::core::admission`'s types
+//! require `apiVersion`, `kind`, `resource`, `userInfo`..., and a review missing one would get
+//! a different 400 from these paths than from the gMSA ones.
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    ImageRequest, ImageResolutions, WindowsClusterView, WindowsPolicyConfig, evaluate,
+    images_to_resolve,
+};
+use crate::outcome::{Outcome, Phase, pod_display_name};
+
+/// A Pod CREATE to review: what [`decode`] keeps of the envelope.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodReview {
+    /// `admission.k8s.io/v1beta1` when the request said so, else v1 (the API server checks
+    /// that the answer's version matches its request's).
+    api_version: &'static str,
+    uid: String,
+    /// The request's namespace, else the pod's, else `default`.
+    namespace: String,
+    /// The pod's display name, for logs.
+    name: String,
+    pod: Value,
+}
+
+const V1: &str = "admission.k8s.io/v1";
+const V1BETA1: &str = "admission.k8s.io/v1beta1";
+
+/// What [`decode`] finds in a Windows review.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoded {
+    /// A Pod CREATE: evaluate it.
+    Pod(PodReview),
+    /// Nothing to evaluate, and this is the whole answer: a malformed review (the gMSA paths'
+    /// 400s), or anything but a Pod CREATE without subresource (allowed untouched: a pod's
+    /// scheduling fields are immutable after creation).
+    Answered(Outcome),
+}
+
+/// Decodes the raw body of a POST to `/mutate-windows` or `/validate-windows`.
+pub fn decode(body: &[u8]) -> Decoded {
+    let text = String::from_utf8_lossy(body);
+    let review = match serde_json::from_str::<Option<Review>>(&text) {
+        Err(e) => {
+            let why = if e.is_eof() {
+                "unexpected end of JSON input".to_owned()
+            } else {
+                e.to_string()
+            };
+            return Decoded::Answered(
+                Answer::deny(
+                    400,
+                    format!("unable to unmarshall JSON body as an admission review: {why}"),
+                )
+                .render(V1, String::new()),
+            );
+        }
+        Ok(r) => r,
+    };
+    let api_version = match review.as_ref().and_then(|r| r.api_version.as_deref()) {
+        Some(V1BETA1) => V1BETA1,
+        _ => V1,
+    };
+    let Some(req) = review.and_then(|r| r.request) else {
+        return Decoded::Answered(
+            Answer::deny(400, "no 'Request' field in JSON body".into())
+                .render(api_version, String::new()),
+        );
+    };
+    let uid = req.uid.unwrap_or_default();
+    let pod = req.object.unwrap_or(Value::Null);
+    let namespace = req
+        .namespace
+        .filter(|n| !n.is_empty())
+        .or_else(|| str_at(&pod, "/metadata/namespace").map(str::to_owned))
+        .unwrap_or_else(|| "default".to_owned());
+    let name = pod_display_name(
+        str_at(&pod, "/metadata/name").unwrap_or(""),
+        req.name.as_deref().unwrap_or(""),
+        str_at(&pod, "/metadata/generateName").unwrap_or(""),
+    )
+    .into_owned();
+    let kind = req.kind.unwrap_or_default();
+    let is_pod_create = kind.group.as_deref().unwrap_or("").is_empty()
+        && kind.kind.as_deref() == Some("Pod")
+        && req.operation.as_deref() == Some("CREATE")
+        && req.sub_resource.as_deref().unwrap_or("").is_empty();
+    if !is_pod_create {
+        return Decoded::Answered(
+            Answer {
+                namespace,
+                name,
+                ..Answer::default()
+            }
+            .render(api_version, uid),
+        );
+    }
+    Decoded::Pod(PodReview {
+        api_version,
+        uid,
+        namespace,
+        name,
+        pod,
+    })
+}
+
+impl PodReview {
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// The namespace the policies see the pod in (and its pull secrets' namespace).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The pod's display name (`generateName*` before it has a name), for logs.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn pod(&self) -> &Value {
+        &self.pod
+    }
+
+    /// The images whose registry metadata the policies need ([`images_to_resolve`]).
+    pub fn images_to_resolve(&self, config: &WindowsPolicyConfig) -> Vec<ImageRequest> {
+        images_to_resolve(&self.pod, &self.namespace, config)
+    }
+
+    /// Runs the policies ([`evaluate`]) and renders the answer. `warnings` are those of the
+    /// image-metadata step; they come first, and equal warnings are kept once.
+    pub fn evaluate(
+        self,
+        phase: Phase,
+        config: &WindowsPolicyConfig,
+        view: &dyn WindowsClusterView,
+        images: &ImageResolutions,
+        mut warnings: Vec<String>,
+    ) -> Outcome {
+        let d = evaluate(&self.pod, &self.namespace, config, view, images, phase);
+        warnings.extend(d.warnings);
+        dedup(&mut warnings);
+        let mut answer = Answer {
+            warnings,
+            namespace: self.namespace,
+            name: self.name,
+            ..Answer::default()
+        };
+        if !d.allowed {
+            answer.denial = Some((d.code, d.message));
+        } else if !d.patch.0.is_empty() {
+            match serde_json::to_vec(&d.patch) {
+                Ok(p) => answer.patch = Some((p, d.patch.0.len())),
+                Err(e) => answer.denial = Some((500, format!("unable to encode the patch: {e}"))),
+            }
+        }
+        answer.render(self.api_version, self.uid)
+    }
+}
+
+fn str_at<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Keeps the first of equal warnings, in order.
+fn dedup(warnings: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review {
+    api_version: Option<String>,
+    request: Option<Request>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request {
+    uid: Option<String>,
+    kind: Option<Gvk>,
+    sub_resource: Option<String>,
+    name: Option<String>,
+    namespace: Option<String>,
+    operation: Option<String>,
+    object: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct Gvk {
+    group: Option<String>,
+    kind: Option<String>,
+}
+
+#[derive(Default)]
+struct Answer {
+    denial: Option<(u16, String)>,
+    /// The JSON Patch bytes and their operation count.
+    patch: Option<(Vec<u8>, usize)>,
+    warnings: Vec<String>,
+    namespace: String,
+    name: String,
+}
+
+impl Answer {
+    fn deny(code: u16, message: String) -> Self {
+        Self {
+            denial: Some((code, message)),
+            ..Self::default()
+        }
+    }
+
+    fn render(self, api_version: &'static str, uid: String) -> Outcome {
+        let mut response = json!({"uid": uid, "allowed": self.denial.is_none()});
+        if let Some((code, message)) = &self.denial {
+            response["status"] = json!({"metadata": {}, "message": message, "code": code});
+        }
+        let mut patch_ops = 0;
+        if let Some((patch, ops)) = &self.patch {
+            response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(patch));
+            response["patchType"] = json!("JSONPatch");
+            patch_ops = *ops;
+        }
+        if !self.warnings.is_empty() {
+            response["warnings"] = json!(self.warnings);
+        }
+        let body =
+            json!({"kind": "AdmissionReview", "apiVersion": api_version, "response": response});
+        let (allowed, code, message) = match self.denial {
+            None => (true, 200, String::new()),
+            Some((c, m)) => (false, c, m),
+        };
+        Outcome {
+            // Serialising a Value built from strings and numbers cannot fail.
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+            uid,
+            allowed,
+            code,
+            message,
+            patch_ops,
+            warnings: self.warnings,
+            namespace: self.namespace,
+            name: self.name,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_deduplicated_in_order() {
+        let mut w = vec![
+            "b".to_owned(),
+            "a".into(),
+            "b".into(),
+            "c".into(),
+            "a".into(),
+        ];
+        dedup(&mut w);
+        assert_eq!(w, ["b", "a", "c"]);
+    }
+}
