@@ -11,6 +11,7 @@
 //!   cache and SubjectAccessReviews (or a local RBAC cache, see [`AuthorizationMode`]).
 //! - [`Metrics`]: Prometheus text exposition.
 
+pub mod cache;
 pub mod certs;
 pub mod live;
 pub mod metrics;
