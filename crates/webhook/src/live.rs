@@ -231,7 +231,8 @@ impl k8s_openapi::Metadata for WatchedCredSpec {
     }
 }
 
-/// Decodes `metadata` keeping name, namespace, uid and resourceVersion; the other fields are
+/// Decodes `metadata` keeping name, namespace and resourceVersion (the watcher follows it); the
+/// other fields, uid included (the cache is keyed by name), are
 /// skipped without being built.
 fn slim_metadata<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
     #[derive(Deserialize)]
@@ -239,14 +240,12 @@ fn slim_metadata<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D
     struct Slim {
         name: Option<String>,
         namespace: Option<String>,
-        uid: Option<String>,
         resource_version: Option<String>,
     }
     let slim = Option::<Slim>::deserialize(d)?;
     Ok(slim.map_or_else(ObjectMeta::default, |m| ObjectMeta {
         name: m.name,
         namespace: m.namespace,
-        uid: m.uid,
         resource_version: m.resource_version,
         ..ObjectMeta::default()
     }))
