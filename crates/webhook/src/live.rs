@@ -1,8 +1,9 @@
 //! The live [`ClusterView`]: what the webhook knows about the cluster while serving.
 //!
-//! - Credspecs come from a watch on `GMSACredentialSpec` (list, then watch from the list's
-//!   resourceVersion, relisting on 410 Gone). The canonical contents are computed once per
-//!   object change, so a lookup during a review is one hash-map read with no API call.
+//! - Credspecs come from a watch on `GMSACredentialSpec` into a [`Cache`] (a reflector store;
+//!   list, then watch from the list's resourceVersion, relisting on 410 Gone). Only a slim
+//!   projection is kept: the canonical contents, computed once per object change, so a lookup
+//!   during a review is one hash-map read with no API call.
 //! - "May this service account `use` that credspec?" is answered per check by a
 //!   LocalSubjectAccessReview with exactly the reference's body (default), or by local RBAC
 //!   evaluation over watched Roles and bindings with a SubjectAccessReview fallback
@@ -108,46 +109,38 @@ impl RbacSource for RbacCache {
 
 impl RbacCache {
     fn spawn(client: &kube::Client, cancel: &CancellationToken) -> Self {
-        let whole = CacheOptions::default();
-        let (roles, _) = Cache::spawn(
-            "roles",
-            Api::all(client.clone()),
-            drop_unread_metadata::<Role>,
-            whole.clone(),
-            |_| {},
-            cancel.clone(),
-        );
-        let (cluster_roles, _) = Cache::spawn(
-            "clusterroles",
-            Api::all(client.clone()),
-            drop_unread_metadata::<ClusterRole>,
-            whole.clone(),
-            |_| {},
-            cancel.clone(),
-        );
-        let (role_bindings, _) = Cache::spawn(
-            "rolebindings",
-            Api::all(client.clone()),
-            drop_unread_metadata::<RoleBinding>,
-            CacheOptions {
-                index_by_namespace: true,
-            },
-            |_| {},
-            cancel.clone(),
-        );
-        let (cluster_role_bindings, _) = Cache::spawn(
-            "clusterrolebindings",
-            Api::all(client.clone()),
-            drop_unread_metadata::<ClusterRoleBinding>,
-            whole,
-            |_| {},
-            cancel.clone(),
-        );
+        fn whole<R>(
+            what: &'static str,
+            client: &kube::Client,
+            index_by_namespace: bool,
+            cancel: &CancellationToken,
+        ) -> Cache<R>
+        where
+            R: kube::Resource<DynamicType = ()>
+                + Clone
+                + serde::de::DeserializeOwned
+                + Debug
+                + Send
+                + Sync
+                + 'static,
+        {
+            let opts = CacheOptions { index_by_namespace };
+            let modify = drop_unread_metadata::<R>;
+            Cache::spawn(
+                what,
+                Api::all(client.clone()),
+                modify,
+                opts,
+                |_| {},
+                cancel.clone(),
+            )
+            .0
+        }
         Self {
-            roles,
-            cluster_roles,
-            role_bindings,
-            cluster_role_bindings,
+            roles: whole("roles", client, false, cancel),
+            cluster_roles: whole("clusterroles", client, false, cancel),
+            role_bindings: whole("rolebindings", client, true, cancel),
+            cluster_role_bindings: whole("clusterrolebindings", client, false, cancel),
         }
     }
 
