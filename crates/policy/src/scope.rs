@@ -10,9 +10,10 @@
 //!
 //! How the API server evaluates it (Kubernetes admission `matchConditions`, GA in 1.30):
 //! `object` and `oldObject` are dynamically typed maps of the pod as the API server
-//! re-encodes it (absent pointers omitted, never `null`); `object` is `null` on DELETE and
+//! re-encodes it (absent optional fields omitted); `object` is `null` on DELETE and
 //! `oldObject` on CREATE. `has(a.b)` is false for an absent key and an error on `null`, so
-//! every step is guarded. A key holding an empty string is present: an empty
+//! every step is guarded; `containers` has no omitempty and is `null` in a pod without
+//! containers (admission runs before validation), so the lists are checked for `null` too. A key holding an empty string is present: an empty
 //! `gmsaCredentialSpecName` is sent (the review denies it).
 
 use crate::wire::ContainerList;
@@ -37,7 +38,7 @@ fn pod_sets_gmsa(pod: &str) -> String {
     for list in ContainerList::ALL {
         let field = format!("{spec}.{}", list.field());
         places.push(format!(
-            "(has({field}) && {field}.exists(c, {}))",
+            "(has({field}) && {field} != null && {field}.exists(c, {}))",
             security_context_sets_gmsa("c")
         ));
     }
@@ -67,7 +68,7 @@ mod tests {
             for list in ["containers", "initContainers", "ephemeralContainers"] {
                 assert!(
                     e.contains(&format!(
-                        "has({var}.spec.{list}) && {var}.spec.{list}.exists("
+                        "has({var}.spec.{list}) && {var}.spec.{list} != null && {var}.spec.{list}.exists("
                     )),
                     "{list} of {var}"
                 );
