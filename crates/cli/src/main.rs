@@ -29,7 +29,8 @@ One binary:
                 policies) on manifest files, offline; print the admitted objects
   lint          the same checks, reported per object (nothing admitted is printed)
   webhook       serve the admission webhook (drop-in for kubernetes-sigs/windows-gmsa)
-  manifests     print the GMSACredentialSpec CRD and the install manifests
+  manifests     print the whole installation (CRD first, for `kubectl apply -f -`), or
+                the GMSACredentialSpec CRD or the install bundle alone
   runtimeclass  print RuntimeClasses for process and Hyper-V isolation per Windows build
 
 The webhook in the cluster and `winkube admit` on a laptop run the same policy code,
@@ -49,9 +50,8 @@ Examples:
   # Serve the webhook from a Deployment (reference environment variables)
   TLS_CRT=/tls/tls.crt TLS_KEY=/tls/tls.key HTTPS_PORT=8443 winkube webhook
 
-  # Install into a cluster
-  winkube manifests crd | kubectl apply -f -
-  winkube manifests install --cert-manager | kubectl apply -f -
+  # Install into a cluster (the CRD, then the webhook)
+  winkube manifests --cert-manager | kubectl apply -f -
 
 Exit codes: 0 success, 1 a pod was denied (admit, lint) or the server failed, 2 bad usage or input.";
 
@@ -69,9 +69,9 @@ enum Command {
     /// Serve the admission webhook: gMSA (drop-in for kubernetes-sigs/windows-gmsa) and the Windows workload policies
     #[command(long_about = server::LONG, after_help = server::EXAMPLES, disable_version_flag = true)]
     Webhook(config::WebhookArgs),
-    /// Print manifests: the GMSACredentialSpec CRD, the install bundle
-    #[command(subcommand, after_help = manifests::EXAMPLES)]
-    Manifests(manifests::ManifestsCommand),
+    /// Print manifests: the whole installation, the GMSACredentialSpec CRD, the install bundle
+    #[command(after_help = manifests::EXAMPLES)]
+    Manifests(manifests::ManifestsArgs),
     #[command(about = lint::ABOUT, long_about = lint::LONG, after_help = lint::EXAMPLES)]
     Lint(lint::LintArgs),
     #[command(about = runtimeclass::ABOUT, long_about = runtimeclass::LONG, after_help = runtimeclass::EXAMPLES)]

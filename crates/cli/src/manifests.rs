@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
+use winkube_policy::scope::{GMSA_MATCH_CONDITION_NAME, gmsa_match_expression};
 
 use winkube_webhook::paths::{
     HEALTH_PATH, INFO_PATH, MUTATE_PATH, MUTATE_WINDOWS_PATH, VALIDATE_PATH, VALIDATE_WINDOWS_PATH,
@@ -22,6 +23,9 @@ pub const WEBHOOK_NAME: &str = "admission-webhook.windows-gmsa.sigs.k8s.io";
 pub const NAME: &str = "winkube";
 pub const TLS_SECRET: &str = "winkube-tls";
 pub const CONTAINER_PORT: u16 = 8443;
+/// The gMSA webhooks' `timeoutSeconds`: answers take well under a millisecond, and a stuck
+/// webhook must not hold pod creation for long.
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 5;
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/winkube/winkube:v", env!("CARGO_PKG_VERSION"));
 /// Namespaces labelled `windows.k8s.io/disabled=true` are skipped (the reference chart's label).
 pub const OPT_OUT_LABEL: &str = "windows.k8s.io/disabled";
@@ -65,10 +69,25 @@ gmsaDomainReadiness:
 ";
 
 pub const EXAMPLES: &str = "\
+Without a subcommand, prints the whole installation (the CRD, then the install bundle for
+the flags given), ready for `kubectl apply -f -`.
+
 Examples:
+  winkube manifests | kubectl apply -f -
+  winkube manifests --cert-manager --failure-policy Ignore | kubectl apply -f -
   winkube manifests crd > crd.yaml
   winkube manifests install --namespace winkube --failure-policy Ignore | kubectl apply -f -
   winkube manifests install --cert-manager --authorization rbac-cache";
+
+/// `winkube manifests [FLAGS]` (the whole installation) or `winkube manifests SUBCOMMAND`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ManifestsArgs {
+    #[command(subcommand)]
+    pub command: Option<ManifestsCommand>,
+    #[command(flatten)]
+    pub install: InstallArgs,
+}
 
 #[derive(Subcommand)]
 pub enum ManifestsCommand {
@@ -102,8 +121,8 @@ impl FailurePolicy {
 
 #[derive(Args, Clone, Debug)]
 pub struct InstallArgs {
-    /// Namespace to install into (created; excluded from the webhook)
-    #[arg(long, default_value = NAME)]
+    /// Namespace to install into (created; excluded from the webhook); a DNS label
+    #[arg(long, default_value = NAME, value_parser = parse_namespace)]
     pub namespace: String,
     /// Container image of winkube
     #[arg(long, default_value = DEFAULT_IMAGE)]
@@ -111,6 +130,14 @@ pub struct InstallArgs {
     /// What the API server does when the webhook cannot be reached
     #[arg(long, value_enum, default_value = "Fail")]
     pub failure_policy: FailurePolicy,
+    /// How long the API server waits for the gMSA webhook (1-30 s; answers take well under
+    /// a millisecond)
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECONDS, value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub timeout_seconds: u32,
+    /// Leave out the gMSA webhooks' matchConditions (GA in Kubernetes 1.30), for older
+    /// clusters: every pod in the selected namespaces is then sent to the webhook
+    #[arg(long)]
+    pub no_match_conditions: bool,
     /// How the webhook checks that a service account may use a credspec
     #[arg(long, value_enum, default_value = "subject-access-review")]
     pub authorization: Authorization,
@@ -147,6 +174,8 @@ impl Default for InstallArgs {
             namespace: NAME.into(),
             image: DEFAULT_IMAGE.into(),
             failure_policy: FailurePolicy::Fail,
+            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            no_match_conditions: false,
             authorization: Authorization::SubjectAccessReview,
             cert_manager: false,
             replicas: 2,
@@ -157,16 +186,11 @@ impl Default for InstallArgs {
     }
 }
 
-pub fn run(cmd: ManifestsCommand) -> ExitCode {
-    let text = match &cmd {
-        ManifestsCommand::Crd => crd_yaml(),
-        ManifestsCommand::Install(args) => {
-            if let Err(e) = check_namespace(&args.namespace) {
-                eprintln!("error: --namespace: {e}");
-                return ExitCode::from(2);
-            }
-            install_yaml(args)
-        }
+pub fn run(args: ManifestsArgs) -> ExitCode {
+    let text = match &args.command {
+        None => all_yaml(&args.install),
+        Some(ManifestsCommand::Crd) => crd_yaml(),
+        Some(ManifestsCommand::Install(install)) => install_yaml(install),
     };
     let text = match text {
         Ok(t) => t,
@@ -194,9 +218,31 @@ pub fn crd_yaml() -> anyhow::Result<String> {
     ))
 }
 
+/// The whole installation: the CRD first (the webhook watches credspecs), then the bundle.
+pub fn all_yaml(args: &InstallArgs) -> anyhow::Result<String> {
+    let mut objects = vec![serde_json::to_value(
+        winkube_api::crd::gmsa_credential_spec_crd(),
+    )?];
+    objects.extend(install_objects(args));
+    Ok(format!(
+        "{HEADER}#   {}\n{}",
+        command_line("winkube manifests", args),
+        to_yaml_stream(&objects)?
+    ))
+}
+
 /// `deploy/install.yaml` (and variants).
 pub fn install_yaml(args: &InstallArgs) -> anyhow::Result<String> {
-    let mut command = String::from("winkube manifests install");
+    Ok(format!(
+        "{HEADER}#   {}\n{}",
+        command_line("winkube manifests install", args),
+        to_yaml_stream(&install_objects(args))?
+    ))
+}
+
+/// The command that prints `args`' output: `base` and the flags that differ from the defaults.
+fn command_line(base: &str, args: &InstallArgs) -> String {
+    let mut command = String::from(base);
     let defaults = InstallArgs::default();
     if args.namespace != defaults.namespace {
         command.push_str(&format!(" --namespace {}", args.namespace));
@@ -209,6 +255,12 @@ pub fn install_yaml(args: &InstallArgs) -> anyhow::Result<String> {
             " --failure-policy {}",
             args.failure_policy.as_str()
         ));
+    }
+    if args.timeout_seconds != defaults.timeout_seconds {
+        command.push_str(&format!(" --timeout-seconds {}", args.timeout_seconds));
+    }
+    if args.no_match_conditions {
+        command.push_str(" --no-match-conditions");
     }
     if args.authorization != defaults.authorization {
         command.push_str(&format!(" --authorization {}", args.authorization.as_str()));
@@ -231,10 +283,12 @@ pub fn install_yaml(args: &InstallArgs) -> anyhow::Result<String> {
             ));
         }
     }
-    Ok(format!(
-        "{HEADER}#   {command}\n{}",
-        to_yaml_stream(&install_objects(args))?
-    ))
+    command
+}
+
+/// `--namespace`: a DNS-1123 label, as namespaces must be.
+fn parse_namespace(ns: &str) -> Result<String, String> {
+    check_namespace(ns).map(|()| ns.to_owned())
 }
 
 /// A DNS-1123 label, as namespaces must be.
@@ -532,10 +586,18 @@ fn webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
         "failurePolicy": args.failure_policy.as_str(),
         "matchPolicy": "Equivalent",
         "sideEffects": "None",
-        "timeoutSeconds": 10,
+        "timeoutSeconds": args.timeout_seconds,
         "admissionReviewVersions": ["v1"],
         "namespaceSelector": namespace_selector(ns),
     });
+    if !args.no_match_conditions {
+        // Only pods with gMSA settings (now or, on UPDATE, before) reach the webhook: no
+        // other pod waits for it or fails with it.
+        webhook["matchConditions"] = json!([{
+            "name": GMSA_MATCH_CONDITION_NAME,
+            "expression": gmsa_match_expression(),
+        }]);
+    }
     if mutating {
         webhook["reinvocationPolicy"] = json!("Never");
     }
@@ -667,7 +729,7 @@ mod tests {
             assert_eq!(w["name"], WEBHOOK_NAME);
             assert_eq!(w["clientConfig"]["service"]["path"], path);
             assert_eq!(w["sideEffects"], "None");
-            assert_eq!(w["timeoutSeconds"], 10);
+            assert_eq!(w["timeoutSeconds"], 5);
             assert_eq!(w["failurePolicy"], "Fail");
             assert_eq!(
                 w["namespaceSelector"]["matchExpressions"][0]["values"],

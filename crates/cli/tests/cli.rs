@@ -2,16 +2,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_winkube");
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod support;
+use support::{BIN, code, repo, stderr, stdout, yaml_docs};
 
 /// `admit` and `lint` run `--offline`: these tests are about the gMSA policy and the
 /// examples, and must never ask a registry off this machine (tests/windows.rs covers the
@@ -49,22 +45,6 @@ fn winkube_stdin(args: &[&str], stdin: &str) -> Output {
         .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn yaml_docs(s: &str) -> Vec<Value> {
-    serde_saphyr::from_str_multiple(s).unwrap()
 }
 
 /// The reference's `json.Marshal` of the talk's credspec: what the pod must carry.

@@ -17,6 +17,8 @@
 //!   `/validate-windows`): [`windows::decode`], then the caller's registry lookups, then
 //!   [`windows::PodReview::evaluate`].
 //! - [`view`]: what the gMSA policies may ask about the cluster.
+//! - [`scope`]: which requests the gMSA review can concern, as the CEL expression of the
+//!   webhook configurations' `matchConditions`.
 //! - `wire`, `gofmt` (private): Go-compatible JSON decoding and encoding, used only by
 //!   [`gmsa`], where the reference's bytes must be matched.
 
@@ -24,6 +26,7 @@ mod contents;
 pub mod gmsa;
 mod gofmt;
 pub mod outcome;
+pub mod scope;
 pub mod view;
 pub mod windows;
 mod wire;

