@@ -36,6 +36,15 @@ struct Args {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     require_privacy: bool,
 
+    /// Allow MountVolume of a volume that is already mounted elsewhere (a driver
+    /// that truly needs two mount points of one volume).
+    #[arg(long)]
+    allow_remount: bool,
+
+    /// Allow NewSmbGlobalMapping of administrative shares (C$, ADMIN$, IPC$).
+    #[arg(long)]
+    allow_admin_shares: bool,
+
     /// Service that StartService/StopService may act on (repeatable).
     #[arg(long = "allowed-service", default_values_t = vec!["MSiSCSI".to_string()])]
     allowed_services: Vec<String>,
@@ -161,6 +170,8 @@ fn build(args: &Args) -> anyhow::Result<(Vec<Api>, Node)> {
             roots,
             require_privacy: args.require_privacy,
             allowed_services,
+            allow_remount: args.allow_remount,
+            allow_admin_shares: args.allow_admin_shares,
         }),
     };
     Ok((apis, node))

@@ -134,6 +134,20 @@ impl HostPath {
         self.0.chars().next().unwrap_or('C').to_ascii_uppercase()
     }
 
+    /// The drive root (`C:\`).
+    pub fn drive_root(&self) -> HostPath {
+        HostPath(format!("{}:\\", self.drive()))
+    }
+
+    /// The components below the drive root, in order.
+    pub fn components(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.0
+            .get(3..)
+            .unwrap_or_default()
+            .split('\\')
+            .filter(|c| !c.is_empty())
+    }
+
     /// Joins one already-valid component name (used by host models, not by request input).
     pub fn join(&self, name: &str) -> Result<HostPath> {
         let joined = if self.0.ends_with('\\') {

@@ -20,9 +20,9 @@ use std::path::Path;
 use std::process::Command;
 
 use super::{
-    DiskHost, DiskIds, DiskLocation, FilesystemHost, IscsiAuth, IscsiHost, IscsiLogin, LinkTarget,
-    PartitionSize, ServiceInfo, ServiceStatus, SmbCredential, SmbHost, StartType, SystemHost,
-    VolumeHost, VolumeStats, parse_disk_location,
+    DiskHost, DiskIds, DiskLocation, FilesystemHost, Followed, InspectHost, IscsiAuth, IscsiHost,
+    IscsiLogin, LinkTarget, PartitionSize, Resolved, ServiceInfo, ServiceStatus, SmbCredential,
+    SmbHost, StartType, SystemHost, VolumeHost, VolumeStats, follow_links, parse_disk_location,
 };
 use crate::error::{HostError, HostResult};
 use crate::validate::{
@@ -382,6 +382,13 @@ impl FilesystemHost for WindowsHost {
     }
 
     fn rmdir_contents(&self, p: &HostPath) -> HostResult<()> {
+        // read_dir would follow a link given as the argument: only a volume
+        // mount point (a directory of that volume) is emptied in place.
+        if let Some(LinkTarget::Path(_) | LinkTarget::Remote(_)) = self.read_link(p)? {
+            return Err(HostError::Failed(format!(
+                "{p} is a link; its target is not emptied through it"
+            )));
+        }
         let entries = std::fs::read_dir(p.as_str()).map_err(|e| io_err("read dir", p, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| io_err("read dir", p, e))?;
@@ -441,6 +448,101 @@ impl FilesystemHost for WindowsHost {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(HostError::Failed(format!("stat {path}: {e}"))),
         }
+    }
+}
+
+impl WindowsHost {
+    /// What `p` is without following it; `None` when missing or plain.
+    fn peek(&self, p: &HostPath) -> HostResult<Option<LinkTarget>> {
+        match self.read_link(p) {
+            Err(HostError::NotFound(_)) => Ok(None),
+            other => other,
+        }
+    }
+}
+
+fn volume_ids(v: serde_json::Value) -> HostResult<Vec<VolumeId>> {
+    json_list(v)
+        .iter()
+        .filter_map(|x| x.as_str())
+        .map(|s| VolumeId::parse("UniqueId", s).map_err(|e| HostError::Failed(e.to_string())))
+        .collect()
+}
+
+impl InspectHost for WindowsHost {
+    fn protected_volumes(&self) -> HostResult<Vec<VolumeId>> {
+        volume_ids(ps_json(
+            "$v = @(Get-Partition | Where-Object { $_.IsBoot -or $_.IsSystem } | Get-Volume | Select-Object -ExpandProperty UniqueId); foreach ($f in @(Get-CimInstance -ClassName Win32_PageFileUsage)) { $v += (Get-Volume -DriveLetter $f.Name.Substring(0, 1)).UniqueId }; ConvertTo-Json -Compress @($v)",
+            &[],
+        )?)
+    }
+
+    fn mount_points(&self, volume: &VolumeId) -> HostResult<Vec<String>> {
+        let v = ps_json(
+            "ConvertTo-Json -Compress @(Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Select-Object -ExpandProperty AccessPaths)",
+            &[("VOLUME", &volume.as_str())],
+        )?;
+        // The volume's own `\\?\Volume{..}\` name is listed too; it is not a mount point.
+        Ok(json_list(v)
+            .iter()
+            .filter_map(|x| x.as_str())
+            .filter(|s| !s.starts_with(r"\\?\"))
+            .map(String::from)
+            .collect())
+    }
+
+    fn volume_disks(&self, volume: &VolumeId) -> HostResult<Vec<u32>> {
+        let v = ps_json(
+            "ConvertTo-Json -Compress @(Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Select-Object -ExpandProperty DiskNumber)",
+            &[("VOLUME", &volume.as_str())],
+        )?;
+        json_list(v)
+            .iter()
+            .map(|n| {
+                n.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| HostError::Failed(format!("unexpected disk number {n}")))
+            })
+            .collect()
+    }
+
+    fn resolve(&self, p: &HostPath) -> HostResult<Resolved> {
+        let link = match follow_links(p, false, |q| self.peek(q))? {
+            Followed::Local(q) => self.peek(&q)?,
+            Followed::Remote(_) => None,
+        };
+        let path = match follow_links(p, true, |q| self.peek(q))? {
+            Followed::Local(q) => Some(q),
+            Followed::Remote(_) => None,
+        };
+        Ok(Resolved { path, link })
+    }
+
+    fn volume_of(&self, p: &HostPath) -> HostResult<(HostPath, VolumeId)> {
+        let Followed::Local(mut cur) = follow_links(p, true, |q| self.peek(q))? else {
+            return Err(HostError::Failed(format!("{p} is on a remote share")));
+        };
+        loop {
+            if let Some(LinkTarget::Volume(v)) = self.peek(&cur)? {
+                return Ok((cur, v));
+            }
+            match cur.parent() {
+                Some(parent) => cur = parent,
+                None => return Ok((cur.clone(), self.drive_volume(cur.drive())?)),
+            }
+        }
+    }
+
+    fn own_addresses(&self) -> HostResult<Vec<String>> {
+        let v = ps_json(
+            "$n = [System.Net.Dns]::GetHostName(); $e = [System.Net.Dns]::GetHostEntry($n); ConvertTo-Json -Compress @(@($n, $e.HostName, $Env:COMPUTERNAME) + @(Get-NetIPAddress | Select-Object -ExpandProperty IPAddress))",
+            &[],
+        )?;
+        Ok(json_list(v)
+            .iter()
+            .filter_map(|x| x.as_str())
+            .map(|s| s.split('%').next().unwrap_or(s).to_ascii_lowercase())
+            .collect())
     }
 }
 

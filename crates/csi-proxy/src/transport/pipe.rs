@@ -128,11 +128,9 @@ mod tests {
         drop(second);
         let node = Node {
             host: Arc::new(FakeHost::seeded()),
-            policy: Arc::new(Policy {
-                roots: AllowedRoots::new([r"C:\var\lib\kubelet"]).unwrap(),
-                require_privacy: true,
-                allowed_services: vec![],
-            }),
+            policy: Arc::new(Policy::new(
+                AllowedRoots::new([r"C:\var\lib\kubelet"]).unwrap(),
+            )),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(ep.serve(node, ServeOptions::default(), async move {
