@@ -17,10 +17,42 @@ pub const MAX_PATH: usize = 260;
 /// Characters Windows forbids in a path component (besides control characters).
 const FORBIDDEN_IN_COMPONENT: &[char] = &['<', '>', ':', '"', '/', '\\', '|', '?', '*'];
 
+/// Device names in every directory, with or without an extension (Microsoft's
+/// "Naming Files, Paths, and Namespaces"): the superscript digits ¹ ² ³ count
+/// as digits for COM and LPT, and so does 0.
 const RESERVED_DEVICE_NAMES: &[&str] = &[
-    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM1", "COM2", "COM3", "COM4", "COM5",
-    "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8",
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "CONIN$",
+    "CONOUT$",
+    "COM0",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "COM\u{b9}",
+    "COM\u{b2}",
+    "COM\u{b3}",
+    "LPT0",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
     "LPT9",
+    "LPT\u{b9}",
+    "LPT\u{b2}",
+    "LPT\u{b3}",
 ];
 
 fn has_control(s: &str) -> bool {

@@ -352,3 +352,49 @@ fn a_system_volume_mounted_inside_the_roots_is_not_emptied() {
     );
     assert!(h.calls().is_empty(), "{:?}", h.calls());
 }
+
+// ------------------------------------------------------------------ c. reserved device names
+
+#[test]
+fn every_reserved_device_name_is_refused() {
+    let h = Arc::new(FakeHost::seeded());
+    let before = h.snapshot();
+    let fs = FilesystemServer::new(node_with(h.clone()));
+    for name in [
+        "COM¹",
+        "COM²",
+        "COM³",
+        "LPT¹",
+        "LPT²",
+        "LPT³",
+        "COM0",
+        "LPT0",
+        "com¹.txt",
+        "lpt0.log",
+        "Com³ .x",
+        "CONIN$",
+        "conout$.txt",
+    ] {
+        let path = format!(r"{PODS}\{name}");
+        let e = fs
+            .mkdir(PathRequest {
+                path: path.clone(),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("reserved device name"),
+            "{path}: {e}"
+        );
+    }
+    assert!(h.calls().is_empty() && h.checks().is_empty());
+    assert_eq!(h.snapshot(), before);
+    // Near misses are ordinary names.
+    for name in ["COM10", "LPT⁴", "COM¹0", "CONSOLE", "com"] {
+        fs.mkdir(PathRequest {
+            path: format!(r"{PODS}\{name}"),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+}
