@@ -12,6 +12,7 @@ use winkube_csi_proxy::core::disk::{DiskServer, PartitionDiskRequest, SetDiskSta
 use winkube_csi_proxy::core::filesystem::{
     CreateSymlinkRequest, FilesystemServer, PathRequest, RmdirRequest,
 };
+use winkube_csi_proxy::core::smb::{NewSmbGlobalMappingRequest, SmbServer};
 use winkube_csi_proxy::core::volume::{ResizeVolumeRequest, VolumePathRequest, VolumeServer};
 use winkube_csi_proxy::error::Error;
 use winkube_csi_proxy::host::LinkTarget;
@@ -396,5 +397,130 @@ fn every_reserved_device_name_is_refused() {
             ..Default::default()
         })
         .unwrap();
+    }
+}
+
+// ------------------------------------------------------------------ d. SMB
+
+fn map(remote: &str) -> NewSmbGlobalMappingRequest {
+    NewSmbGlobalMappingRequest {
+        remote_path: remote.into(),
+        local_path: r"C:\var\lib\kubelet\plugins\smb.csi.example.com\pv".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn smb_refuses_this_node_in_every_spelling() {
+    let h = Arc::new(FakeHost::seeded());
+    let before = h.snapshot();
+    let smb = SmbServer::new(node_with(h.clone()));
+    for remote in [
+        r"\\127.0.0.1\C$",
+        r"\\localhost\ADMIN$",
+        r"\\LOCALHOST\share",
+        r"\\x.localhost\share",
+        r"\\127.1\share",
+        r"\\127.0.1\share",
+        r"\\2130706433\share",
+        r"\\0x7f000001\share",
+        r"\\0x7F.1\share",
+        r"\\0177.0.0.1\share",
+        r"\\017700000001\share",
+        r"\\127.255.255.254\share",
+        r"\\0.0.0.0\share",
+        r"\\0\share",
+        r"\\::1\share",
+        r"\\::\share",
+        r"\\::ffff:127.0.0.1\share",
+        r"\\0--1.ipv6-literal.net\share",
+        r"\\fakenode\share",
+        r"\\FAKENODE.example.com\share",
+        r"\\10.0.0.5\share",
+        r"\\10.5\share",
+        r"\\0xa000005\share",
+        r"\\fe80::5\share",
+    ] {
+        match smb.new_smb_global_mapping(map(remote)) {
+            Err(Error::Denied(m)) => assert!(m.contains("names this node"), "{remote}: {m}"),
+            other => panic!("{remote}: {other:?}"),
+        }
+    }
+    assert!(h.calls().is_empty(), "{:?}", h.calls());
+    assert_eq!(h.snapshot(), before);
+    // Names that only look close are other machines.
+    assert!(
+        SmbServer::new(node_with(h.clone()))
+            .new_smb_global_mapping(map(r"\\fileserver\public"))
+            .is_ok()
+    );
+    for other in [
+        r"\\128.0.0.1\share",
+        r"\\fakenode2\share",
+        r"\\10.0.0.6\share",
+    ] {
+        let req = NewSmbGlobalMappingRequest {
+            local_path: String::new(),
+            ..map(other)
+        };
+        if let Err(Error::Denied(m)) = smb.new_smb_global_mapping(req) {
+            panic!("{other}: {m}");
+        }
+    }
+}
+
+#[test]
+fn smb_administrative_shares_need_the_flag_and_backticks_are_refused() {
+    let h = Arc::new(FakeHost::seeded());
+    h.add_share(r"\\fileserver\c$", None);
+    h.add_share(r"\\fileserver\data$", None);
+    let smb = SmbServer::new(node_with(h.clone()));
+    for remote in [
+        r"\\fileserver\C$",
+        r"\\fileserver\admin$",
+        r"\\fileserver\IPC$",
+    ] {
+        denied(
+            smb.new_smb_global_mapping(map(remote)),
+            "administrative share",
+        );
+    }
+    assert!(h.calls().is_empty(), "{:?}", h.calls());
+    // A hidden share is not an administrative one.
+    smb.new_smb_global_mapping(NewSmbGlobalMappingRequest {
+        local_path: String::new(),
+        ..map(r"\\fileserver\data$")
+    })
+    .unwrap();
+    let allowed = SmbServer::new(node_with_policy(h.clone(), |p| p.allow_admin_shares = true));
+    allowed
+        .new_smb_global_mapping(NewSmbGlobalMappingRequest {
+            local_path: String::new(),
+            ..map(r"\\fileserver\C$")
+        })
+        .unwrap();
+    let e = smb
+        .new_smb_global_mapping(map(r"\\fileserver\sh`are"))
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid character '`'"), "{e}");
+}
+
+#[test]
+fn ipv4_forms_are_read_as_windows_reads_them() {
+    use winkube_csi_proxy::validate::ipv4_any_form;
+    for (s, want) in [
+        ("127.0.0.1", Some([127, 0, 0, 1])),
+        ("127.1", Some([127, 0, 0, 1])),
+        ("10.0.5", Some([10, 0, 0, 5])),
+        ("2130706433", Some([127, 0, 0, 1])),
+        ("0x7f.0.0.01", Some([127, 0, 0, 1])),
+        ("0300.0250.1.1", Some([192, 168, 1, 1])),
+        ("256.1", None),
+        ("1.2.3.4.5", None),
+        ("4294967296", None),
+        ("08", None),
+        ("fileserver", None),
+    ] {
+        assert_eq!(ipv4_any_form(s).map(|a| a.octets()), want, "{s}");
     }
 }

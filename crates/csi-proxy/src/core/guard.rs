@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use super::Node;
 use crate::error::{Error, Result};
 use crate::host::{LinkTarget, Resolved};
-use crate::validate::{HostPath, VolumeId};
+use crate::validate::{HostPath, SmbPath, VolumeId, ipv4_any_form};
 
 /// The guards of one node.
 pub(crate) struct Guard<'a>(pub(crate) &'a Node);
@@ -161,6 +161,41 @@ impl Guard<'_> {
                 "{p} is a link; its target is not emptied through it"
             ))),
         }
+    }
+
+    /// An SMB share to map: never this node itself (loopback in any form, its
+    /// own names and addresses), and no administrative share unless allowed.
+    pub(crate) fn smb_remote(&self, remote: &SmbPath) -> Result<()> {
+        let host = remote.host();
+        if remote.is_loopback() {
+            return Err(Error::Denied(format!(
+                "{} names this node (loopback) and is not mapped",
+                remote.root()
+            )));
+        }
+        let ip = remote.host_ip();
+        let own = self.0.host.own_addresses()?;
+        let is_own = own.iter().any(|a| {
+            a == host
+                || a.split('.').next() == Some(host) && !host.contains('.') && ip.is_none()
+                || ip.is_some_and(|ip| {
+                    a.parse::<std::net::IpAddr>().ok() == Some(ip)
+                        || ipv4_any_form(a).map(std::net::IpAddr::from) == Some(ip)
+                })
+        });
+        if is_own {
+            return Err(Error::Denied(format!(
+                "{} names this node and is not mapped",
+                remote.root()
+            )));
+        }
+        if remote.is_admin_share() && !self.0.policy.allow_admin_shares {
+            return Err(Error::Denied(format!(
+                "{} is an administrative share and is not mapped (--allow-admin-shares)",
+                remote.root()
+            )));
+        }
+        Ok(())
     }
 
     /// A mount target: a plain directory inside the roots, not a root, and the

@@ -49,8 +49,10 @@ impl SmbServer {
             password: req.password.clone(),
         });
         let host = &self.node.host;
+        let guard = Guard(&self.node);
+        guard.smb_remote(&remote)?;
         if let Some(local) = &local {
-            Guard(&self.node).destructive(local, "replaced by a link")?;
+            guard.destructive(local, "replaced by a link")?;
         }
         // A failing status query counts as "not mapped", as upstream.
         let mapped = host.is_mapped(&remote).unwrap_or(false);
