@@ -38,6 +38,13 @@ const FLAG_PRIORITY: u8 = 0x20;
 const OUT_FRAME_MAX: usize = 16_384;
 /// Largest header block accepted; bigger ones close the connection.
 pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
+/// Largest *decoded* header list, counted as h2 and RFC 9113 §6.5.2 count it
+/// (name + value + 32 per field): hyper's default for the h2 server behind
+/// tonic, which it advertises as SETTINGS_MAX_HEADER_LIST_SIZE. A small encoded
+/// block can reference one dynamic-table entry thousands of times, so the
+/// encoded bound alone does not bound memory.
+pub const MAX_HEADER_LIST_SIZE: usize = 16 * 1024;
+const HEADER_FIELD_OVERHEAD: usize = 32;
 /// h2's default SETTINGS_HEADER_TABLE_SIZE, which the client's encoder must respect.
 const HEADER_TABLE_SIZE: usize = 4096;
 
@@ -242,20 +249,32 @@ impl<S> AuthorityFilter<S> {
     }
 
     fn emit_block(&mut self, p: PendingBlock) -> io::Result<()> {
-        let headers = self
-            .decoder
-            .decode(&p.block)
-            .map_err(|e| protocol_error(format!("HPACK decoding failed: {e:?}")))?;
+        // Fields are re-encoded as they are decoded, never collected: past the
+        // list limit nothing more is kept, and the block is refused at its end
+        // (the decoder must still see the whole block to keep its table right).
         let mut encoded = Vec::with_capacity(p.block.len() + 64);
-        for (name, value) in &headers {
-            if name.as_slice() == b":authority" && !authority_is_acceptable(value) {
-                tracing::trace!(
-                    authority = %String::from_utf8_lossy(value),
-                    "dropping :authority that h2 would refuse (grpc-go pipe target)"
-                );
-                continue;
-            }
-            encode_literal(&mut encoded, name, value);
+        let mut list_size = 0usize;
+        self.decoder
+            .decode_with_cb(&p.block, |name, value| {
+                list_size =
+                    list_size.saturating_add(name.len() + value.len() + HEADER_FIELD_OVERHEAD);
+                if list_size > MAX_HEADER_LIST_SIZE {
+                    return;
+                }
+                if name.as_ref() == b":authority" && !authority_is_acceptable(&value) {
+                    tracing::trace!(
+                        authority = %String::from_utf8_lossy(&value),
+                        "dropping :authority that h2 would refuse (grpc-go pipe target)"
+                    );
+                    return;
+                }
+                encode_literal(&mut encoded, &name, &value);
+            })
+            .map_err(|e| protocol_error(format!("HPACK decoding failed: {e:?}")))?;
+        if list_size > MAX_HEADER_LIST_SIZE {
+            return Err(protocol_error(format!(
+                "decoded header list of {list_size} bytes exceeds {MAX_HEADER_LIST_SIZE}"
+            )));
         }
         let mut first = true;
         let mut rest: &[u8] = &encoded;

@@ -122,6 +122,7 @@ where
     let routes = versions::routes(&api.group, &api.version, node)
         .ok_or_else(|| TransportError::UnknownApi(api.endpoint_name()))?;
     tonic::transport::Server::builder()
+        .http2_max_header_list_size(Some(authority::MAX_HEADER_LIST_SIZE as u32))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
