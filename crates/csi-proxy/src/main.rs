@@ -65,6 +65,18 @@ struct Args {
     #[arg(long, default_value_t = 120)]
     handshake_timeout: u64,
 
+    /// Seconds a connection may have no open stream and no traffic after its preface.
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+
+    /// SETTINGS_MAX_CONCURRENT_STREAMS per connection.
+    #[arg(long, default_value_t = 64)]
+    max_concurrent_streams: u32,
+
+    /// Connections each endpoint holds at once (more wait to be accepted).
+    #[arg(long, default_value_t = 64)]
+    max_connections: usize,
+
     /// Run under the Windows service control manager.
     #[arg(long)]
     windows_service: bool,
@@ -193,6 +205,9 @@ async fn run(
     );
     let opts = ServeOptions {
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_concurrent_streams: args.max_concurrent_streams,
+        max_connections: args.max_connections.max(1),
         ..ServeOptions::default()
     };
     transport::serve_all(apis, node, opts, args.socket_dir.clone(), shutdown).await?;
