@@ -6,6 +6,7 @@
 //! tokio's blocking pool.
 
 pub mod fake;
+pub mod process;
 #[cfg(windows)]
 pub mod windows;
 

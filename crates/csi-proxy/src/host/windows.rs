@@ -44,12 +44,30 @@ impl WindowsHost {
     }
 }
 
+/// Scripts running at once, at most (upstream ran up to one per request: 512).
+const MAX_SCRIPTS: usize = 8;
+/// A script still running after this long (queueing included) is killed.
+const SCRIPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+static RUNNER: std::sync::LazyLock<super::process::Runner> =
+    std::sync::LazyLock::new(|| super::process::Runner::new(MAX_SCRIPTS, SCRIPT_DEADLINE));
+
+/// `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`, by absolute path:
+/// a bare name would be searched in the proxy's own directory first.
+fn powershell_exe() -> std::path::PathBuf {
+    let root = std::env::var_os("SystemRoot")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| std::path::PathBuf::from(r"C:\Windows"));
+    root.join(r"System32\WindowsPowerShell\v1.0\powershell.exe")
+}
+
 /// A script's values: `("DISK", &disk)` becomes `$Env:CSI_DISK`.
 type Env<'a> = &'a [(&'a str, &'a dyn fmt::Display)];
 
 /// Runs a constant script with its values in the environment; returns trimmed stdout.
 fn ps(script: &'static str, env: Env<'_>) -> HostResult<String> {
-    let mut cmd = Command::new("powershell.exe");
+    let mut cmd = Command::new(powershell_exe());
     cmd.args([
         "-NoLogo",
         "-NoProfile",
@@ -63,9 +81,7 @@ fn ps(script: &'static str, env: Env<'_>) -> HostResult<String> {
     for (k, v) in env {
         cmd.env(format!("CSI_{k}"), v.to_string());
     }
-    let out = cmd
-        .output()
-        .map_err(|e| HostError::Failed(format!("cannot run powershell.exe: {e}")))?;
+    let out = RUNNER.run(cmd)?;
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() {
         Ok(stdout)
@@ -780,6 +796,17 @@ mod tests {
             Some(r"\\?\Volume{0a1b2c3d-0000-4000-8000-000000000001}\".to_string())
         );
         assert!(volume_from_target(r"C:\var").is_none());
+    }
+
+    #[test]
+    fn powershell_is_named_by_its_absolute_path() {
+        let p = powershell_exe();
+        assert!(p.is_absolute(), "{}", p.display());
+        assert!(
+            p.ends_with(r"System32\WindowsPowerShell\v1.0\powershell.exe"),
+            "{}",
+            p.display()
+        );
     }
 
     #[test]
