@@ -65,7 +65,41 @@ pub fn quoted(s: &str) -> String {
     if short.len() < s.len() {
         short.push('…');
     }
-    format!("{short:?}")
+    escaped(&format!("{short:?}")).into_owned()
+}
+
+/// Characters that change how the text around them is shown: C0/C1
+/// controls, line and paragraph separators, and the Unicode bidirectional
+/// and invisible format controls (U+202E turns `gpj.exe` into `exe.jpg`).
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// `s` with every control, bidi and invisible format character written as
+/// `\u{..}`: what error messages and logs show of text a client chose (paths
+/// may legally contain U+202E; the message must not render it).
+pub fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_deceptive) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_deceptive(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The directories under which clients may name paths (`--kubelet-path`, `--working-dir`).

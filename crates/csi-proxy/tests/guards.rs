@@ -524,3 +524,85 @@ fn ipv4_forms_are_read_as_windows_reads_them() {
         assert_eq!(ipv4_any_form(s).map(|a| a.octets()), want, "{s}");
     }
 }
+
+// ------------------------------------------------------------------ h. bidi and control characters
+
+/// A log sink for one test.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn messages_and_logs_never_carry_raw_bidi_or_control_characters() {
+    use tonic::Request;
+    use winkube_csi_proxy::versions;
+    use winkube_csi_proxy::wire::filesystem::v1 as pb;
+    use winkube_csi_proxy::wire::filesystem::v1::filesystem_server::Filesystem as _;
+
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let h = Arc::new(FakeHost::seeded());
+    let svc = versions::filesystem::v1::Service(FilesystemServer::new(node_with(h.clone())));
+    // U+202E is legal in an NTFS name: "photo\u{202E}gpj.exe" shows as "photoexe.jpg".
+    let dir = format!("{PODS}\\photo\u{202E}gpj.exe");
+    svc.mkdir(Request::new(pb::MkdirRequest { path: dir.clone() }))
+        .await
+        .unwrap();
+    svc.mkdir(Request::new(pb::MkdirRequest {
+        path: format!("{dir}\\inner"),
+    }))
+    .await
+    .unwrap();
+    // Not empty: the host's message names the path.
+    let e = svc
+        .rmdir(Request::new(pb::RmdirRequest {
+            path: dir.clone(),
+            force: false,
+        }))
+        .await
+        .unwrap_err();
+    let msg = e.message();
+    assert!(!msg.contains('\u{202E}'), "raw U+202E in {msg:?}");
+    assert!(msg.contains(r"photo\u{202e}gpj.exe"), "{msg}");
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("request failed"), "{logged}");
+    assert!(
+        !logged.contains('\u{202E}'),
+        "raw U+202E in the log: {logged}"
+    );
+    assert!(logged.contains(r"photo\u{202e}gpj.exe"), "{logged}");
+}
+
+#[test]
+fn escaping_covers_controls_bidi_and_invisible_format_characters() {
+    use winkube_csi_proxy::validate::escaped;
+    assert_eq!(escaped("plain C:\\x ü"), "plain C:\\x ü");
+    for (c, shown) in [
+        ('\u{202E}', r"\u{202e}"),
+        ('\u{2066}', r"\u{2066}"),
+        ('\u{200F}', r"\u{200f}"),
+        ('\u{061C}', r"\u{061c}"),
+        ('\u{FEFF}', r"\u{feff}"),
+        ('\u{2028}', r"\u{2028}"),
+        ('\u{1b}', r"\u{001b}"),
+        ('\u{85}', r"\u{0085}"),
+        ('\n', r"\u{000a}"),
+    ] {
+        assert_eq!(escaped(&format!("a{c}b")), format!("a{shown}b"), "{c:?}");
+    }
+}

@@ -352,7 +352,7 @@ impl<S> AuthorityFilter<S> {
                 }
                 if name.as_ref() == b":authority" && !authority_is_acceptable(&value) {
                     tracing::trace!(
-                        authority = %String::from_utf8_lossy(&value),
+                        authority = %crate::validate::escaped(&String::from_utf8_lossy(&value)),
                         "dropping :authority that h2 would refuse (grpc-go pipe target)"
                     );
                     return;
