@@ -729,43 +729,51 @@ impl IscsiHost for WindowsHost {
     }
 }
 
-fn start_type(n: u64) -> StartType {
-    match n {
-        0 => StartType::Boot,
-        1 => StartType::System,
-        2 => StartType::Automatic,
-        4 => StartType::Disabled,
-        _ => StartType::Manual,
-    }
-}
-
-fn service_status(n: u64) -> ServiceStatus {
-    match n {
-        1 => ServiceStatus::Stopped,
-        2 => ServiceStatus::StartPending,
-        3 => ServiceStatus::StopPending,
-        4 => ServiceStatus::Running,
-        5 => ServiceStatus::ContinuePending,
-        6 => ServiceStatus::PausePending,
-        7 => ServiceStatus::Paused,
-        _ => ServiceStatus::Unknown,
-    }
-}
-
 impl SystemHost for WindowsHost {
     fn bios_serial_number(&self) -> HostResult<String> {
         ps("(Get-CimInstance -ClassName Win32_BIOS).SerialNumber", &[])
     }
 
+    /// The service control manager directly (no process): called by drivers
+    /// on every start and often polled.
     fn get_service(&self, name: &ServiceName) -> HostResult<ServiceInfo> {
-        let v = ps_json(
-            "$s = Get-Service -Name $Env:CSI_SERVICE; ConvertTo-Json -Compress @{ display = $s.DisplayName; start = [int]$s.StartType; status = [int]$s.Status }",
-            &[("SERVICE", &name.as_str())],
-        )?;
+        use windows_service::service::{ServiceAccess, ServiceStartType, ServiceState};
+        use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+        let scm_err = |e: windows_service::Error| match &e {
+            // ERROR_SERVICE_DOES_NOT_EXIST
+            windows_service::Error::Winapi(io) if io.raw_os_error() == Some(1060) => {
+                HostError::NotFound(format!("service {}", name.as_str()))
+            }
+            _ => HostError::Failed(format!("service {}: {e}", name.as_str())),
+        };
+        let scm = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+            .map_err(scm_err)?;
+        let svc = scm
+            .open_service(
+                name.as_str(),
+                ServiceAccess::QUERY_STATUS | ServiceAccess::QUERY_CONFIG,
+            )
+            .map_err(scm_err)?;
+        let config = svc.query_config().map_err(scm_err)?;
+        let status = svc.query_status().map_err(scm_err)?;
         Ok(ServiceInfo {
-            display_name: json_str(&v, "display"),
-            start_type: start_type(json_u64(&v, "start")?),
-            status: service_status(json_u64(&v, "status")?),
+            display_name: config.display_name.to_string_lossy().into_owned(),
+            start_type: match config.start_type {
+                ServiceStartType::BootStart => StartType::Boot,
+                ServiceStartType::SystemStart => StartType::System,
+                ServiceStartType::AutoStart => StartType::Automatic,
+                ServiceStartType::Disabled => StartType::Disabled,
+                ServiceStartType::OnDemand => StartType::Manual,
+            },
+            status: match status.current_state {
+                ServiceState::Stopped => ServiceStatus::Stopped,
+                ServiceState::StartPending => ServiceStatus::StartPending,
+                ServiceState::StopPending => ServiceStatus::StopPending,
+                ServiceState::Running => ServiceStatus::Running,
+                ServiceState::ContinuePending => ServiceStatus::ContinuePending,
+                ServiceState::PausePending => ServiceStatus::PausePending,
+                ServiceState::Paused => ServiceStatus::Paused,
+            },
         })
     }
 
