@@ -8,6 +8,8 @@
 pub mod fake;
 pub mod process;
 #[cfg(windows)]
+pub mod win32;
+#[cfg(windows)]
 pub mod windows;
 
 use std::collections::BTreeMap;

@@ -332,15 +332,13 @@ impl VolumeHost for WindowsHost {
         )
     }
 
+    /// The kubelet asks for every mounted volume, periodically: one Win32 call.
     fn volume_stats(&self, volume: &VolumeId) -> HostResult<VolumeStats> {
-        let v = ps_json(
-            "$v = Get-Volume -UniqueId $Env:CSI_VOLUME; ConvertTo-Json -Compress @{ size = $v.Size; remaining = $v.SizeRemaining }",
-            &[("VOLUME", &volume.as_str())],
-        )?;
-        let total = json_u64(&v, "size")?;
+        let (total, free) = super::win32::disk_space(volume.as_str())
+            .map_err(|e| io_err("volume stats of", &volume.as_str(), e))?;
         Ok(VolumeStats {
             total,
-            used: total.saturating_sub(json_u64(&v, "remaining")?),
+            used: total.saturating_sub(free),
         })
     }
 
@@ -353,11 +351,9 @@ impl VolumeHost for WindowsHost {
     }
 
     fn drive_volume(&self, drive: char) -> HostResult<VolumeId> {
-        let out = ps(
-            "(Get-Partition -DriveLetter ([char]$Env:CSI_DRIVE) | Get-Volume).UniqueId",
-            &[("DRIVE", &drive)],
-        )?;
-        VolumeId::parse("UniqueId", &out).map_err(|e| HostError::Failed(e.to_string()))
+        let root = format!("{drive}:\\");
+        let name = super::win32::volume_name(&root).map_err(|e| io_err("volume of", &root, e))?;
+        VolumeId::parse("volume name", &name).map_err(|e| HostError::Failed(e.to_string()))
     }
 
     fn flush_volume(&self, volume: &VolumeId) -> HostResult<()> {
@@ -494,17 +490,8 @@ impl InspectHost for WindowsHost {
     }
 
     fn mount_points(&self, volume: &VolumeId) -> HostResult<Vec<String>> {
-        let v = ps_json(
-            "ConvertTo-Json -Compress @(Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Select-Object -ExpandProperty AccessPaths)",
-            &[("VOLUME", &volume.as_str())],
-        )?;
-        // The volume's own `\\?\Volume{..}\` name is listed too; it is not a mount point.
-        Ok(json_list(v)
-            .iter()
-            .filter_map(|x| x.as_str())
-            .filter(|s| !s.starts_with(r"\\?\"))
-            .map(String::from)
-            .collect())
+        super::win32::volume_paths(volume.as_str())
+            .map_err(|e| io_err("mount points of", &volume.as_str(), e))
     }
 
     fn volume_disks(&self, volume: &VolumeId) -> HostResult<Vec<u32>> {
