@@ -7,10 +7,12 @@
 use std::io;
 
 use windows_sys::Win32::Storage::FileSystem::{
-    GetDiskFreeSpaceExW, GetVolumeNameForVolumeMountPointW, GetVolumePathNamesForVolumeNameW,
+    GetDiskFreeSpaceExW, GetVolumeInformationW, GetVolumeNameForVolumeMountPointW,
+    GetVolumePathNamesForVolumeNameW,
 };
 
 const ERROR_MORE_DATA: i32 = 234;
+const ERROR_UNRECOGNIZED_VOLUME: i32 = 1005;
 
 /// `s` as a NUL-terminated UTF-16 string.
 fn wide(s: &str) -> Vec<u16> {
@@ -36,6 +38,36 @@ pub fn disk_space(root: &str) -> io::Result<(u64, u64)> {
         return Err(io::Error::last_os_error());
     }
     Ok((total, free))
+}
+
+/// The file system of the volume at `root` (`NTFS`, `ReFS`, ...); `None` when
+/// the volume has none Windows recognises (RAW, never formatted).
+pub fn file_system(root: &str) -> io::Result<Option<String>> {
+    let w = wide(root);
+    let mut fs = [0u16; 64];
+    // SAFETY: `w` is NUL-terminated; `fs` holds the 64 units passed as its
+    // length; the other out parameters are optional and passed as null.
+    let ok = unsafe {
+        GetVolumeInformationW(
+            w.as_ptr(),
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            fs.as_mut_ptr(),
+            64,
+        )
+    };
+    if ok == 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(ERROR_UNRECOGNIZED_VOLUME) {
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    let name = split_multi_sz(&fs).into_iter().next().unwrap_or_default();
+    Ok((!name.is_empty() && name != "RAW").then_some(name))
 }
 
 /// `\\?\Volume{GUID}\` of the volume mounted at `mount_point` (`C:\`, `C:\mnt\x\`).
@@ -91,5 +123,6 @@ mod tests {
         assert!(name.starts_with("\\\\?\\Volume{"), "{name}");
         let (total, free) = disk_space("C:\\").expect("space of C:");
         assert!(total > 0 && free <= total);
+        assert!(file_system("C:\\").expect("file system of C:").is_some());
     }
 }

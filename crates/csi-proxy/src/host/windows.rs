@@ -301,10 +301,9 @@ impl VolumeHost for WindowsHost {
     }
 
     fn is_volume_formatted(&self, volume: &VolumeId) -> HostResult<bool> {
-        ps_bool(
-            "(Get-Volume -UniqueId $Env:CSI_VOLUME).FileSystemType -notin @('Unknown', '')",
-            &[("VOLUME", &volume.as_str())],
-        )
+        super::win32::file_system(volume.as_str())
+            .map(|fs| fs.is_some())
+            .map_err(|e| io_err("file system of", &volume.as_str(), e))
     }
 
     fn format_volume(&self, volume: &VolumeId) -> HostResult<()> {
