@@ -68,7 +68,8 @@ pub enum HostError {
 
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
-        tonic::Status::unknown(e.to_string())
+        // Messages quote client-chosen paths: never hand back raw bidi or control characters.
+        tonic::Status::unknown(crate::validate::escaped(&e.to_string()).into_owned())
     }
 }
 

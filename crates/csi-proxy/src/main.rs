@@ -36,6 +36,15 @@ struct Args {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     require_privacy: bool,
 
+    /// Allow MountVolume of a volume that is already mounted elsewhere (a driver
+    /// that truly needs two mount points of one volume).
+    #[arg(long)]
+    allow_remount: bool,
+
+    /// Allow NewSmbGlobalMapping of administrative shares (C$, ADMIN$, IPC$).
+    #[arg(long)]
+    allow_admin_shares: bool,
+
     /// Service that StartService/StopService may act on (repeatable).
     #[arg(long = "allowed-service", default_values_t = vec!["MSiSCSI".to_string()])]
     allowed_services: Vec<String>,
@@ -55,6 +64,18 @@ struct Args {
     /// Seconds a new connection has to send the HTTP/2 preface.
     #[arg(long, default_value_t = 120)]
     handshake_timeout: u64,
+
+    /// Seconds a connection may have no open stream and no traffic after its preface.
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+
+    /// SETTINGS_MAX_CONCURRENT_STREAMS per connection.
+    #[arg(long, default_value_t = 64)]
+    max_concurrent_streams: u32,
+
+    /// Connections each endpoint holds at once (more wait to be accepted).
+    #[arg(long, default_value_t = 64)]
+    max_connections: usize,
 
     /// Run under the Windows service control manager.
     #[arg(long)]
@@ -161,6 +182,8 @@ fn build(args: &Args) -> anyhow::Result<(Vec<Api>, Node)> {
             roots,
             require_privacy: args.require_privacy,
             allowed_services,
+            allow_remount: args.allow_remount,
+            allow_admin_shares: args.allow_admin_shares,
         }),
     };
     Ok((apis, node))
@@ -182,6 +205,9 @@ async fn run(
     );
     let opts = ServeOptions {
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_concurrent_streams: args.max_concurrent_streams,
+        max_connections: args.max_connections.max(1),
         ..ServeOptions::default()
     };
     transport::serve_all(apis, node, opts, args.socket_dir.clone(), shutdown).await?;

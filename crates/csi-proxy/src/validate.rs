@@ -17,10 +17,42 @@ pub const MAX_PATH: usize = 260;
 /// Characters Windows forbids in a path component (besides control characters).
 const FORBIDDEN_IN_COMPONENT: &[char] = &['<', '>', ':', '"', '/', '\\', '|', '?', '*'];
 
+/// Device names in every directory, with or without an extension (Microsoft's
+/// "Naming Files, Paths, and Namespaces"): the superscript digits ¹ ² ³ count
+/// as digits for COM and LPT, and so does 0.
 const RESERVED_DEVICE_NAMES: &[&str] = &[
-    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM1", "COM2", "COM3", "COM4", "COM5",
-    "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8",
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "CONIN$",
+    "CONOUT$",
+    "COM0",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "COM\u{b9}",
+    "COM\u{b2}",
+    "COM\u{b3}",
+    "LPT0",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
     "LPT9",
+    "LPT\u{b9}",
+    "LPT\u{b2}",
+    "LPT\u{b3}",
 ];
 
 fn has_control(s: &str) -> bool {
@@ -33,7 +65,41 @@ pub fn quoted(s: &str) -> String {
     if short.len() < s.len() {
         short.push('…');
     }
-    format!("{short:?}")
+    escaped(&format!("{short:?}")).into_owned()
+}
+
+/// Characters that change how the text around them is shown: C0/C1
+/// controls, line and paragraph separators, and the Unicode bidirectional
+/// and invisible format controls (U+202E turns `gpj.exe` into `exe.jpg`).
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// `s` with every control, bidi and invisible format character written as
+/// `\u{..}`: what error messages and logs show of text a client chose (paths
+/// may legally contain U+202E; the message must not render it).
+pub fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_deceptive) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_deceptive(c) {
+            out.push_str(&format!("\\u{{{:04x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The directories under which clients may name paths (`--kubelet-path`, `--working-dir`).
@@ -132,6 +198,20 @@ impl HostPath {
     /// The drive letter, upper case.
     pub fn drive(&self) -> char {
         self.0.chars().next().unwrap_or('C').to_ascii_uppercase()
+    }
+
+    /// The drive root (`C:\`).
+    pub fn drive_root(&self) -> HostPath {
+        HostPath(format!("{}:\\", self.drive()))
+    }
+
+    /// The components below the drive root, in order.
+    pub fn components(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.0
+            .get(3..)
+            .unwrap_or_default()
+            .split('\\')
+            .filter(|c| !c.is_empty())
     }
 
     /// Joins one already-valid component name (used by host models, not by request input).
@@ -446,7 +526,8 @@ impl SmbPath {
                     format!("remote path {} has an invalid component", quoted(raw)),
                 ));
             }
-            if let Some(bad) = c.chars().find(|ch| "+[]\"/:;|<>,?*=$".contains(*ch)) {
+            // A backtick is PowerShell's escape character in wildcard patterns.
+            if let Some(bad) = c.chars().find(|ch| "+[]\"/:;|<>,?*=$`".contains(*ch)) {
                 return Err(Error::invalid(
                     field,
                     format!(
@@ -471,6 +552,99 @@ impl SmbPath {
     pub fn full(&self) -> &str {
         &self.full
     }
+
+    /// The server part, lower case.
+    pub fn host(&self) -> &str {
+        self.root[2..].split('\\').next().unwrap_or_default()
+    }
+
+    /// The share name, lower case.
+    pub fn share(&self) -> &str {
+        self.root[2..].split('\\').nth(1).unwrap_or_default()
+    }
+
+    /// An administrative share: a drive (`C$`), `ADMIN$` or `IPC$`.
+    pub fn is_admin_share(&self) -> bool {
+        let s = self.share();
+        let drive = s.len() == 2 && s.as_bytes()[0].is_ascii_alphabetic() && s.ends_with('$');
+        drive || s == "admin$" || s == "ipc$"
+    }
+
+    /// The server as an IP address, in any form Windows' resolver accepts:
+    /// IPv6 (also `*.ipv6-literal.net`), and IPv4 with 1 to 4 parts in
+    /// decimal, hex (`0x`) or octal (leading `0`), as `inet_aton` reads them.
+    pub fn host_ip(&self) -> Option<std::net::IpAddr> {
+        let h = self.host();
+        if let Ok(ip) = h.parse::<std::net::IpAddr>() {
+            return Some(ip);
+        }
+        if let Some(lit) = h.strip_suffix(".ipv6-literal.net") {
+            let v6 = lit.replace('-', ":");
+            let v6 = v6.split('s').next().unwrap_or_default();
+            return v6.parse::<std::net::Ipv6Addr>().ok().map(Into::into);
+        }
+        ipv4_any_form(h).map(Into::into)
+    }
+
+    /// The server is this machine's loopback: `localhost`, 127/8, 0.0.0.0, `::1`, `::`
+    /// or an IPv4-mapped loopback, in any spelling.
+    pub fn is_loopback(&self) -> bool {
+        let h = self.host();
+        if h == "localhost" || h.ends_with(".localhost") {
+            return true;
+        }
+        match self.host_ip() {
+            Some(std::net::IpAddr::V4(v4)) => v4.is_loopback() || v4.octets()[0] == 0,
+            Some(std::net::IpAddr::V6(v6)) => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6
+                        .to_ipv4_mapped()
+                        .is_some_and(|v4| v4.is_loopback() || v4.octets()[0] == 0)
+            }
+            None => false,
+        }
+    }
+}
+
+/// Reads an IPv4 address as `inet_aton` does: `a`, `a.b`, `a.b.c` or
+/// `a.b.c.d`, each part decimal, `0x` hex or `0` octal; the last part fills
+/// the remaining bytes. `None` when it is not such an address.
+pub fn ipv4_any_form(s: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut nums = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
+        {
+            (h, 16)
+        } else if p.len() > 1 && p.starts_with('0') {
+            (&p[1..], 8)
+        } else {
+            (*p, 10)
+        };
+        if digits.is_empty() && radix != 16 {
+            return None;
+        }
+        let n = if digits.is_empty() {
+            0
+        } else {
+            u64::from_str_radix(digits, radix).ok()?
+        };
+        nums.push(n);
+    }
+    let (last, head) = nums.split_last()?;
+    if head.iter().any(|&n| n > 255) || *last >= 1u64 << (8 * (4 - head.len())) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for (i, &n) in head.iter().enumerate() {
+        v |= n << (8 * (3 - i));
+    }
+    v |= last;
+    u32::try_from(v).ok().map(std::net::Ipv4Addr::from)
 }
 
 /// A DNS host name or IPv4/IPv6 literal.

@@ -125,3 +125,51 @@ async fn fake_host_serves_over_unix_sockets_and_cleans_up_on_sigterm() {
     let v: serde_json::Value = serde_json::from_str(first).unwrap();
     assert_eq!(v["fields"]["message"], "starting winkube-csi-proxy");
 }
+
+/// CPU time (user + system) of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+#[test]
+fn running_out_of_descriptors_does_not_spin_the_accept_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    // 48 descriptors: the runtime and one socket fit, a flood of clients does not.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 48 && exec {BIN} --fake-host --api disk/v1 --socket-dir {} --max-connections 1000",
+            dir.path().display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sock = dir.path().join("csi-proxy-disk-v1");
+    for _ in 0..500 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        if let Ok(c) = std::os::unix::net::UnixStream::connect(&sock) {
+            clients.push(c);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = cpu_ticks(child.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(child.id()) - t0;
+    let _ = child.kill();
+    let _ = child.wait();
+    // 2 s of wall time is 200 ticks at 100 Hz; a spinning loop uses all of them.
+    eprintln!("CPU while out of descriptors: {used} ticks in 2 s");
+    assert!(used < 40, "accept loop used {used} ticks in 2 s");
+}

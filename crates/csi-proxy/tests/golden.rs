@@ -185,7 +185,10 @@ async fn volume_mount_unmount_and_idempotency_v1() {
     let h = host();
     let target = r"C:\var\lib\kubelet\pods\p1\volumes\v";
     h.add_dir(&winkube_csi_proxy::validate::parse_drive_path("t", target).unwrap());
-    let svc = versions::volume::v1::Service(VolumeServer::new(node_with(h.clone())));
+    // The data volume is already mounted at its globalmount in the seed: this
+    // test is about the call sequence, so the node allows a second mount point.
+    let node = common::node_with_policy(h.clone(), |p| p.allow_remount = true);
+    let svc = versions::volume::v1::Service(VolumeServer::new(node));
     // Mount the C: volume's sibling: a fresh volume made by partitioning disk 2.
     svc.mount_volume(Request::new(MountVolumeRequest {
         volume_id: DATA_VOL.into(),

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::guard::Guard;
 use super::{Node, to_i64};
 use crate::error::{Error, HostError, Result};
 pub use crate::host::{DiskIds, DiskLocation};
@@ -102,6 +103,7 @@ impl DiskServer {
     pub fn partition_disk(&self, req: PartitionDiskRequest) -> Result<()> {
         let host = &self.node.host;
         let n = req.disk_number;
+        Guard(&self.node).disk(n, "partitioned")?;
         if !host.is_disk_initialized(n)? {
             host.initialize_disk(n)?;
         }
@@ -134,6 +136,9 @@ impl DiskServer {
     /// Brings a disk online or offline; nothing is done if it already is.
     pub fn set_disk_state(&self, req: SetDiskStateRequest) -> Result<()> {
         let host = &self.node.host;
+        if !req.is_online {
+            Guard(&self.node).disk(req.disk_number, "taken offline")?;
+        }
         if host.is_disk_online(req.disk_number)? != req.is_online {
             host.set_disk_online(req.disk_number, req.is_online)?;
         }

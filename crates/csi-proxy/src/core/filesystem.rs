@@ -1,7 +1,8 @@
 //! filesystem group: internal types and server.
 
 use super::Node;
-use crate::error::{Error, Result};
+use super::guard::Guard;
+use crate::error::Result;
 use crate::validate::HostPath;
 
 /// `PathContext` of filesystem v1alpha1/v1beta1. Upstream ignores it and so do
@@ -65,22 +66,6 @@ impl FilesystemServer {
         self.node.policy.roots.path(field, raw)
     }
 
-    fn not_a_root(&self, p: &HostPath) -> Result<()> {
-        if self
-            .node
-            .policy
-            .roots
-            .roots()
-            .iter()
-            .any(|r| r.key() == p.key())
-        {
-            return Err(Error::Denied(format!(
-                "{p} is an allowed root directory and is not removed"
-            )));
-        }
-        Ok(())
-    }
-
     /// Whether the path exists (links are not followed).
     pub fn path_exists(&self, req: PathRequest) -> Result<bool> {
         let p = self.path("path", &req.path)?;
@@ -90,20 +75,21 @@ impl FilesystemServer {
     /// Creates the directory and its parents.
     pub fn mkdir(&self, req: PathRequest) -> Result<()> {
         let p = self.path("path", &req.path)?;
+        Guard(&self.node).inside_roots(&p)?;
         Ok(self.node.host.mkdir_all(&p)?)
     }
 
     /// Removes a directory (recursively with `force`). Allowed roots are never removed.
     pub fn rmdir(&self, req: RmdirRequest) -> Result<()> {
         let p = self.path("path", &req.path)?;
-        self.not_a_root(&p)?;
+        Guard(&self.node).removable(&p)?;
         Ok(self.node.host.rmdir(&p, req.force)?)
     }
 
     /// Removes the contents of a directory, keeping it. Allowed roots are never emptied.
     pub fn rmdir_contents(&self, req: PathRequest) -> Result<()> {
         let p = self.path("path", &req.path)?;
-        self.not_a_root(&p)?;
+        Guard(&self.node).emptiable(&p)?;
         Ok(self.node.host.rmdir_contents(&p)?)
     }
 
@@ -111,6 +97,9 @@ impl FilesystemServer {
     pub fn create_symlink(&self, req: CreateSymlinkRequest) -> Result<()> {
         let link = self.path("target_path", &req.target_path)?;
         let target = self.path("source_path", &req.source_path)?;
+        let guard = Guard(&self.node);
+        guard.destructive(&link, "replaced by a link")?;
+        guard.inside_roots(&target)?;
         Ok(self.node.host.create_symlink(&target, &link)?)
     }
 

@@ -7,6 +7,7 @@
 
 pub mod disk;
 pub mod filesystem;
+pub(crate) mod guard;
 pub mod iscsi;
 pub mod smb;
 pub mod system;
@@ -26,6 +27,24 @@ pub struct Policy {
     pub require_privacy: bool,
     /// Services that StartService/StopService may act on (GetService is read-only and open).
     pub allowed_services: Vec<ServiceName>,
+    /// Mount a volume that is already mounted elsewhere (`--allow-remount`);
+    /// off by default: a second mount point exposes the same data twice.
+    pub allow_remount: bool,
+    /// Map administrative shares (`C$`, `ADMIN$`, `IPC$`) (`--allow-admin-shares`).
+    pub allow_admin_shares: bool,
+}
+
+impl Policy {
+    /// A policy with these roots and the defaults of the command line.
+    pub fn new(roots: AllowedRoots) -> Policy {
+        Policy {
+            roots,
+            require_privacy: true,
+            allowed_services: Vec::new(),
+            allow_remount: false,
+            allow_admin_shares: false,
+        }
+    }
 }
 
 /// Everything a group server needs.

@@ -1,6 +1,7 @@
 //! smb group: internal types and server.
 
 use super::Node;
+use super::guard::Guard;
 use crate::error::Result;
 use crate::host::SmbCredential;
 use crate::validate::{Secret, SmbPath, user_name};
@@ -48,6 +49,11 @@ impl SmbServer {
             password: req.password.clone(),
         });
         let host = &self.node.host;
+        let guard = Guard(&self.node);
+        guard.smb_remote(&remote)?;
+        if let Some(local) = &local {
+            guard.destructive(local, "replaced by a link")?;
+        }
         // A failing status query counts as "not mapped", as upstream.
         let mapped = host.is_mapped(&remote).unwrap_or(false);
         let mut create = !mapped;

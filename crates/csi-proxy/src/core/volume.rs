@@ -1,5 +1,6 @@
 //! volume group: internal types and server.
 
+use super::guard::Guard;
 use super::{Node, to_i64};
 use crate::error::{Error, HostError, Result};
 use crate::host::LinkTarget;
@@ -77,6 +78,7 @@ impl VolumeServer {
         let volume = VolumeId::parse("volume_id", &req.volume_id)?;
         let target = self.target("target_path", &req.target_path)?;
         let host = &self.node.host;
+        Guard(&self.node).mount(&volume, &target)?;
         if let Some(LinkTarget::Volume(current)) = host.read_link(&target)? {
             if current == volume {
                 return Ok(());
@@ -94,6 +96,7 @@ impl VolumeServer {
         let volume = VolumeId::parse("volume_id", &req.volume_id)?;
         let target = self.target("target_path", &req.target_path)?;
         let host = &self.node.host;
+        Guard(&self.node).inside_roots(&target)?;
         match host.read_link(&target)? {
             Some(LinkTarget::Volume(current)) if current == volume => {}
             Some(LinkTarget::Volume(current)) => {
@@ -121,6 +124,7 @@ impl VolumeServer {
     /// Formats the volume as NTFS.
     pub fn format_volume(&self, volume_id: &str) -> Result<()> {
         let volume = VolumeId::parse("volume_id", volume_id)?;
+        Guard(&self.node).volume(&volume, "formatted")?;
         Ok(self.node.host.format_volume(&volume)?)
     }
 
@@ -134,6 +138,7 @@ impl VolumeServer {
             )
         })?;
         let host = &self.node.host;
+        Guard(&self.node).volume(&volume, "resized")?;
         let size = host.partition_size(&volume)?;
         let target = if requested == 0 { size.max } else { requested };
         if target <= size.current || target - size.current < MIN_RESIZE_STEP {

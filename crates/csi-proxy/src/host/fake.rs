@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    DiskHost, DiskIds, DiskLocation, FilesystemHost, IscsiAuth, IscsiHost, IscsiLogin, LinkTarget,
-    PartitionSize, ServiceInfo, ServiceStatus, SmbCredential, SmbHost, StartType, SystemHost,
-    VolumeHost, VolumeStats, parse_disk_location,
+    DiskHost, DiskIds, DiskLocation, FilesystemHost, Followed, InspectHost, IscsiAuth, IscsiHost,
+    IscsiLogin, LinkTarget, PartitionSize, Resolved, ServiceInfo, ServiceStatus, SmbCredential,
+    SmbHost, StartType, SystemHost, VolumeHost, VolumeStats, follow_links, parse_disk_location,
 };
 use crate::error::{HostError, HostResult};
 use crate::validate::{
@@ -57,10 +57,14 @@ pub struct FakePartition {
     pub drive_letter: Option<char>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct FakeVolume {
     formatted: bool,
     used: u64,
+    /// Holds the running OS (boot or system partition).
+    os: bool,
+    /// Holds a page file.
+    page_file: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,8 +116,10 @@ struct State {
     services: BTreeMap<String, FakeService>,
     bios_serial: String,
     next_volume: u64,
+    own_addresses: Vec<String>,
     fail: BTreeMap<String, String>,
     calls: Vec<String>,
+    checks: Vec<String>,
 }
 
 /// The in-memory host. Cheap to share behind an `Arc`.
@@ -158,6 +164,9 @@ impl FakeHost {
             let root = path("C:\\");
             s.fs.insert(root.key(), (root, Node::Dir));
             s.bios_serial = "FAKE-BIOS-0001".into();
+            s.own_addresses = ["fakenode", "fakenode.example.com", "10.0.0.5", "fe80::5"]
+                .map(String::from)
+                .to_vec();
         }
         host
     }
@@ -237,6 +246,8 @@ impl FakeHost {
                 FakeVolume {
                     formatted: true,
                     used: 40 * GIB,
+                    os: true,
+                    page_file: true,
                 },
             );
             s.volumes.insert(
@@ -244,6 +255,7 @@ impl FakeHost {
                 FakeVolume {
                     formatted: true,
                     used: GIB,
+                    ..FakeVolume::default()
                 },
             );
             for d in [
@@ -349,6 +361,22 @@ impl FakeHost {
         }
     }
 
+    /// Records a read-only guard query ([`InspectHost`]) in its own log.
+    fn inspect(&self, call: String) -> HostResult<MutexGuard<'_, State>> {
+        let mut s = self.lock();
+        let op = call.split('(').next().unwrap_or_default().to_string();
+        s.checks.push(call);
+        match s.fail.get(&op) {
+            Some(msg) => Err(failed(msg.clone())),
+            None => Ok(s),
+        }
+    }
+
+    /// Every guard query so far ([`InspectHost`]), in order, e.g. `inspect.resolve(C:\x)`.
+    pub fn checks(&self) -> Vec<String> {
+        self.lock().checks.clone()
+    }
+
     /// Every host call so far, in order, e.g. `disk.initialize(2)`.
     pub fn calls(&self) -> Vec<String> {
         self.lock().calls.clone()
@@ -356,7 +384,9 @@ impl FakeHost {
 
     /// Forgets the recorded calls.
     pub fn clear_calls(&self) {
-        self.lock().calls.clear();
+        let mut s = self.lock();
+        s.calls.clear();
+        s.checks.clear();
     }
 
     /// Makes every later call of `op` (e.g. `"disk.rescan"`) fail with `message`.
@@ -378,6 +408,20 @@ impl FakeHost {
         }
         for d in chain.into_iter().rev() {
             s.fs.entry(d.key()).or_insert((d, Node::Dir));
+        }
+    }
+
+    /// Adds a link at `link` (as a pod, the kubelet or a driver could leave one).
+    pub fn add_link(&self, link: &HostPath, target: LinkTarget) {
+        self.lock()
+            .fs
+            .insert(link.key(), (link.clone(), Node::Link(target)));
+    }
+
+    /// Marks the volume as holding a page file.
+    pub fn add_page_file(&self, volume: &VolumeId) {
+        if let Some(v) = self.lock().volumes.get_mut(volume) {
+            v.page_file = true;
         }
     }
 
@@ -502,6 +546,24 @@ impl State {
             .ok_or_else(|| not_found(format!("path {p}")))
     }
 
+    /// Follows links along `p` in the model (see [`follow_links`]).
+    fn follow(&self, p: &HostPath, last: bool) -> HostResult<Followed> {
+        follow_links(p, last, |q| {
+            Ok(match self.fs.get(&q.key()) {
+                Some((_, Node::Link(t))) => Some(t.clone()),
+                _ => None,
+            })
+        })
+    }
+
+    /// `p` with the links in its parents followed: the entry an operation on `p` touches.
+    fn real(&self, p: &HostPath) -> HostResult<HostPath> {
+        match self.follow(p, false)? {
+            Followed::Local(r) => Ok(r),
+            Followed::Remote(r) => Err(failed(format!("{p} is on the remote share {r}"))),
+        }
+    }
+
     fn require_parent_dir(&self, p: &HostPath) -> HostResult<()> {
         match p.parent() {
             Some(parent) => match self.node(&parent)? {
@@ -589,13 +651,7 @@ impl DiskHost for FakeHost {
             volume: Some(volume.clone()),
             drive_letter: None,
         });
-        s.volumes.insert(
-            volume,
-            FakeVolume {
-                formatted: false,
-                used: 0,
-            },
-        );
+        s.volumes.insert(volume, FakeVolume::default());
         Ok(())
     }
 
@@ -636,6 +692,7 @@ impl VolumeHost for FakeHost {
         if !s.volumes.contains_key(volume) {
             return Err(not_found(format!("volume {volume}")));
         }
+        let target = &s.real(target)?;
         match s.node(target)? {
             Node::Dir => {}
             _ => return Err(failed(format!("{target} is not an empty directory"))),
@@ -655,6 +712,7 @@ impl VolumeHost for FakeHost {
 
     fn unmount_volume(&self, target: &HostPath) -> HostResult<()> {
         let mut s = self.record(format!("volume.unmount({target})"))?;
+        let target = &s.real(target)?;
         match s.node(target)? {
             Node::Link(LinkTarget::Volume(_)) => {
                 s.fs.insert(target.key(), (target.clone(), Node::Dir));
@@ -752,12 +810,13 @@ impl VolumeHost for FakeHost {
 impl FilesystemHost for FakeHost {
     fn path_exists(&self, p: &HostPath) -> HostResult<bool> {
         let s = self.record(format!("fs.exists({p})"))?;
+        let p = s.real(p)?;
         Ok(s.fs.contains_key(&p.key()))
     }
 
     fn mkdir_all(&self, p: &HostPath) -> HostResult<()> {
         let mut s = self.record(format!("fs.mkdir_all({p})"))?;
-        let mut chain = vec![p.clone()];
+        let mut chain = vec![s.real(p)?];
         while let Some(parent) = chain.last().and_then(HostPath::parent) {
             chain.push(parent);
         }
@@ -775,6 +834,7 @@ impl FilesystemHost for FakeHost {
 
     fn rmdir(&self, p: &HostPath, recursive: bool) -> HostResult<()> {
         let mut s = self.record(format!("fs.rmdir({p}, recursive={recursive})"))?;
+        let p = &s.real(p)?;
         match s.node(p)? {
             Node::Link(_) => {
                 // Removing a link or mount point never touches what it points to.
@@ -798,6 +858,7 @@ impl FilesystemHost for FakeHost {
 
     fn rmdir_contents(&self, p: &HostPath) -> HostResult<()> {
         let mut s = self.record(format!("fs.rmdir_contents({p})"))?;
+        let p = &s.real(p)?;
         match s.node(p)? {
             Node::Dir | Node::Link(LinkTarget::Volume(_)) => {
                 for c in s.children(p) {
@@ -811,6 +872,7 @@ impl FilesystemHost for FakeHost {
 
     fn create_symlink(&self, target: &HostPath, link: &HostPath) -> HostResult<()> {
         let mut s = self.record(format!("fs.symlink({target} <- {link})"))?;
+        let link = &s.real(link)?;
         if s.fs.contains_key(&link.key()) {
             return Err(failed(format!(
                 "Cannot create a file when that file already exists: {link}"
@@ -826,6 +888,7 @@ impl FilesystemHost for FakeHost {
 
     fn read_link(&self, p: &HostPath) -> HostResult<Option<LinkTarget>> {
         let s = self.record(format!("fs.read_link({p})"))?;
+        let p = &s.real(p)?;
         Ok(match s.node(p)? {
             Node::Link(t) => Some(t.clone()),
             _ => None,
@@ -839,6 +902,82 @@ impl FilesystemHost for FakeHost {
             LinkTarget::Volume(v) => s.volumes.contains_key(v),
             LinkTarget::Remote(r) => s.mappings.keys().any(|m| r.to_lowercase().starts_with(m)),
         })
+    }
+}
+
+impl InspectHost for FakeHost {
+    fn protected_volumes(&self) -> HostResult<Vec<VolumeId>> {
+        let s = self.inspect("inspect.protected_volumes()".into())?;
+        Ok(s.volumes
+            .iter()
+            .filter(|(_, v)| v.os || v.page_file)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    fn mount_points(&self, volume: &VolumeId) -> HostResult<Vec<String>> {
+        let s = self.inspect(format!("inspect.mount_points({volume})"))?;
+        let drives = s
+            .disks
+            .values()
+            .flat_map(|d| d.partitions.iter())
+            .filter(|p| p.volume.as_ref() == Some(volume))
+            .filter_map(|p| p.drive_letter.map(|l| format!("{l}:\\")));
+        let folders = s.fs.values().filter_map(|(p, n)| match n {
+            Node::Link(LinkTarget::Volume(v)) if v == volume => Some(p.to_string()),
+            _ => None,
+        });
+        Ok(drives.chain(folders).collect())
+    }
+
+    fn volume_disks(&self, volume: &VolumeId) -> HostResult<Vec<u32>> {
+        let s = self.inspect(format!("inspect.volume_disks({volume})"))?;
+        Ok(vec![s.partition_of(volume)?.0])
+    }
+
+    fn resolve(&self, p: &HostPath) -> HostResult<Resolved> {
+        let s = self.inspect(format!("inspect.resolve({p})"))?;
+        let link = match s.follow(p, false)? {
+            Followed::Local(q) => match s.fs.get(&q.key()) {
+                Some((_, Node::Link(t))) => Some(t.clone()),
+                _ => None,
+            },
+            Followed::Remote(_) => None,
+        };
+        let path = match s.follow(p, true)? {
+            Followed::Local(r) => Some(r),
+            Followed::Remote(_) => None,
+        };
+        Ok(Resolved { path, link })
+    }
+
+    fn volume_of(&self, p: &HostPath) -> HostResult<(HostPath, VolumeId)> {
+        let s = self.inspect(format!("inspect.volume_of({p})"))?;
+        let Followed::Local(mut cur) = s.follow(p, true)? else {
+            return Err(failed(format!("{p} is on a remote share")));
+        };
+        loop {
+            if let Some((_, Node::Link(LinkTarget::Volume(v)))) = s.fs.get(&cur.key()) {
+                return Ok((cur, v.clone()));
+            }
+            match cur.parent() {
+                Some(parent) => cur = parent,
+                None => break,
+            }
+        }
+        let drive = cur.drive();
+        s.disks
+            .values()
+            .flat_map(|d| d.partitions.iter())
+            .find(|p| p.drive_letter == Some(drive))
+            .and_then(|p| p.volume.clone())
+            .map(|v| (cur, v))
+            .ok_or_else(|| not_found(format!("volume of drive {drive}:")))
+    }
+
+    fn own_addresses(&self) -> HostResult<Vec<String>> {
+        let s = self.inspect("inspect.own_addresses()".into())?;
+        Ok(s.own_addresses.clone())
     }
 }
 
@@ -903,6 +1042,7 @@ impl SmbHost for FakeHost {
 
     fn create_link(&self, remote: &SmbPath, local: &HostPath) -> HostResult<()> {
         let mut s = self.record(format!("smb.create_link({} <- {local})", remote.full()))?;
+        let local = &s.real(local)?;
         if s.fs.contains_key(&local.key()) {
             return Err(failed(format!(
                 "Cannot create a file when that file already exists: {local}"

@@ -6,12 +6,15 @@
 //! tokio's blocking pool.
 
 pub mod fake;
+pub mod process;
+#[cfg(windows)]
+pub mod win32;
 #[cfg(windows)]
 pub mod windows;
 
 use std::collections::BTreeMap;
 
-use crate::error::HostResult;
+use crate::error::{HostError, HostResult};
 use crate::validate::{HostPath, Iqn, Portal, Secret, ServiceName, SmbPath, VolumeId};
 
 /// `Location` parts of a disk (`PCI Slot 3 : Adapter 0 : Port 0 : Target 1 : LUN 0`).
@@ -294,8 +297,170 @@ pub trait SystemHost: Send + Sync {
     fn stop_service(&self, name: &ServiceName, force: bool) -> HostResult<()>;
 }
 
-/// A backend implementing every group.
-pub trait Host: DiskHost + VolumeHost + FilesystemHost + SmbHost + IscsiHost + SystemHost {}
+/// Where a path leads, judged by the host rather than by its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The final local path after following every link, junction and
+    /// `..`-free mount point on the way (the part that does not exist yet is
+    /// appended as written); `None` when the path leads to a remote share.
+    pub path: Option<HostPath>,
+    /// What the path itself is when it is a reparse point (link, junction or
+    /// mount point), as [`FilesystemHost::read_link`] reports it.
+    pub link: Option<LinkTarget>,
+}
 
-impl<T> Host for T where T: DiskHost + VolumeHost + FilesystemHost + SmbHost + IscsiHost + SystemHost
-{}
+/// Where a path leads after its links are followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    /// A local path.
+    Local(HostPath),
+    /// A remote (SMB) path.
+    Remote(String),
+}
+
+/// Windows follows at most 63 reparse points in one path.
+pub const MAX_REPARSE: usize = 63;
+
+/// Follows links along `p` as Windows does, one component at a time: a
+/// component that is a symlink or junction is replaced by its target (the
+/// last one too when `last` is set); a mount point is a directory of another
+/// volume and is walked through. `read` says what a path is without following
+/// it (`None` for a plain or missing entry). Shared by both backends.
+pub fn follow_links(
+    p: &HostPath,
+    last: bool,
+    mut read: impl FnMut(&HostPath) -> HostResult<Option<LinkTarget>>,
+) -> HostResult<Followed> {
+    let mut pending: Vec<String> = p.components().rev().map(String::from).collect();
+    let mut cur = p.drive_root();
+    let mut hops = 0;
+    while let Some(c) = pending.pop() {
+        let next = cur.join(&c).map_err(|e| HostError::Failed(e.to_string()))?;
+        if !last && pending.is_empty() {
+            return Ok(Followed::Local(next));
+        }
+        match read(&next)? {
+            Some(LinkTarget::Path(t)) => {
+                hops += 1;
+                if hops > MAX_REPARSE {
+                    return Err(HostError::Failed(format!(
+                        "The name of the file cannot be resolved by the system: {p}"
+                    )));
+                }
+                pending.extend(t.components().rev().map(String::from));
+                cur = t.drive_root();
+            }
+            Some(LinkTarget::Remote(r)) => {
+                let rest: Vec<String> = pending.drain(..).rev().collect();
+                let mut full = r.trim_end_matches('\\').to_string();
+                for c in rest {
+                    full.push('\\');
+                    full.push_str(&c);
+                }
+                return Ok(Followed::Remote(full));
+            }
+            Some(LinkTarget::Volume(_)) | None => cur = next,
+        }
+    }
+    Ok(Followed::Local(cur))
+}
+
+/// Read-only queries the core's guards ask before any destructive call. Kept
+/// apart from the group traits so a backend answers them cheaply (Win32, no
+/// process) and the fake host logs them separately from the operations.
+pub trait InspectHost: Send + Sync {
+    /// Volumes that hold the running OS (boot and system partitions) or a page file.
+    fn protected_volumes(&self) -> HostResult<Vec<VolumeId>>;
+    /// Every access path of the volume: drive roots (`D:\`) and mounted folders.
+    fn mount_points(&self, volume: &VolumeId) -> HostResult<Vec<String>>;
+    /// Disks that hold part of the volume.
+    fn volume_disks(&self, volume: &VolumeId) -> HostResult<Vec<u32>>;
+    /// Where `path` leads (see [`Resolved`]); links are followed, never changed.
+    fn resolve(&self, path: &HostPath) -> HostResult<Resolved>;
+    /// The volume holding the final path of `path` and where it is mounted:
+    /// the nearest mount point at or above it, else its drive root.
+    fn volume_of(&self, path: &HostPath) -> HostResult<(HostPath, VolumeId)>;
+    /// The node's own names and addresses (host name, FQDN, IP addresses),
+    /// lower-case, so that SMB mappings back to the node itself are refused.
+    fn own_addresses(&self) -> HostResult<Vec<String>>;
+}
+
+/// A backend implementing every group.
+pub trait Host:
+    DiskHost + VolumeHost + FilesystemHost + SmbHost + IscsiHost + SystemHost + InspectHost
+{
+}
+
+impl<T> Host for T where
+    T: DiskHost + VolumeHost + FilesystemHost + SmbHost + IscsiHost + SystemHost + InspectHost
+{
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::validate::parse_drive_path;
+
+    fn p(s: &str) -> HostPath {
+        parse_drive_path("t", s).unwrap()
+    }
+
+    /// The resolution both backends use, over a table of links.
+    fn follow(links: &[(&str, LinkTarget)], path: &str, last: bool) -> HostResult<Followed> {
+        follow_links(&p(path), last, |q| {
+            Ok(links
+                .iter()
+                .find(|(l, _)| p(l).key() == q.key())
+                .map(|(_, t)| t.clone()))
+        })
+    }
+
+    #[test]
+    fn links_in_any_component_are_followed() {
+        let links = [
+            (r"C:\k\pods\a", LinkTarget::Path(p(r"C:\Windows"))),
+            (r"C:\Windows\b", LinkTarget::Path(p(r"D:\x"))),
+        ];
+        assert_eq!(
+            follow(&links, r"C:\k\pods\a\b\c", true).unwrap(),
+            Followed::Local(p(r"D:\x\c"))
+        );
+        // The last component is kept unless asked for.
+        assert_eq!(
+            follow(&links, r"C:\k\pods\a", false).unwrap(),
+            Followed::Local(p(r"C:\k\pods\a"))
+        );
+        assert_eq!(
+            follow(&links, r"C:\k\pods\a", true).unwrap(),
+            Followed::Local(p(r"C:\Windows"))
+        );
+    }
+
+    #[test]
+    fn mount_points_are_walked_through_and_remote_links_end_the_walk() {
+        let vol = VolumeId::from_guid("0a1b2c3d-0000-4000-8000-000000000009").unwrap();
+        let links = [
+            (r"C:\k\m", LinkTarget::Volume(vol)),
+            (r"C:\k\s", LinkTarget::Remote(r"\\srv\share\".into())),
+        ];
+        assert_eq!(
+            follow(&links, r"C:\k\m\x", true).unwrap(),
+            Followed::Local(p(r"C:\k\m\x"))
+        );
+        assert_eq!(
+            follow(&links, r"C:\k\s\x\y", true).unwrap(),
+            Followed::Remote(r"\\srv\share\x\y".into())
+        );
+    }
+
+    #[test]
+    fn a_link_loop_is_an_error_not_a_hang() {
+        let links = [
+            (r"C:\a", LinkTarget::Path(p(r"C:\b"))),
+            (r"C:\b", LinkTarget::Path(p(r"C:\a"))),
+        ];
+        let e = follow(&links, r"C:\a\x", true).unwrap_err();
+        assert!(e.to_string().contains("cannot be resolved"), "{e}");
+    }
+}

@@ -13,15 +13,16 @@
 //! time without changing any caller.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io;
 use std::os::windows::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
 use super::{
-    DiskHost, DiskIds, DiskLocation, FilesystemHost, IscsiAuth, IscsiHost, IscsiLogin, LinkTarget,
-    PartitionSize, ServiceInfo, ServiceStatus, SmbCredential, SmbHost, StartType, SystemHost,
-    VolumeHost, VolumeStats, parse_disk_location,
+    DiskHost, DiskIds, DiskLocation, FilesystemHost, Followed, InspectHost, IscsiAuth, IscsiHost,
+    IscsiLogin, LinkTarget, PartitionSize, Resolved, ServiceInfo, ServiceStatus, SmbCredential,
+    SmbHost, StartType, SystemHost, VolumeHost, VolumeStats, follow_links, parse_disk_location,
 };
 use crate::error::{HostError, HostResult};
 use crate::validate::{
@@ -43,9 +44,30 @@ impl WindowsHost {
     }
 }
 
+/// Scripts running at once, at most (upstream ran up to one per request: 512).
+const MAX_SCRIPTS: usize = 8;
+/// A script still running after this long (queueing included) is killed.
+const SCRIPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+static RUNNER: std::sync::LazyLock<super::process::Runner> =
+    std::sync::LazyLock::new(|| super::process::Runner::new(MAX_SCRIPTS, SCRIPT_DEADLINE));
+
+/// `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`, by absolute path:
+/// a bare name would be searched in the proxy's own directory first.
+fn powershell_exe() -> std::path::PathBuf {
+    let root = std::env::var_os("SystemRoot")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| std::path::PathBuf::from(r"C:\Windows"));
+    root.join(r"System32\WindowsPowerShell\v1.0\powershell.exe")
+}
+
+/// A script's values: `("DISK", &disk)` becomes `$Env:CSI_DISK`.
+type Env<'a> = &'a [(&'a str, &'a dyn fmt::Display)];
+
 /// Runs a constant script with its values in the environment; returns trimmed stdout.
-fn ps(script: &'static str, env: &[(&str, &str)]) -> HostResult<String> {
-    let mut cmd = Command::new("powershell.exe");
+fn ps(script: &'static str, env: Env<'_>) -> HostResult<String> {
+    let mut cmd = Command::new(powershell_exe());
     cmd.args([
         "-NoLogo",
         "-NoProfile",
@@ -57,11 +79,9 @@ fn ps(script: &'static str, env: &[(&str, &str)]) -> HostResult<String> {
         ),
     ]);
     for (k, v) in env {
-        cmd.env(format!("CSI_{k}"), v);
+        cmd.env(format!("CSI_{k}"), v.to_string());
     }
-    let out = cmd
-        .output()
-        .map_err(|e| HostError::Failed(format!("cannot run powershell.exe: {e}")))?;
+    let out = RUNNER.run(cmd)?;
     let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if out.status.success() {
         Ok(stdout)
@@ -79,7 +99,12 @@ fn ps(script: &'static str, env: &[(&str, &str)]) -> HostResult<String> {
     }
 }
 
-fn ps_bool(script: &'static str, env: &[(&str, &str)]) -> HostResult<bool> {
+/// Runs a script for its effect only.
+fn ps_run(script: &'static str, env: Env<'_>) -> HostResult<()> {
+    ps(script, env).map(drop)
+}
+
+fn ps_bool(script: &'static str, env: Env<'_>) -> HostResult<bool> {
     let out = ps(script, env)?;
     match out.to_ascii_lowercase().as_str() {
         "true" => Ok(true),
@@ -90,13 +115,13 @@ fn ps_bool(script: &'static str, env: &[(&str, &str)]) -> HostResult<bool> {
     }
 }
 
-fn ps_u64(script: &'static str, env: &[(&str, &str)]) -> HostResult<u64> {
+fn ps_u64(script: &'static str, env: Env<'_>) -> HostResult<u64> {
     let out = ps(script, env)?;
     out.parse::<u64>()
         .map_err(|e| HostError::Failed(format!("unexpected output {out:?}: {e}")))
 }
 
-fn ps_json(script: &'static str, env: &[(&str, &str)]) -> HostResult<serde_json::Value> {
+fn ps_json(script: &'static str, env: Env<'_>) -> HostResult<serde_json::Value> {
     let out = ps(script, env)?;
     if out.is_empty() {
         return Ok(serde_json::Value::Array(Vec::new()));
@@ -181,77 +206,66 @@ impl DiskHost for WindowsHost {
     }
 
     fn is_disk_initialized(&self, disk: u32) -> HostResult<bool> {
-        let n = disk.to_string();
         ps_bool(
             "(Get-Disk -Number ([uint32]$Env:CSI_DISK)).PartitionStyle -ne 'RAW'",
-            &[("DISK", &n)],
+            &[("DISK", &disk)],
         )
     }
 
     fn initialize_disk(&self, disk: u32) -> HostResult<()> {
-        let n = disk.to_string();
-        ps(
+        ps_run(
             "Initialize-Disk -Number ([uint32]$Env:CSI_DISK) -PartitionStyle GPT",
-            &[("DISK", &n)],
+            &[("DISK", &disk)],
         )
-        .map(drop)
     }
 
     fn basic_partitions_exist(&self, disk: u32) -> HostResult<bool> {
-        let n = disk.to_string();
         ps_bool(
             "@(Get-Partition -DiskNumber ([uint32]$Env:CSI_DISK) -ErrorAction SilentlyContinue | Where-Object { $_.Type -ne 'Reserved' }).Count -gt 0",
-            &[("DISK", &n)],
+            &[("DISK", &disk)],
         )
     }
 
     fn create_basic_partition(&self, disk: u32) -> HostResult<()> {
-        let n = disk.to_string();
-        ps(
+        ps_run(
             "$p = New-Partition -DiskNumber ([uint32]$Env:CSI_DISK) -UseMaximumSize; Update-Disk -Number ([uint32]$Env:CSI_DISK); $p | Set-Partition -IsOffline $false -ErrorAction SilentlyContinue",
-            &[("DISK", &n)],
+            &[("DISK", &disk)],
         )
-        .map(drop)
     }
 
     fn rescan(&self) -> HostResult<()> {
-        ps("Update-HostStorageCache", &[]).map(drop)
+        ps_run("Update-HostStorageCache", &[])
     }
 
     fn disk_size(&self, disk: u32) -> HostResult<u64> {
-        let n = disk.to_string();
         ps_u64(
             "(Get-Disk -Number ([uint32]$Env:CSI_DISK)).Size",
-            &[("DISK", &n)],
+            &[("DISK", &disk)],
         )
     }
 
     fn is_disk_online(&self, disk: u32) -> HostResult<bool> {
-        let n = disk.to_string();
         ps_bool(
             "-not (Get-Disk -Number ([uint32]$Env:CSI_DISK)).IsOffline",
-            &[("DISK", &n)],
+            &[("DISK", &disk)],
         )
     }
 
     fn set_disk_online(&self, disk: u32, online: bool) -> HostResult<()> {
-        let n = disk.to_string();
-        let offline = (!online).to_string();
-        ps(
+        let offline = !online;
+        ps_run(
             "Set-Disk -Number ([uint32]$Env:CSI_DISK) -IsOffline ([System.Convert]::ToBoolean($Env:CSI_OFFLINE))",
-            &[("DISK", &n), ("OFFLINE", &offline)],
+            &[("DISK", &disk), ("OFFLINE", &offline)],
         )
-        .map(drop)
     }
 }
 
 impl VolumeHost for WindowsHost {
     fn list_volumes_on_disk(&self, disk: u32, partition: Option<u32>) -> HostResult<Vec<VolumeId>> {
-        let n = disk.to_string();
-        let p = partition.unwrap_or(0).to_string();
+        let p = partition.unwrap_or(0);
         let v = ps_json(
             "ConvertTo-Json -Compress @(Get-Partition -DiskNumber ([uint32]$Env:CSI_DISK) | Where-Object { [uint32]$Env:CSI_PART -eq 0 -or $_.PartitionNumber -eq [uint32]$Env:CSI_PART } | Get-Volume | Select-Object -ExpandProperty UniqueId)",
-            &[("DISK", &n), ("PART", &p)],
+            &[("DISK", &disk), ("PART", &p)],
         )?;
         json_list(v)
             .iter()
@@ -261,11 +275,13 @@ impl VolumeHost for WindowsHost {
     }
 
     fn mount_volume(&self, volume: &VolumeId, target: &HostPath) -> HostResult<()> {
-        ps(
+        ps_run(
             "Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Add-PartitionAccessPath -AccessPath $Env:CSI_PATH",
-            &[("VOLUME", volume.as_str()), ("PATH", &format!("{target}\\"))],
+            &[
+                ("VOLUME", &volume.as_str()),
+                ("PATH", &format!("{target}\\")),
+            ],
         )
-        .map(drop)
     }
 
     fn unmount_volume(&self, target: &HostPath) -> HostResult<()> {
@@ -275,32 +291,32 @@ impl VolumeHost for WindowsHost {
                 "{target} is not a volume mount point"
             )));
         };
-        ps(
+        ps_run(
             "Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Remove-PartitionAccessPath -AccessPath $Env:CSI_PATH",
-            &[("VOLUME", volume.as_str()), ("PATH", &format!("{target}\\"))],
+            &[
+                ("VOLUME", &volume.as_str()),
+                ("PATH", &format!("{target}\\")),
+            ],
         )
-        .map(drop)
     }
 
     fn is_volume_formatted(&self, volume: &VolumeId) -> HostResult<bool> {
-        ps_bool(
-            "(Get-Volume -UniqueId $Env:CSI_VOLUME).FileSystemType -notin @('Unknown', '')",
-            &[("VOLUME", volume.as_str())],
-        )
+        super::win32::file_system(volume.as_str())
+            .map(|fs| fs.is_some())
+            .map_err(|e| io_err("file system of", &volume.as_str(), e))
     }
 
     fn format_volume(&self, volume: &VolumeId) -> HostResult<()> {
-        ps(
+        ps_run(
             "Get-Volume -UniqueId $Env:CSI_VOLUME | Format-Volume -FileSystem NTFS -Force -Confirm:$false | Out-Null",
-            &[("VOLUME", volume.as_str())],
+            &[("VOLUME", &volume.as_str())],
         )
-        .map(drop)
     }
 
     fn partition_size(&self, volume: &VolumeId) -> HostResult<PartitionSize> {
         let v = ps_json(
             "$p = Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition; $s = $p | Get-PartitionSupportedSize; ConvertTo-Json -Compress @{ current = $p.Size; max = $s.SizeMax }",
-            &[("VOLUME", volume.as_str())],
+            &[("VOLUME", &volume.as_str())],
         )?;
         Ok(PartitionSize {
             current: json_u64(&v, "current")?,
@@ -309,49 +325,41 @@ impl VolumeHost for WindowsHost {
     }
 
     fn resize_partition(&self, volume: &VolumeId, size: u64) -> HostResult<()> {
-        let s = size.to_string();
-        ps(
+        ps_run(
             "$p = Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition; $p | Resize-Partition -Size ([uint64]$Env:CSI_SIZE); Update-Disk -Number $p.DiskNumber",
-            &[("VOLUME", volume.as_str()), ("SIZE", &s)],
+            &[("VOLUME", &volume.as_str()), ("SIZE", &size)],
         )
-        .map(drop)
     }
 
+    /// The kubelet asks for every mounted volume, periodically: one Win32 call.
     fn volume_stats(&self, volume: &VolumeId) -> HostResult<VolumeStats> {
-        let v = ps_json(
-            "$v = Get-Volume -UniqueId $Env:CSI_VOLUME; ConvertTo-Json -Compress @{ size = $v.Size; remaining = $v.SizeRemaining }",
-            &[("VOLUME", volume.as_str())],
-        )?;
-        let total = json_u64(&v, "size")?;
+        let (total, free) = super::win32::disk_space(volume.as_str())
+            .map_err(|e| io_err("volume stats of", &volume.as_str(), e))?;
         Ok(VolumeStats {
             total,
-            used: total.saturating_sub(json_u64(&v, "remaining")?),
+            used: total.saturating_sub(free),
         })
     }
 
     fn volume_disk_number(&self, volume: &VolumeId) -> HostResult<u32> {
         let n = ps_u64(
             "(Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition).DiskNumber",
-            &[("VOLUME", volume.as_str())],
+            &[("VOLUME", &volume.as_str())],
         )?;
         u32::try_from(n).map_err(|e| HostError::Failed(e.to_string()))
     }
 
     fn drive_volume(&self, drive: char) -> HostResult<VolumeId> {
-        let d = drive.to_string();
-        let out = ps(
-            "(Get-Partition -DriveLetter ([char]$Env:CSI_DRIVE) | Get-Volume).UniqueId",
-            &[("DRIVE", &d)],
-        )?;
-        VolumeId::parse("UniqueId", &out).map_err(|e| HostError::Failed(e.to_string()))
+        let root = format!("{drive}:\\");
+        let name = super::win32::volume_name(&root).map_err(|e| io_err("volume of", &root, e))?;
+        VolumeId::parse("volume name", &name).map_err(|e| HostError::Failed(e.to_string()))
     }
 
     fn flush_volume(&self, volume: &VolumeId) -> HostResult<()> {
-        ps(
+        ps_run(
             "Get-Volume -UniqueId $Env:CSI_VOLUME | Write-VolumeCache",
-            &[("VOLUME", volume.as_str())],
+            &[("VOLUME", &volume.as_str())],
         )
-        .map(drop)
     }
 }
 
@@ -385,6 +393,13 @@ impl FilesystemHost for WindowsHost {
     }
 
     fn rmdir_contents(&self, p: &HostPath) -> HostResult<()> {
+        // read_dir would follow a link given as the argument: only a volume
+        // mount point (a directory of that volume) is emptied in place.
+        if let Some(LinkTarget::Path(_) | LinkTarget::Remote(_)) = self.read_link(p)? {
+            return Err(HostError::Failed(format!(
+                "{p} is a link; its target is not emptied through it"
+            )));
+        }
         let entries = std::fs::read_dir(p.as_str()).map_err(|e| io_err("read dir", p, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| io_err("read dir", p, e))?;
@@ -447,11 +462,97 @@ impl FilesystemHost for WindowsHost {
     }
 }
 
+impl WindowsHost {
+    /// What `p` is without following it; `None` when missing or plain.
+    fn peek(&self, p: &HostPath) -> HostResult<Option<LinkTarget>> {
+        match self.read_link(p) {
+            Err(HostError::NotFound(_)) => Ok(None),
+            other => other,
+        }
+    }
+}
+
+fn volume_ids(v: serde_json::Value) -> HostResult<Vec<VolumeId>> {
+    json_list(v)
+        .iter()
+        .filter_map(|x| x.as_str())
+        .map(|s| VolumeId::parse("UniqueId", s).map_err(|e| HostError::Failed(e.to_string())))
+        .collect()
+}
+
+impl InspectHost for WindowsHost {
+    fn protected_volumes(&self) -> HostResult<Vec<VolumeId>> {
+        volume_ids(ps_json(
+            "$v = @(Get-Partition | Where-Object { $_.IsBoot -or $_.IsSystem } | Get-Volume | Select-Object -ExpandProperty UniqueId); foreach ($f in @(Get-CimInstance -ClassName Win32_PageFileUsage)) { $v += (Get-Volume -DriveLetter $f.Name.Substring(0, 1)).UniqueId }; ConvertTo-Json -Compress @($v)",
+            &[],
+        )?)
+    }
+
+    fn mount_points(&self, volume: &VolumeId) -> HostResult<Vec<String>> {
+        super::win32::volume_paths(volume.as_str())
+            .map_err(|e| io_err("mount points of", &volume.as_str(), e))
+    }
+
+    fn volume_disks(&self, volume: &VolumeId) -> HostResult<Vec<u32>> {
+        let v = ps_json(
+            "ConvertTo-Json -Compress @(Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Select-Object -ExpandProperty DiskNumber)",
+            &[("VOLUME", &volume.as_str())],
+        )?;
+        json_list(v)
+            .iter()
+            .map(|n| {
+                n.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| HostError::Failed(format!("unexpected disk number {n}")))
+            })
+            .collect()
+    }
+
+    fn resolve(&self, p: &HostPath) -> HostResult<Resolved> {
+        let link = match follow_links(p, false, |q| self.peek(q))? {
+            Followed::Local(q) => self.peek(&q)?,
+            Followed::Remote(_) => None,
+        };
+        let path = match follow_links(p, true, |q| self.peek(q))? {
+            Followed::Local(q) => Some(q),
+            Followed::Remote(_) => None,
+        };
+        Ok(Resolved { path, link })
+    }
+
+    fn volume_of(&self, p: &HostPath) -> HostResult<(HostPath, VolumeId)> {
+        let Followed::Local(mut cur) = follow_links(p, true, |q| self.peek(q))? else {
+            return Err(HostError::Failed(format!("{p} is on a remote share")));
+        };
+        loop {
+            if let Some(LinkTarget::Volume(v)) = self.peek(&cur)? {
+                return Ok((cur, v));
+            }
+            match cur.parent() {
+                Some(parent) => cur = parent,
+                None => return Ok((cur.clone(), self.drive_volume(cur.drive())?)),
+            }
+        }
+    }
+
+    fn own_addresses(&self) -> HostResult<Vec<String>> {
+        let v = ps_json(
+            "$n = [System.Net.Dns]::GetHostName(); $e = [System.Net.Dns]::GetHostEntry($n); ConvertTo-Json -Compress @(@($n, $e.HostName, $Env:COMPUTERNAME) + @(Get-NetIPAddress | Select-Object -ExpandProperty IPAddress))",
+            &[],
+        )?;
+        Ok(json_list(v)
+            .iter()
+            .filter_map(|x| x.as_str())
+            .map(|s| s.split('%').next().unwrap_or(s).to_ascii_lowercase())
+            .collect())
+    }
+}
+
 impl SmbHost for WindowsHost {
     fn is_mapped(&self, root: &SmbPath) -> HostResult<bool> {
         ps_bool(
             "$m = Get-SmbGlobalMapping -RemotePath $Env:CSI_REMOTE -ErrorAction SilentlyContinue; [bool]($m -and $m.Status -eq 'OK')",
-            &[("REMOTE", root.root())],
+            &[("REMOTE", &root.root())],
         )
     }
 
@@ -470,31 +571,28 @@ impl SmbHost for WindowsHost {
         credential: Option<&SmbCredential>,
         require_privacy: bool,
     ) -> HostResult<()> {
-        let privacy = require_privacy.to_string();
         match credential {
-            Some(c) => ps(
+            Some(c) => ps_run(
                 "$pw = ConvertTo-SecureString -String $Env:CSI_PASSWORD -AsPlainText -Force; $cred = New-Object System.Management.Automation.PSCredential -ArgumentList $Env:CSI_USER, $pw; New-SmbGlobalMapping -RemotePath $Env:CSI_REMOTE -Credential $cred -RequirePrivacy ([System.Convert]::ToBoolean($Env:CSI_PRIVACY)) | Out-Null",
                 &[
-                    ("REMOTE", root.root()),
+                    ("REMOTE", &root.root()),
                     ("USER", &c.username),
-                    ("PASSWORD", c.password.expose()),
-                    ("PRIVACY", &privacy),
+                    ("PASSWORD", &c.password.expose()),
+                    ("PRIVACY", &require_privacy),
                 ],
             ),
-            None => ps(
+            None => ps_run(
                 "New-SmbGlobalMapping -RemotePath $Env:CSI_REMOTE -RequirePrivacy ([System.Convert]::ToBoolean($Env:CSI_PRIVACY)) | Out-Null",
-                &[("REMOTE", root.root()), ("PRIVACY", &privacy)],
+                &[("REMOTE", &root.root()), ("PRIVACY", &require_privacy)],
             ),
         }
-        .map(drop)
     }
 
     fn remove_mapping(&self, root: &SmbPath) -> HostResult<()> {
-        ps(
+        ps_run(
             "Remove-SmbGlobalMapping -RemotePath $Env:CSI_REMOTE -Force",
-            &[("REMOTE", root.root())],
+            &[("REMOTE", &root.root())],
         )
-        .map(drop)
     }
 
     fn create_link(&self, remote: &SmbPath, local: &HostPath) -> HostResult<()> {
@@ -514,19 +612,16 @@ fn auth_name(a: IscsiAuth) -> &'static str {
 
 impl IscsiHost for WindowsHost {
     fn add_target_portal(&self, portal: &Portal) -> HostResult<()> {
-        let port = portal.port().to_string();
-        ps(
+        ps_run(
             "if (-not (Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR -ErrorAction SilentlyContinue | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT })) { New-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR -TargetPortalPortNumber ([uint16]$Env:CSI_PORT) | Out-Null }",
-            &[("ADDR", portal.address()), ("PORT", &port)],
+            &[("ADDR", &portal.address()), ("PORT", &portal.port())],
         )
-        .map(drop)
     }
 
     fn discover_targets(&self, portal: &Portal) -> HostResult<Vec<Iqn>> {
-        let port = portal.port().to_string();
         let v = ps_json(
             "ConvertTo-Json -Compress @(Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Get-IscsiTarget | Select-Object -ExpandProperty NodeAddress)",
-            &[("ADDR", portal.address()), ("PORT", &port)],
+            &[("ADDR", &portal.address()), ("PORT", &portal.port())],
         )?;
         json_list(v)
             .iter()
@@ -536,12 +631,10 @@ impl IscsiHost for WindowsHost {
     }
 
     fn remove_target_portal(&self, portal: &Portal) -> HostResult<()> {
-        let port = portal.port().to_string();
-        ps(
+        ps_run(
             "Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Remove-IscsiTargetPortal -Confirm:$false",
-            &[("ADDR", portal.address()), ("PORT", &port)],
+            &[("ADDR", &portal.address()), ("PORT", &portal.port())],
         )
-        .map(drop)
     }
 
     fn list_target_portals(&self) -> HostResult<Vec<Portal>> {
@@ -560,50 +653,48 @@ impl IscsiHost for WindowsHost {
     }
 
     fn is_target_connected(&self, portal: &Portal, iqn: &Iqn) -> HostResult<bool> {
-        let port = portal.port().to_string();
         ps_bool(
             "$t = Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR -ErrorAction SilentlyContinue | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Get-IscsiTarget | Where-Object { $_.NodeAddress -eq $Env:CSI_IQN }; [bool]($t -and $t.IsConnected)",
             &[
-                ("ADDR", portal.address()),
-                ("PORT", &port),
-                ("IQN", iqn.as_str()),
+                ("ADDR", &portal.address()),
+                ("PORT", &portal.port()),
+                ("IQN", &iqn.as_str()),
             ],
         )
     }
 
     fn connect_target(&self, portal: &Portal, iqn: &Iqn, login: &IscsiLogin) -> HostResult<()> {
-        let port = portal.port().to_string();
-        ps(
+        ps_run(
             "$a = @{ TargetPortalAddress = $Env:CSI_ADDR; TargetPortalPortNumber = [uint16]$Env:CSI_PORT; NodeAddress = $Env:CSI_IQN; AuthenticationType = $Env:CSI_AUTH; IsPersistent = $true }; if ($Env:CSI_CHAPUSER) { $a.ChapUsername = $Env:CSI_CHAPUSER }; if ($Env:CSI_CHAPSECRET) { $a.ChapSecret = $Env:CSI_CHAPSECRET }; Connect-IscsiTarget @a | Out-Null",
             &[
-                ("ADDR", portal.address()),
-                ("PORT", &port),
-                ("IQN", iqn.as_str()),
-                ("AUTH", auth_name(login.auth)),
+                ("ADDR", &portal.address()),
+                ("PORT", &portal.port()),
+                ("IQN", &iqn.as_str()),
+                ("AUTH", &auth_name(login.auth)),
                 ("CHAPUSER", &login.chap_username),
-                ("CHAPSECRET", login.chap_secret.expose()),
+                ("CHAPSECRET", &login.chap_secret.expose()),
             ],
         )
-        .map(drop)
     }
 
     fn disconnect_target(&self, portal: &Portal, iqn: &Iqn) -> HostResult<()> {
-        let port = portal.port().to_string();
-        ps(
+        ps_run(
             "$t = Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Get-IscsiTarget | Where-Object { $_.NodeAddress -eq $Env:CSI_IQN }; $s = Get-IscsiSession -IscsiTarget $t -ErrorAction SilentlyContinue; if ($s -and $s.IsPersistent) { $s | Unregister-IscsiSession }; Disconnect-IscsiTarget -InputObject $t -Confirm:$false",
-            &[("ADDR", portal.address()), ("PORT", &port), ("IQN", iqn.as_str())],
+            &[
+                ("ADDR", &portal.address()),
+                ("PORT", &portal.port()),
+                ("IQN", &iqn.as_str()),
+            ],
         )
-        .map(drop)
     }
 
     fn target_disks(&self, portal: &Portal, iqn: &Iqn) -> HostResult<Vec<u32>> {
-        let port = portal.port().to_string();
         let v = ps_json(
             "$t = Get-IscsiTargetPortal -TargetPortalAddress $Env:CSI_ADDR | Where-Object { $_.TargetPortalPortNumber -eq [uint16]$Env:CSI_PORT } | Get-IscsiTarget | Where-Object { $_.NodeAddress -eq $Env:CSI_IQN }; ConvertTo-Json -Compress @(Get-IscsiConnection -IscsiTarget $t | Get-Disk | Select-Object -ExpandProperty Number)",
             &[
-                ("ADDR", portal.address()),
-                ("PORT", &port),
-                ("IQN", iqn.as_str()),
+                ("ADDR", &portal.address()),
+                ("PORT", &portal.port()),
+                ("IQN", &iqn.as_str()),
             ],
         )?;
         json_list(v)
@@ -617,34 +708,10 @@ impl IscsiHost for WindowsHost {
     }
 
     fn set_mutual_chap_secret(&self, secret: &Secret) -> HostResult<()> {
-        ps(
+        ps_run(
             "Set-IscsiChapSecret -ChapSecret $Env:CSI_SECRET",
-            &[("SECRET", secret.expose())],
+            &[("SECRET", &secret.expose())],
         )
-        .map(drop)
-    }
-}
-
-fn start_type(n: u64) -> StartType {
-    match n {
-        0 => StartType::Boot,
-        1 => StartType::System,
-        2 => StartType::Automatic,
-        4 => StartType::Disabled,
-        _ => StartType::Manual,
-    }
-}
-
-fn service_status(n: u64) -> ServiceStatus {
-    match n {
-        1 => ServiceStatus::Stopped,
-        2 => ServiceStatus::StartPending,
-        3 => ServiceStatus::StopPending,
-        4 => ServiceStatus::Running,
-        5 => ServiceStatus::ContinuePending,
-        6 => ServiceStatus::PausePending,
-        7 => ServiceStatus::Paused,
-        _ => ServiceStatus::Unknown,
     }
 }
 
@@ -653,33 +720,61 @@ impl SystemHost for WindowsHost {
         ps("(Get-CimInstance -ClassName Win32_BIOS).SerialNumber", &[])
     }
 
+    /// The service control manager directly (no process): called by drivers
+    /// on every start and often polled.
     fn get_service(&self, name: &ServiceName) -> HostResult<ServiceInfo> {
-        let v = ps_json(
-            "$s = Get-Service -Name $Env:CSI_SERVICE; ConvertTo-Json -Compress @{ display = $s.DisplayName; start = [int]$s.StartType; status = [int]$s.Status }",
-            &[("SERVICE", name.as_str())],
-        )?;
+        use windows_service::service::{ServiceAccess, ServiceStartType, ServiceState};
+        use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+        let scm_err = |e: windows_service::Error| match &e {
+            // ERROR_SERVICE_DOES_NOT_EXIST
+            windows_service::Error::Winapi(io) if io.raw_os_error() == Some(1060) => {
+                HostError::NotFound(format!("service {}", name.as_str()))
+            }
+            _ => HostError::Failed(format!("service {}: {e}", name.as_str())),
+        };
+        let scm = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+            .map_err(scm_err)?;
+        let svc = scm
+            .open_service(
+                name.as_str(),
+                ServiceAccess::QUERY_STATUS | ServiceAccess::QUERY_CONFIG,
+            )
+            .map_err(scm_err)?;
+        let config = svc.query_config().map_err(scm_err)?;
+        let status = svc.query_status().map_err(scm_err)?;
         Ok(ServiceInfo {
-            display_name: json_str(&v, "display"),
-            start_type: start_type(json_u64(&v, "start")?),
-            status: service_status(json_u64(&v, "status")?),
+            display_name: config.display_name.to_string_lossy().into_owned(),
+            start_type: match config.start_type {
+                ServiceStartType::BootStart => StartType::Boot,
+                ServiceStartType::SystemStart => StartType::System,
+                ServiceStartType::AutoStart => StartType::Automatic,
+                ServiceStartType::Disabled => StartType::Disabled,
+                ServiceStartType::OnDemand => StartType::Manual,
+            },
+            status: match status.current_state {
+                ServiceState::Stopped => ServiceStatus::Stopped,
+                ServiceState::StartPending => ServiceStatus::StartPending,
+                ServiceState::StopPending => ServiceStatus::StopPending,
+                ServiceState::Running => ServiceStatus::Running,
+                ServiceState::ContinuePending => ServiceStatus::ContinuePending,
+                ServiceState::PausePending => ServiceStatus::PausePending,
+                ServiceState::Paused => ServiceStatus::Paused,
+            },
         })
     }
 
     fn start_service(&self, name: &ServiceName) -> HostResult<()> {
-        ps(
+        ps_run(
             "Start-Service -Name $Env:CSI_SERVICE; (Get-Service -Name $Env:CSI_SERVICE).WaitForStatus('Running', [TimeSpan]::FromSeconds(30))",
-            &[("SERVICE", name.as_str())],
+            &[("SERVICE", &name.as_str())],
         )
-        .map(drop)
     }
 
     fn stop_service(&self, name: &ServiceName, force: bool) -> HostResult<()> {
-        let f = force.to_string();
-        ps(
+        ps_run(
             "Stop-Service -Name $Env:CSI_SERVICE -Force:([System.Convert]::ToBoolean($Env:CSI_FORCE)); (Get-Service -Name $Env:CSI_SERVICE).WaitForStatus('Stopped', [TimeSpan]::FromSeconds(30))",
-            &[("SERVICE", name.as_str()), ("FORCE", &f)],
+            &[("SERVICE", &name.as_str()), ("FORCE", &force)],
         )
-        .map(drop)
     }
 }
 
@@ -695,6 +790,17 @@ mod tests {
             Some(r"\\?\Volume{0a1b2c3d-0000-4000-8000-000000000001}\".to_string())
         );
         assert!(volume_from_target(r"C:\var").is_none());
+    }
+
+    #[test]
+    fn powershell_is_named_by_its_absolute_path() {
+        let p = powershell_exe();
+        assert!(p.is_absolute(), "{}", p.display());
+        assert!(
+            p.ends_with(r"System32\WindowsPowerShell\v1.0\powershell.exe"),
+            "{}",
+            p.display()
+        );
     }
 
     #[test]

@@ -14,8 +14,13 @@
 //! the client's dynamic table. The write side (server → client) is untouched.
 //!
 //! It also bounds the time a connection may take to send its preface: every
-//! Go client opens a probe connection that never speaks (spec §2.6.2).
+//! Go client opens a probe connection that never speaks (spec §2.6.2); and,
+//! once the preface is in, the time a connection may sit with no open stream
+//! and no traffic (the idle timeout). Streams are tracked from the frame
+//! headers of both directions: a request's HEADERS opens one, the server's
+//! END_STREAM or a RST_STREAM from either side closes it.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -28,7 +33,9 @@ use tokio::time::Sleep;
 /// The HTTP/2 client connection preface.
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const FRAME_HEADER_LEN: usize = 9;
+const TYPE_DATA: u8 = 0x0;
 const TYPE_HEADERS: u8 = 0x1;
+const TYPE_RST_STREAM: u8 = 0x3;
 const TYPE_CONTINUATION: u8 = 0x9;
 const FLAG_END_STREAM: u8 = 0x1;
 const FLAG_END_HEADERS: u8 = 0x4;
@@ -38,6 +45,13 @@ const FLAG_PRIORITY: u8 = 0x20;
 const OUT_FRAME_MAX: usize = 16_384;
 /// Largest header block accepted; bigger ones close the connection.
 pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
+/// Largest *decoded* header list, counted as h2 and RFC 9113 §6.5.2 count it
+/// (name + value + 32 per field): hyper's default for the h2 server behind
+/// tonic, which it advertises as SETTINGS_MAX_HEADER_LIST_SIZE. A small encoded
+/// block can reference one dynamic-table entry thousands of times, so the
+/// encoded bound alone does not bound memory.
+pub const MAX_HEADER_LIST_SIZE: usize = 16 * 1024;
+const HEADER_FIELD_OVERHEAD: usize = 32;
 /// h2's default SETTINGS_HEADER_TABLE_SIZE, which the client's encoder must respect.
 const HEADER_TABLE_SIZE: usize = 4096;
 
@@ -67,6 +81,17 @@ pub struct AuthorityFilter<S> {
     eof: bool,
     /// Payload bytes of a forwarded (non-header) frame still to copy.
     forward_remaining: usize,
+    /// Closes the connection after this long with no open stream and no traffic.
+    idle_timeout: Option<Duration>,
+    idle_deadline: Option<Pin<Box<Sleep>>>,
+    /// Client streams the server has not finished yet.
+    open_streams: BTreeSet<u32>,
+    /// Write side: bytes of the current frame header collected, payload left to skip.
+    out_head: [u8; FRAME_HEADER_LEN],
+    out_head_len: usize,
+    out_skip: usize,
+    /// Held for the life of the connection (the endpoint's connection cap).
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 fn protocol_error(msg: impl Into<String>) -> io::Error {
@@ -102,6 +127,64 @@ impl<S> AuthorityFilter<S> {
             handshake_deadline: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
             eof: false,
             forward_remaining: 0,
+            idle_timeout: None,
+            idle_deadline: None,
+            open_streams: BTreeSet::new(),
+            out_head: [0; FRAME_HEADER_LEN],
+            out_head_len: 0,
+            out_skip: 0,
+            _permit: None,
+        }
+    }
+
+    /// Closes the connection once it has had no open stream and no traffic
+    /// for `idle` after the preface.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
+    }
+
+    /// Holds `permit` until the connection is dropped.
+    pub fn hold(mut self, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        self._permit = Some(permit);
+        self
+    }
+
+    /// Any traffic pushes the idle deadline back.
+    fn touch(&mut self) {
+        if let (Some(idle), Some(d)) = (self.idle_timeout, self.idle_deadline.as_mut()) {
+            d.as_mut().reset(tokio::time::Instant::now() + idle);
+        }
+    }
+
+    /// Follows the frame headers the server writes, to see streams end.
+    fn track_written(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.out_skip > 0 {
+                let n = self.out_skip.min(bytes.len());
+                self.out_skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (FRAME_HEADER_LEN - self.out_head_len).min(bytes.len());
+            self.out_head[self.out_head_len..self.out_head_len + n].copy_from_slice(&bytes[..n]);
+            self.out_head_len += n;
+            bytes = &bytes[n..];
+            if self.out_head_len == FRAME_HEADER_LEN {
+                let h = self.out_head;
+                self.out_head_len = 0;
+                self.out_skip =
+                    (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+                let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+                let ends = match h[3] {
+                    TYPE_HEADERS | TYPE_DATA => h[4] & FLAG_END_STREAM != 0,
+                    TYPE_RST_STREAM => true,
+                    _ => false,
+                };
+                if ends {
+                    self.open_streams.remove(&stream);
+                }
+            }
         }
     }
 
@@ -133,6 +216,7 @@ impl<S> AuthorityFilter<S> {
                     self.outbuf.extend_from_slice(PREFACE);
                     self.phase = Phase::Frames;
                     self.handshake_deadline = None;
+                    self.idle_deadline = self.idle_timeout.map(|d| Box::pin(tokio::time::sleep(d)));
                 }
                 Phase::Frames => {
                     if self.forward_remaining > 0 {
@@ -158,6 +242,15 @@ impl<S> AuthorityFilter<S> {
                         }
                         // Forward other frames as they arrive, payload streamed, so
                         // h2 applies its own frame-size limits without us buffering.
+                        if kind == TYPE_RST_STREAM {
+                            let id = u32::from_be_bytes([
+                                self.inbuf[5],
+                                self.inbuf[6],
+                                self.inbuf[7],
+                                self.inbuf[8],
+                            ]) & 0x7fff_ffff;
+                            self.open_streams.remove(&id);
+                        }
                         let head = self.inbuf.split_to(FRAME_HEADER_LEN);
                         self.outbuf.extend_from_slice(&head);
                         self.forward_remaining = len;
@@ -214,6 +307,9 @@ impl<S> AuthorityFilter<S> {
                 return Err(protocol_error("HEADERS padding longer than payload"));
             }
             let fragment = &p[..p.len() - pad];
+            if stream_id % 2 == 1 {
+                self.open_streams.insert(stream_id);
+            }
             self.pending = Some(PendingBlock {
                 stream_id,
                 end_stream: flags & FLAG_END_STREAM != 0,
@@ -242,20 +338,32 @@ impl<S> AuthorityFilter<S> {
     }
 
     fn emit_block(&mut self, p: PendingBlock) -> io::Result<()> {
-        let headers = self
-            .decoder
-            .decode(&p.block)
-            .map_err(|e| protocol_error(format!("HPACK decoding failed: {e:?}")))?;
+        // Fields are re-encoded as they are decoded, never collected: past the
+        // list limit nothing more is kept, and the block is refused at its end
+        // (the decoder must still see the whole block to keep its table right).
         let mut encoded = Vec::with_capacity(p.block.len() + 64);
-        for (name, value) in &headers {
-            if name.as_slice() == b":authority" && !authority_is_acceptable(value) {
-                tracing::trace!(
-                    authority = %String::from_utf8_lossy(value),
-                    "dropping :authority that h2 would refuse (grpc-go pipe target)"
-                );
-                continue;
-            }
-            encode_literal(&mut encoded, name, value);
+        let mut list_size = 0usize;
+        self.decoder
+            .decode_with_cb(&p.block, |name, value| {
+                list_size =
+                    list_size.saturating_add(name.len() + value.len() + HEADER_FIELD_OVERHEAD);
+                if list_size > MAX_HEADER_LIST_SIZE {
+                    return;
+                }
+                if name.as_ref() == b":authority" && !authority_is_acceptable(&value) {
+                    tracing::trace!(
+                        authority = %crate::validate::escaped(&String::from_utf8_lossy(&value)),
+                        "dropping :authority that h2 would refuse (grpc-go pipe target)"
+                    );
+                    return;
+                }
+                encode_literal(&mut encoded, &name, &value);
+            })
+            .map_err(|e| protocol_error(format!("HPACK decoding failed: {e:?}")))?;
+        if list_size > MAX_HEADER_LIST_SIZE {
+            return Err(protocol_error(format!(
+                "decoded header list of {list_size} bytes exceeds {MAX_HEADER_LIST_SIZE}"
+            )));
         }
         let mut first = true;
         let mut rest: &[u8] = &encoded;
@@ -322,6 +430,19 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFilter<S> {
                     "client sent no HTTP/2 preface in time",
                 )));
             }
+            if let Some(deadline) = this.idle_deadline.as_mut()
+                && deadline.as_mut().poll(cx).is_ready()
+            {
+                if this.open_streams.is_empty() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection idle: no open stream and no traffic",
+                    )));
+                }
+                // A call is still running: wait for it, then count again.
+                this.touch();
+                continue;
+            }
             let mut tmp = [0u8; 8192];
             let mut rb = ReadBuf::new(&mut tmp);
             match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
@@ -334,6 +455,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFilter<S> {
                         continue;
                     }
                     this.inbuf.extend_from_slice(filled);
+                    this.touch();
                     this.process()?;
                 }
             }
@@ -347,7 +469,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFilter<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            this.track_written(&buf[..n]);
+            this.touch();
+        }
+        r
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -363,7 +491,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFilter<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(mut n)) = r {
+            for b in bufs {
+                let k = n.min(b.len());
+                this.track_written(&b[..k]);
+                n -= k;
+                if n == 0 {
+                    break;
+                }
+            }
+            this.touch();
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {

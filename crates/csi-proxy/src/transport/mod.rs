@@ -20,8 +20,6 @@ use tokio::task::JoinSet;
 
 use crate::core::Node;
 use crate::versions;
-#[cfg(unix)]
-use authority::AuthorityFilter;
 
 /// One served API group/version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +77,14 @@ pub enum TransportError {
     /// No such group/version.
     #[error("unknown API {0}")]
     UnknownApi(String),
+    /// Connections could not be accepted for longer than the endpoint tolerates.
+    #[error("{endpoint} stopped accepting connections: {source}")]
+    Accept {
+        /// Pipe or socket path.
+        endpoint: String,
+        /// The last accept error.
+        source: std::io::Error,
+    },
     /// A server stopped with an error.
     #[error("server for {endpoint} failed: {source}")]
     Serve {
@@ -97,6 +103,19 @@ pub struct ServeOptions {
     /// On shutdown, time given to open connections to finish before they are cut
     /// (Go clients keep their connections open for the life of the driver).
     pub shutdown_grace: Duration,
+    /// After the preface, time a connection may have no open stream and no
+    /// traffic before it is closed (a client that reconnects pays one dial).
+    pub idle_timeout: Duration,
+    /// SETTINGS_MAX_CONCURRENT_STREAMS advertised per connection; streams past
+    /// it are refused (REFUSED_STREAM) before any state is kept for them.
+    pub max_concurrent_streams: u32,
+    /// Connections one endpoint holds at once; further clients wait in the
+    /// accept queue until one closes.
+    pub max_connections: usize,
+    /// Accept errors (or failures to create the next pipe instance) that last
+    /// this long stop the endpoint with an error, and so the process with a
+    /// non-zero exit, for the service manager to restart it.
+    pub accept_give_up: Duration,
 }
 
 impl Default for ServeOptions {
@@ -104,15 +123,85 @@ impl Default for ServeOptions {
         ServeOptions {
             handshake_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(300),
+            max_concurrent_streams: 64,
+            max_connections: 64,
+            accept_give_up: Duration::from_secs(120),
         }
     }
+}
+
+/// Something connections are accepted from (a Unix listener, a pipe's next instance).
+pub(crate) trait Listener: Send + 'static {
+    /// The accepted connection.
+    type Io: Send + 'static;
+    /// Waits for the next connection.
+    fn accept(&mut self) -> impl Future<Output = std::io::Result<Self::Io>> + Send;
+}
+
+#[cfg(unix)]
+impl Listener for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+    async fn accept(&mut self) -> std::io::Result<Self::Io> {
+        tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
+/// Where an endpoint's accept loop leaves the error it gave up on.
+pub(crate) type GaveUp = std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>;
+
+/// Accepts connections: each holds a permit of the endpoint's connection
+/// cap, and an accept error (EMFILE when descriptors run out) is logged and
+/// retried after a growing pause (5 ms doubling to 1 s) instead of at once in
+/// a busy loop. Errors lasting `accept_give_up` end the stream, leaving the
+/// error in `gave_up`.
+pub(crate) fn accept_loop<L: Listener>(
+    listener: L,
+    opts: ServeOptions,
+    gave_up: GaveUp,
+) -> impl Stream<Item = std::io::Result<authority::AuthorityFilter<L::Io>>> + Send + 'static {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
+    futures::stream::unfold(listener, move |mut l| {
+        let slots = slots.clone();
+        let gave_up = gave_up.clone();
+        async move {
+            let permit = slots.acquire_owned().await.ok()?;
+            let mut pause = Duration::from_millis(5);
+            let mut failing_since: Option<tokio::time::Instant> = None;
+            loop {
+                match l.accept().await {
+                    Ok(io) => {
+                        let conn = authority::AuthorityFilter::new(io, opts.handshake_timeout)
+                            .idle_timeout(opts.idle_timeout)
+                            .hold(permit);
+                        return Some((Ok(conn), l));
+                    }
+                    Err(e) => {
+                        let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= opts.accept_give_up {
+                            tracing::error!(error = %e, "accept keeps failing; stopping the endpoint");
+                            if let Ok(mut g) = gave_up.lock() {
+                                *g = Some(e);
+                            }
+                            return None;
+                        }
+                        tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "accept failed; retrying");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// Serves one API over a stream of accepted connections until `shutdown` resolves.
 pub async fn serve_connections<S, IO>(
     api: &Api,
     node: &Node,
+    opts: &ServeOptions,
     incoming: S,
+    gave_up: GaveUp,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), TransportError>
 where
@@ -121,14 +210,24 @@ where
 {
     let routes = versions::routes(&api.group, &api.version, node)
         .ok_or_else(|| TransportError::UnknownApi(api.endpoint_name()))?;
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
+        .http2_max_header_list_size(Some(authority::MAX_HEADER_LIST_SIZE as u32))
+        .max_concurrent_streams(Some(opts.max_concurrent_streams))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
         .map_err(|source| TransportError::Serve {
             endpoint: api.endpoint_name(),
             source,
-        })
+        });
+    served?;
+    match gave_up.lock().ok().and_then(|mut g| g.take()) {
+        Some(source) => Err(TransportError::Accept {
+            endpoint: api.endpoint_name(),
+            source,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A bound Unix-socket endpoint.
@@ -184,16 +283,10 @@ impl UnixEndpoint {
             path,
             listener,
         } = self;
-        let timeout = opts.handshake_timeout;
-        let incoming = futures::stream::unfold(listener, move |l| async move {
-            let next = l
-                .accept()
-                .await
-                .map(|(s, _)| AuthorityFilter::new(s, timeout));
-            Some((next, l))
-        });
+        let gave_up = GaveUp::default();
+        let incoming = accept_loop(listener, opts, gave_up.clone());
         tracing::info!(endpoint = %path.display(), "serving");
-        let r = serve_connections(&api, &node, incoming, shutdown).await;
+        let r = serve_connections(&api, &node, &opts, incoming, gave_up, shutdown).await;
         let _ = std::fs::remove_file(&path);
         r
     }
@@ -263,5 +356,62 @@ pub async fn serve_all(
     match first_err.flatten() {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may unwrap
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::core::Policy;
+    use crate::host::fake::FakeHost;
+    use crate::validate::AllowedRoots;
+
+    /// A listener whose every accept fails as with exhausted descriptors.
+    struct Exhausted(Arc<AtomicUsize>);
+
+    impl Listener for Exhausted {
+        type Io = tokio::net::UnixStream;
+        async fn accept(&mut self) -> std::io::Result<Self::Io> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(std::io::Error::from_raw_os_error(24)) // EMFILE
+        }
+    }
+
+    #[tokio::test]
+    async fn lasting_accept_errors_back_off_then_stop_the_endpoint_with_an_error() {
+        let node = Node {
+            host: Arc::new(FakeHost::seeded()),
+            policy: Arc::new(Policy::new(AllowedRoots::new([r"C:\k"]).unwrap())),
+        };
+        let opts = ServeOptions {
+            accept_give_up: Duration::from_millis(300),
+            ..ServeOptions::default()
+        };
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let gave_up = GaveUp::default();
+        let incoming = accept_loop(Exhausted(attempts.clone()), opts, gave_up.clone());
+        let api = Api {
+            group: "disk".into(),
+            version: "v1".into(),
+        };
+        let started = std::time::Instant::now();
+        let r = serve_connections(
+            &api,
+            &node,
+            &opts,
+            incoming,
+            gave_up,
+            std::future::pending(),
+        )
+        .await;
+        assert!(matches!(r, Err(TransportError::Accept { .. })), "{r:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        // 5, 10, 20, 40, 80, 160 ms ... : a handful of attempts, not a busy loop.
+        let n = attempts.load(Ordering::SeqCst);
+        assert!((2..=12).contains(&n), "{n} attempts");
     }
 }

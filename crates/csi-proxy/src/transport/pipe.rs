@@ -13,8 +13,7 @@ use std::future::Future;
 
 use tokio::net::windows::named_pipe::{NamedPipeServer, PipeMode, ServerOptions};
 
-use super::authority::AuthorityFilter;
-use super::{Api, ServeOptions, TransportError, serve_connections};
+use super::{Api, GaveUp, Listener, ServeOptions, TransportError, accept_loop, serve_connections};
 use crate::core::Node;
 
 /// A created pipe endpoint.
@@ -31,6 +30,36 @@ fn options(first: bool) -> ServerOptions {
         .pipe_mode(PipeMode::Byte);
     // max_instances is left unset: tokio then asks for PIPE_UNLIMITED_INSTANCES.
     o
+}
+
+/// The pipe's instances: the one clients connect to next.
+struct PipeListener {
+    path: String,
+    next: Option<NamedPipeServer>,
+}
+
+impl Listener for PipeListener {
+    type Io = NamedPipeServer;
+
+    /// Waits for a client on the current instance. The next instance is
+    /// created before the connected one is handed over, so a silent client
+    /// does not block others; when creating it fails, the next accept tries
+    /// again (with the loop's backoff) instead of ending the endpoint.
+    async fn accept(&mut self) -> std::io::Result<NamedPipeServer> {
+        let server = match self.next.take() {
+            Some(s) => s,
+            None => options(false).create(&self.path)?,
+        };
+        server.connect().await?;
+        self.next = match options(false).create(&self.path) {
+            Ok(next) => Some(next),
+            Err(e) => {
+                tracing::warn!(endpoint = %self.path, error = %e, "cannot create the next pipe instance; retrying");
+                None
+            }
+        };
+        Ok(server)
+    }
 }
 
 impl PipeEndpoint {
@@ -59,23 +88,14 @@ impl PipeEndpoint {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), TransportError> {
         let PipeEndpoint { api, path, first } = self;
-        let timeout = opts.handshake_timeout;
-        let pipe_path = path.clone();
-        let incoming = futures::stream::unfold(Some(first), move |state| {
-            let pipe_path = pipe_path.clone();
-            async move {
-                let server = state?;
-                if let Err(e) = server.connect().await {
-                    return Some((Err(e), options(false).create(&pipe_path).ok()));
-                }
-                match options(false).create(&pipe_path) {
-                    Ok(next) => Some((Ok(AuthorityFilter::new(server, timeout)), Some(next))),
-                    Err(e) => Some((Err(e), None)),
-                }
-            }
-        });
+        let listener = PipeListener {
+            path: path.clone(),
+            next: Some(first),
+        };
+        let gave_up = GaveUp::default();
+        let incoming = accept_loop(listener, opts, gave_up.clone());
         tracing::info!(endpoint = %path, "serving");
-        serve_connections(&api, &node, incoming, shutdown).await
+        serve_connections(&api, &node, &opts, incoming, gave_up, shutdown).await
     }
 }
 
@@ -128,11 +148,9 @@ mod tests {
         drop(second);
         let node = Node {
             host: Arc::new(FakeHost::seeded()),
-            policy: Arc::new(Policy {
-                roots: AllowedRoots::new([r"C:\var\lib\kubelet"]).unwrap(),
-                require_privacy: true,
-                allowed_services: vec![],
-            }),
+            policy: Arc::new(Policy::new(
+                AllowedRoots::new([r"C:\var\lib\kubelet"]).unwrap(),
+            )),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(ep.serve(node, ServeOptions::default(), async move {

@@ -53,7 +53,7 @@ where
             Ok(Response::new(v))
         }
         Ok(Err(e)) => {
-            tracing::info!(rpc, error = %e, "request failed");
+            tracing::info!(rpc, error = %crate::validate::escaped(&e.to_string()), "request failed");
             Err(e.into())
         }
         Err(join) => {

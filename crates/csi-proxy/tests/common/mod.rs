@@ -13,10 +13,22 @@ pub fn node_with(host: Arc<FakeHost>) -> Node {
     Node {
         host,
         policy: Arc::new(Policy {
-            roots: AllowedRoots::new([KUBELET]).unwrap(),
-            require_privacy: true,
             allowed_services: vec![ServiceName::parse("s", "MSiSCSI").unwrap()],
+            ..Policy::new(AllowedRoots::new([KUBELET]).unwrap())
         }),
+    }
+}
+
+/// `node_with` under a policy changed by `f`.
+pub fn node_with_policy(host: Arc<FakeHost>, f: impl FnOnce(&mut Policy)) -> Node {
+    let mut policy = Policy {
+        allowed_services: vec![ServiceName::parse("s", "MSiSCSI").unwrap()],
+        ..Policy::new(AllowedRoots::new([KUBELET]).unwrap())
+    };
+    f(&mut policy);
+    Node {
+        host,
+        policy: Arc::new(policy),
     }
 }
 
