@@ -4,14 +4,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use winkube_policy::windows::{
-    NodeBuilds, RuntimeClassLookup, WindowsClusterView, WindowsPolicyConfig,
-};
-use winkube_registry::{DockerConfig, ImageMetadataView, ImagePlatforms};
+use winkube_policy::windows::WindowsPolicyConfig;
 use winkube_webhook::{
     AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness,
-    Server, ServerConfig, WindowsCluster, WindowsPolicies,
+    Server, ServerConfig, WindowsPolicies,
 };
 
 use crate::config::{self, Authorization, WebhookArgs, WebhookConfig};
@@ -143,8 +139,7 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
                 "serving from a state directory (no cluster)"
             );
             let view = Arc::new(view);
-            let windows =
-                WindowsPolicies::new(policy, resolver, Arc::new(StateCluster(view.clone())));
+            let windows = WindowsPolicies::new(policy, resolver, view.clone());
             Server::bind(server, view, Readiness::ready_now())
                 .await?
                 .with_windows(Arc::new(windows))
@@ -192,33 +187,6 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
     Ok(())
 }
 
-/// `--state`: the state directory's Nodes, RuntimeClasses and pull secrets, adapted to the
-/// webhook crate's `WindowsCluster` until the webhook takes a `FileView` directly.
-struct StateCluster(Arc<FileView>);
-
-impl WindowsClusterView for StateCluster {
-    fn windows_node_builds(&self) -> NodeBuilds {
-        self.0.windows_node_builds()
-    }
-    fn runtime_class(&self, name: &str) -> RuntimeClassLookup {
-        self.0.runtime_class(name)
-    }
-}
-
-impl WindowsCluster for StateCluster {
-    fn pull_config<'a>(
-        &'a self,
-        namespace: &'a str,
-        names: &'a [String],
-    ) -> BoxFuture<'a, (DockerConfig, Vec<String>)> {
-        Box::pin(std::future::ready(self.0.pull_config(namespace, names)))
-    }
-
-    fn pinned_image(&self, image: &str) -> Option<(ImagePlatforms, String)> {
-        ImageMetadataView::pinned_image(self.0.as_ref(), image)
-    }
-}
-
 /// Resolves on SIGTERM (what the kubelet sends) or SIGINT.
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -240,22 +208,4 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutdown signal received, draining connections");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_mode_falls_back_to_the_pinned_images() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/state");
-        let cluster = StateCluster(Arc::new(FileView::load_dir(&dir).unwrap()));
-        let (p, source) = cluster
-            .pinned_image("mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019")
-            .unwrap();
-        assert!(source.ends_with("images.yaml"), "{source}");
-        assert!(p.platforms.iter().any(|x| x.is_windows()));
-        assert!(cluster.pinned_image("contoso/unknown:1").is_none());
-        assert!(cluster.windows_node_builds().known);
-    }
 }

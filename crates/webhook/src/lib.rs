@@ -32,7 +32,7 @@ pub use readiness::Readiness;
 pub use routes::Router;
 pub use server::{Server, ServerConfig, serve};
 pub use windows::{
-    LiveWindowsOptions, LiveWindowsView, WindowsCluster, WindowsPolicies, join_readiness,
+    LiveWindowsOptions, LiveWindowsView, WindowsPolicies, WindowsView, join_readiness,
 };
 
 /// The crate version, reported by `/info`.

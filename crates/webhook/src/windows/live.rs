@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Node, Secret};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::api::Api;
@@ -16,13 +15,12 @@ use kube::runtime::watcher::{self, Event};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use winkube_api::windows::{LABEL_OS, LABEL_WINDOWS_BUILD, WindowsBuild};
+use winkube_api::windows::{LABEL_WINDOWS_BUILD, WindowsBuild};
 use winkube_policy::windows::{
-    NodeBuilds, RuntimeClassInfo, RuntimeClassLookup, WindowsClusterView,
+    NodeBuildLabel, NodeBuilds, RuntimeClassInfo, RuntimeClassLookup, WindowsClusterView,
 };
-use winkube_registry::DockerConfig;
+use winkube_registry::{DockerConfig, ImageMetadataView};
 
-use super::WindowsCluster;
 use crate::Readiness;
 
 /// A cache of one cluster-scoped kind by name.
@@ -55,7 +53,7 @@ impl Default for LiveWindowsOptions {
     }
 }
 
-/// The live [`WindowsCluster`]: Nodes and node.k8s.io/v1 RuntimeClasses watched into caches
+/// The live Windows cluster view: Nodes and node.k8s.io/v1 RuntimeClasses watched into caches
 /// (no API call per review), pull secrets read with a GET when a pod names some.
 ///
 /// Only Windows nodes (`kubernetes.io/os=windows`) with a valid
@@ -92,19 +90,15 @@ impl Drop for LiveWindowsView {
 /// A Windows node's build, `None` for other nodes (and Windows nodes without a valid
 /// build label, which no build-specific selector can reach).
 fn windows_node_build(node: &Node) -> Option<WindowsBuild> {
-    let labels = node.metadata.labels.as_ref()?;
-    if labels.get(LABEL_OS).map(String::as_str) != Some("windows") {
-        return None;
-    }
-    let value = labels.get(LABEL_WINDOWS_BUILD)?;
-    match WindowsBuild::parse(value) {
-        Ok(b) => Some(b),
-        Err(e) => {
+    match NodeBuildLabel::of(node.metadata.labels.as_ref()?) {
+        NodeBuildLabel::Build(b) => Some(b),
+        NodeBuildLabel::NotWindows | NodeBuildLabel::Missing => None,
+        NodeBuildLabel::Invalid { value, error } => {
             tracing::warn!(
                 node = node.metadata.name.as_deref().unwrap_or(""),
                 label = LABEL_WINDOWS_BUILD,
-                value = value.as_str(),
-                error = %e,
+                value,
+                error = %error,
                 "ignoring a Windows node with an invalid build label"
             );
             None
@@ -216,28 +210,27 @@ impl WindowsClusterView for LiveWindowsView {
     }
 }
 
-impl WindowsCluster for LiveWindowsView {
-    fn pull_config<'a>(
-        &'a self,
-        namespace: &'a str,
-        names: &'a [String],
-    ) -> BoxFuture<'a, (DockerConfig, Vec<String>)> {
-        Box::pin(async move {
-            let reads =
-                futures::future::join_all(names.iter().map(|n| self.pull_secret(namespace, n)))
-                    .await;
-            let mut config = DockerConfig::default();
-            let mut warnings = Vec::new();
-            for (name, r) in names.iter().zip(reads) {
-                match r {
-                    Ok(c) => config.merge(c),
-                    Err(why) => warnings.push(format!(
-                        "imagePullSecret \"{namespace}/{name}\" cannot be used ({why}); images are looked up without its credentials"
-                    )),
-                }
+/// Pull secrets are read with a GET per review that names some; a live cluster has no
+/// pinned image metadata.
+impl ImageMetadataView for LiveWindowsView {
+    async fn pull_credentials(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> (DockerConfig, Vec<String>) {
+        let reads =
+            futures::future::join_all(names.iter().map(|n| self.pull_secret(namespace, n))).await;
+        let mut config = DockerConfig::default();
+        let mut warnings = Vec::new();
+        for (name, r) in names.iter().zip(reads) {
+            match r {
+                Ok(c) => config.merge(c),
+                Err(why) => warnings.push(format!(
+                    "imagePullSecret \"{namespace}/{name}\" cannot be used ({why}); images are looked up without its credentials"
+                )),
             }
-            (config, warnings)
-        })
+        }
+        (config, warnings)
     }
 }
 
