@@ -65,8 +65,8 @@ impl SecretDir {
     }
 }
 
-fn view() -> Arc<FixedView> {
-    Arc::new(FixedView::default().with("credspec-0", credspec_doc(0)))
+fn view() -> Arc<FileView> {
+    Arc::new(credspec_0_view(&[]))
 }
 
 fn config(cert: PathBuf, key: PathBuf) -> ServerConfig {

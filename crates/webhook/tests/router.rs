@@ -12,16 +12,12 @@ use support::*;
 use winkube_webhook::routes::{ResponseBody, RouterOptions};
 use winkube_webhook::{Metrics, Readiness, Router};
 
-fn router(ready: Readiness, opts: RouterOptions) -> Router<FixedView> {
-    let view = FixedView {
-        allowed_sas: vec!["allowed-sa".into()],
-        ..FixedView::default()
-    }
-    .with("credspec-0", credspec_doc(0));
+fn router(ready: Readiness, opts: RouterOptions) -> Router<FileView> {
+    let view = credspec_0_view(&["allowed-sa"]);
     Router::new(Arc::new(view), ready, Arc::new(Metrics::new()), opts)
 }
 
-fn default_router() -> Router<FixedView> {
+fn default_router() -> Router<FileView> {
     router(Readiness::ready_now(), RouterOptions::default())
 }
 

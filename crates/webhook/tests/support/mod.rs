@@ -1,5 +1,5 @@
-//! Shared test fixtures: AdmissionReview bodies, credspec documents, RBAC objects, a fixed
-//! ClusterView for router tests, certificate files and a small HTTPS client.
+//! Shared test fixtures: AdmissionReview bodies, credspec documents, RBAC objects, the offline
+//! view over them, certificate files and a small HTTPS client.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use bytes::Bytes;
@@ -8,11 +8,11 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+pub use winkube_state::FileView;
+use winkube_state::documents::{Source, parse_documents};
 
 /// The credspec document of the reference integration tests' `credspec-<n>`.
 pub fn credspec_doc(n: u32) -> Value {
@@ -122,37 +122,23 @@ pub fn rbac_for(ns: &str, sa: &str, credspec: &str) -> (Value, Value) {
     (role, binding)
 }
 
-/// A fixed view for router tests: credspecs by name; `use` allowed for listed service accounts.
-#[derive(Default)]
-pub struct FixedView {
-    pub credspecs: HashMap<String, CredSpecLookup>,
-    pub allowed_sas: Vec<String>,
+/// The offline view (`winkube_state::FileView`, as `winkube webhook --state` serves) over
+/// `objects` (credspecs, RBAC, nodes...), read as a state file holding one `v1` List.
+pub fn state_view(objects: &[Value]) -> FileView {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let text = serde_json::to_string(&list).unwrap();
+    let docs = parse_documents(&Source::File("test-state.json".into()), &text).unwrap();
+    FileView::from_documents(docs).unwrap()
 }
 
-impl FixedView {
-    pub fn with(mut self, name: &str, doc: Value) -> Self {
-        let cs: winkube_api::GmsaCredentialSpec =
-            serde_json::from_value(credspec_object(name, doc)).unwrap();
-        let c = CredSpecContents::from_resource(&cs).unwrap();
-        self.credspecs
-            .insert(name.to_owned(), CredSpecLookup::Found(Arc::new(c)));
-        self
+/// `credspec-0`, which `sas` of namespace `apps` may `use` (a Role and a RoleBinding each).
+pub fn credspec_0_view(sas: &[&str]) -> FileView {
+    let mut objects = vec![credspec_object("credspec-0", credspec_doc(0))];
+    for sa in sas {
+        let (role, binding) = rbac_for("apps", sa, "credspec-0");
+        objects.extend([role, binding]);
     }
-}
-
-impl ClusterView for FixedView {
-    fn credspec(&self, name: &str) -> CredSpecLookup {
-        self.credspecs
-            .get(name)
-            .cloned()
-            .unwrap_or(CredSpecLookup::NotFound)
-    }
-    async fn may_use_credspec(&self, _ns: &str, sa: &str, _cs: &str) -> UseDecision {
-        UseDecision {
-            allowed: self.allowed_sas.iter().any(|a| a == sa),
-            reason: String::new(),
-        }
-    }
+    state_view(&objects)
 }
 
 /// Writes `cert.pem`/`key.pem` into `dir`.
