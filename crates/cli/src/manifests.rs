@@ -1,5 +1,5 @@
 //! `winkube manifests`: the CRD and the install bundle, generated so that `deploy/` can be
-//! checked against the code (`crates/cli/tests/manifests.rs`).
+//! checked against the code (`crates/cli/tests/cli.rs`, `deploy_*` tests).
 
 use std::io::Write;
 use std::process::ExitCode;

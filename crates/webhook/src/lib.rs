@@ -13,6 +13,7 @@
 //!   cache and SubjectAccessReviews (or a local RBAC cache, see [`AuthorizationMode`]).
 //! - [`Metrics`]: Prometheus text exposition.
 
+pub mod cache;
 pub mod certs;
 pub mod live;
 pub mod metrics;

@@ -1,33 +1,29 @@
 //! The live [`ClusterView`]: what the webhook knows about the cluster while serving.
 //!
-//! - Credspecs come from a watch on `GMSACredentialSpec` (list, then watch from the list's
-//!   resourceVersion, relisting on 410 Gone). The canonical contents are computed once per
-//!   object change, so a lookup during a review is one hash-map read with no API call.
+//! - Credspecs come from a watch on `GMSACredentialSpec` into a [`Cache`] (a reflector store;
+//!   list, then watch from the list's resourceVersion, relisting on 410 Gone). Only a slim
+//!   projection is kept: the canonical contents, computed once per object change, so a lookup
+//!   during a review is one hash-map read with no API call.
 //! - "May this service account `use` that credspec?" is answered per check by a
 //!   LocalSubjectAccessReview with exactly the reference's body (default), or by local RBAC
 //!   evaluation over watched Roles and bindings with a SubjectAccessReview fallback
 //!   ([`AuthorizationMode::RbacCache`]).
 //! - API calls made while answering a review go through one token bucket (QPS/BURST).
 
+use crate::cache::{Cache, CacheOptions, Projection, Slim, drop_unread_metadata};
 use crate::ratelimit::TokenBucket;
 use crate::{Error, Readiness};
-use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, ResourceAttributes, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::ops::ControlFlow;
-use std::sync::{Arc, RwLock};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use std::sync::Arc;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use winkube_api::GmsaCredentialSpec;
 use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
 use winkube_rbac::{RbacSource, ResourceRequest, UserInfo};
@@ -76,135 +72,23 @@ impl Default for LiveViewConfig {
     }
 }
 
-/// A cache of one resource kind, keyed by namespace (`""` for cluster-scoped) then name,
-/// holding whatever `T` the watcher's objects are turned into.
-struct Index<T> {
-    map: RwLock<HashMap<String, HashMap<String, T>>>,
-}
-
-impl<T> Index<T> {
-    fn new() -> Self {
-        Self {
-            map: RwLock::new(HashMap::new()),
-        }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, HashMap<String, T>>> {
-        match self.map.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, HashMap<String, T>>> {
-        match self.map.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.read().values().map(HashMap::len).sum()
-    }
-}
-
-impl<T: Clone> Index<T> {
-    fn get(&self, namespace: &str, name: &str) -> Option<T> {
-        self.read().get(namespace)?.get(name).cloned()
-    }
-}
-
-fn key_of(meta: &ObjectMeta) -> (String, String) {
-    (
-        meta.namespace.clone().unwrap_or_default(),
-        meta.name.clone().unwrap_or_default(),
-    )
-}
-
-/// Feeds `index` from a watch on `api`: `Init..InitDone` builds a fresh map that replaces the
-/// old one at once (objects gone while the watch was down disappear), `Apply`/`Delete` edit in
-/// place. `synced` turns true after the first complete list.
-async fn run_index<K, T>(
-    what: &'static str,
-    api: Api<K>,
-    index: Arc<Index<T>>,
-    convert: impl Fn(K) -> T + Send + 'static,
-    meta: impl Fn(&K) -> &ObjectMeta + Send + 'static,
-    synced: watch::Sender<bool>,
-    on_change: impl Fn(&Index<T>) + Send + 'static,
-) where
-    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    K::DynamicType: Default,
-    T: Send + Sync,
-{
-    let mut buffer: HashMap<String, HashMap<String, T>> = HashMap::new();
-    loop {
-        let mut stream = std::pin::pin!(
-            watcher::watcher(api.clone(), watcher::Config::default()).default_backoff()
-        );
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(Event::Init) => buffer = HashMap::new(),
-                Ok(Event::InitApply(obj)) => {
-                    let (ns, name) = key_of(meta(&obj));
-                    buffer.entry(ns).or_default().insert(name, convert(obj));
-                }
-                Ok(Event::InitDone) => {
-                    *index.write() = std::mem::take(&mut buffer);
-                    on_change(&index);
-                    if !*synced.borrow() {
-                        tracing::info!(resource = what, objects = index.len(), "cache synced");
-                        let _ = synced.send(true);
-                    }
-                }
-                Ok(Event::Apply(obj)) => {
-                    let (ns, name) = key_of(meta(&obj));
-                    let value = convert(obj);
-                    index.write().entry(ns).or_default().insert(name, value);
-                    on_change(&index);
-                }
-                Ok(Event::Delete(obj)) => {
-                    let (ns, name) = key_of(meta(&obj));
-                    let mut map = index.write();
-                    if let Some(inner) = map.get_mut(&ns) {
-                        inner.remove(&name);
-                        if inner.is_empty() {
-                            map.remove(&ns);
-                        }
-                    }
-                    drop(map);
-                    on_change(&index);
-                }
-                // An API server without a watch cache answers a watch from an expired
-                // resourceVersion with HTTP 410 instead of an ERROR event; kube-rs then retries
-                // the same resourceVersion forever. Start over with a fresh list instead.
-                Err(watcher::Error::WatchStartFailed(kube::Error::Api(s))) if s.code == 410 => {
-                    tracing::info!(resource = what, "resourceVersion expired; relisting");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(resource = what, error = %e, "watch failed; retrying with backoff")
-                }
-            }
-        }
-    }
-}
-
-/// Watched RBAC objects, readable by `winkube-rbac`.
+/// Watched RBAC objects, readable by `winkube-rbac`. RoleBindings are indexed by namespace:
+/// a review reads one namespace's bindings, and filtering every binding of the cluster per
+/// review would cost O(all bindings) under the store's lock.
 struct RbacCache {
-    roles: Arc<Index<Arc<Role>>>,
-    cluster_roles: Arc<Index<Arc<ClusterRole>>>,
-    role_bindings: Arc<Index<Arc<RoleBinding>>>,
-    cluster_role_bindings: Arc<Index<Arc<ClusterRoleBinding>>>,
+    roles: Cache<Role>,
+    cluster_roles: Cache<ClusterRole>,
+    role_bindings: Cache<RoleBinding>,
+    cluster_role_bindings: Cache<ClusterRoleBinding>,
 }
 
 impl RbacSource for RbacCache {
     fn role(&self, namespace: &str, name: &str) -> Option<Arc<Role>> {
-        self.roles.get(namespace, name)
+        self.roles.get(Some(namespace), name)
     }
 
     fn cluster_role(&self, name: &str) -> Option<Arc<ClusterRole>> {
-        self.cluster_roles.get("", name)
+        self.cluster_roles.get(None, name)
     }
 
     fn visit_role_bindings(
@@ -212,33 +96,79 @@ impl RbacSource for RbacCache {
         namespace: &str,
         visit: &mut dyn FnMut(&RoleBinding) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
-        let map = self.role_bindings.read();
-        for rb in map.get(namespace).into_iter().flat_map(HashMap::values) {
-            visit(rb)?;
-        }
-        ControlFlow::Continue(())
+        self.role_bindings.visit_namespace(namespace, visit)
     }
 
     fn visit_cluster_role_bindings(
         &self,
         visit: &mut dyn FnMut(&ClusterRoleBinding) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
-        let map = self.cluster_role_bindings.read();
-        for crb in map.get("").into_iter().flat_map(HashMap::values) {
-            visit(crb)?;
+        self.cluster_role_bindings.visit(visit)
+    }
+}
+
+impl RbacCache {
+    fn spawn(client: &kube::Client, cancel: &CancellationToken) -> Self {
+        fn whole<R>(
+            what: &'static str,
+            client: &kube::Client,
+            index_by_namespace: bool,
+            cancel: &CancellationToken,
+        ) -> Cache<R>
+        where
+            R: kube::Resource<DynamicType = ()>
+                + Clone
+                + serde::de::DeserializeOwned
+                + Debug
+                + Send
+                + Sync
+                + 'static,
+        {
+            let opts = CacheOptions { index_by_namespace };
+            let modify = drop_unread_metadata::<R>;
+            Cache::spawn(
+                what,
+                Api::all(client.clone()),
+                modify,
+                opts,
+                |_| {},
+                cancel.clone(),
+            )
+            .0
         }
-        ControlFlow::Continue(())
+        Self {
+            roles: whole("roles", client, false, cancel),
+            cluster_roles: whole("clusterroles", client, false, cancel),
+            role_bindings: whole("rolebindings", client, true, cancel),
+            cluster_role_bindings: whole("clusterrolebindings", client, false, cancel),
+        }
+    }
+
+    fn clone_handles(&self) -> Self {
+        Self {
+            roles: self.roles.clone(),
+            cluster_roles: self.cluster_roles.clone(),
+            role_bindings: self.role_bindings.clone(),
+            cluster_role_bindings: self.cluster_role_bindings.clone(),
+        }
+    }
+
+    async fn synced(&self) {
+        self.roles.synced().await;
+        self.cluster_roles.synced().await;
+        self.role_bindings.synced().await;
+        self.cluster_role_bindings.synced().await;
     }
 }
 
 /// The webhook's view of the cluster. See the module documentation.
 pub struct LiveView {
     client: kube::Client,
-    credspecs: Arc<Index<CredSpecLookup>>,
-    credspecs_synced: watch::Receiver<bool>,
+    credspecs: Cache<Slim<CachedCredSpec>>,
     rbac: Option<RbacCache>,
     limiter: TokenBucket,
-    tasks: Vec<JoinHandle<()>>,
+    /// Stops the watches when the view goes away, if the caller's token has not already.
+    _stop: DropGuard,
 }
 
 impl Debug for LiveView {
@@ -248,40 +178,6 @@ impl Debug for LiveView {
             .field("rbac_cache", &self.rbac.is_some())
             .finish_non_exhaustive()
     }
-}
-
-impl Drop for LiveView {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-fn spawn_index<K, T>(
-    what: &'static str,
-    api: Api<K>,
-    convert: impl Fn(K) -> T + Send + 'static,
-    meta: impl Fn(&K) -> &ObjectMeta + Send + 'static,
-    on_change: impl Fn(&Index<T>) + Send + 'static,
-) -> (Arc<Index<T>>, watch::Receiver<bool>, JoinHandle<()>)
-where
-    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default,
-    T: Send + Sync + 'static,
-{
-    let index = Arc::new(Index::new());
-    let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(run_index(
-        what,
-        api,
-        index.clone(),
-        convert,
-        meta,
-        tx,
-        on_change,
-    ));
-    (index, rx, task)
 }
 
 /// A `GMSACredentialSpec` as the watch decodes it: only the metadata the watch and the cache
@@ -328,7 +224,8 @@ impl k8s_openapi::Metadata for WatchedCredSpec {
     }
 }
 
-/// Decodes `metadata` keeping name, namespace, uid and resourceVersion; the other fields are
+/// Decodes `metadata` keeping name, namespace and resourceVersion (the watcher follows it); the
+/// other fields, uid included (the cache is keyed by name), are
 /// skipped without being built.
 fn slim_metadata<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
     #[derive(Deserialize)]
@@ -336,44 +233,63 @@ fn slim_metadata<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D
     struct Slim {
         name: Option<String>,
         namespace: Option<String>,
-        uid: Option<String>,
         resource_version: Option<String>,
     }
     let slim = Option::<Slim>::deserialize(d)?;
     Ok(slim.map_or_else(ObjectMeta::default, |m| ObjectMeta {
         name: m.name,
         namespace: m.namespace,
-        uid: m.uid,
         resource_version: m.resource_version,
         ..ObjectMeta::default()
     }))
 }
 
-fn credspec_entry(cs: WatchedCredSpec) -> CredSpecLookup {
-    match cs.canonical {
-        Some(canonical) => CredSpecLookup::Found(Arc::new(CredSpecContents::new(
-            cs.metadata.name.unwrap_or_default(),
-            canonical,
-        ))),
-        None => CredSpecLookup::MissingCredspecKey,
+/// What the credspec cache holds per object: the canonical contents, shared with the reviews
+/// that use them, or the name of a credspec without a usable `credspec` key. The store keys
+/// entries by name, so nothing else is kept.
+#[derive(Clone, Debug)]
+enum CachedCredSpec {
+    Found(Arc<CredSpecContents>),
+    MissingCredspecKey(Box<str>),
+}
+
+impl Projection for CachedCredSpec {
+    type Resource = WatchedCredSpec;
+    fn name(&self) -> &str {
+        match self {
+            Self::Found(c) => &c.name,
+            Self::MissingCredspecKey(name) => name,
+        }
     }
 }
 
-/// RBAC objects are cached whole for `winkube-rbac`, less what it never reads.
-fn rbac_entry<K: k8s_openapi::Metadata<Ty = ObjectMeta>>(mut obj: K) -> Arc<K> {
-    let meta = obj.metadata_mut();
-    meta.managed_fields = None;
-    meta.annotations = None;
-    Arc::new(obj)
+fn credspec_entry(cs: WatchedCredSpec) -> CachedCredSpec {
+    let name = cs.metadata.name.unwrap_or_default();
+    match cs.canonical {
+        Some(canonical) => CachedCredSpec::Found(Arc::new(CredSpecContents::new(name, canonical))),
+        None => CachedCredSpec::MissingCredspecKey(name.into()),
+    }
 }
 
 impl LiveView {
     /// Starts the watches and returns at once; `ready` is set once the credspec cache (and, in
-    /// rbac-cache mode, the four RBAC caches) hold a complete list.
+    /// rbac-cache mode, the four RBAC caches) hold a complete list. The watches stop when the
+    /// view is dropped; [`LiveView::start_with_cancel`] stops them with a token.
     pub async fn start(
         client: kube::Client,
         cfg: LiveViewConfig,
         ready: Readiness,
+    ) -> Result<Arc<LiveView>, Error> {
+        Self::start_with_cancel(client, cfg, ready, &CancellationToken::new()).await
+    }
+
+    /// [`LiveView::start`] whose watches (and readiness task) stop once `cancel` is cancelled
+    /// or the view is dropped, whichever comes first.
+    pub async fn start_with_cancel(
+        client: kube::Client,
+        cfg: LiveViewConfig,
+        ready: Readiness,
+        cancel: &CancellationToken,
     ) -> Result<Arc<LiveView>, Error> {
         if !cfg.qps.is_finite() {
             return Err(Error::Config(format!(
@@ -381,78 +297,39 @@ impl LiveView {
                 cfg.qps
             )));
         }
-        let mut tasks = Vec::new();
-        let mut waits = Vec::new();
-        let (credspecs, credspecs_synced, t) = spawn_index(
+        let cancel = cancel.child_token();
+        let (credspecs, _) = Cache::spawn_projected(
             "gmsacredentialspecs",
             Api::<WatchedCredSpec>::all(client.clone()),
             credspec_entry,
-            |cs| &cs.metadata,
-            |idx| crate::metrics::set_credspec_cache_size(idx.len()),
+            CacheOptions::default(),
+            |store| crate::metrics::set_credspec_cache_size(store.len()),
+            cancel.clone(),
         );
-        tasks.push(t);
-        waits.push(credspecs_synced.clone());
-
         let rbac = match cfg.authorization {
             AuthorizationMode::SubjectAccessReview => None,
-            AuthorizationMode::RbacCache => {
-                let (roles, w1, t1) = spawn_index(
-                    "roles",
-                    Api::<Role>::all(client.clone()),
-                    rbac_entry,
-                    |o| &o.metadata,
-                    |_| {},
-                );
-                let (cluster_roles, w2, t2) = spawn_index(
-                    "clusterroles",
-                    Api::<ClusterRole>::all(client.clone()),
-                    rbac_entry,
-                    |o| &o.metadata,
-                    |_| {},
-                );
-                let (role_bindings, w3, t3) = spawn_index(
-                    "rolebindings",
-                    Api::<RoleBinding>::all(client.clone()),
-                    rbac_entry,
-                    |o| &o.metadata,
-                    |_| {},
-                );
-                let (cluster_role_bindings, w4, t4) = spawn_index(
-                    "clusterrolebindings",
-                    Api::<ClusterRoleBinding>::all(client.clone()),
-                    rbac_entry,
-                    |o| &o.metadata,
-                    |_| {},
-                );
-                tasks.extend([t1, t2, t3, t4]);
-                waits.extend([w1, w2, w3, w4]);
-                Some(RbacCache {
-                    roles,
-                    cluster_roles,
-                    role_bindings,
-                    cluster_role_bindings,
-                })
-            }
+            AuthorizationMode::RbacCache => Some(RbacCache::spawn(&client, &cancel)),
         };
 
-        tasks.push(tokio::spawn(async move {
-            for mut w in waits {
-                if w.wait_for(|synced| *synced).await.is_err() {
-                    return;
-                }
+        let view = Arc::new(LiveView {
+            client,
+            credspecs,
+            rbac,
+            limiter: TokenBucket::new(cfg.qps, cfg.burst),
+            _stop: cancel.clone().drop_guard(),
+        });
+        // Holds no reference to the view, so dropping the view still stops everything.
+        let credspecs = view.credspecs.clone();
+        let rbac = view.rbac.as_ref().map(RbacCache::clone_handles);
+        tokio::spawn(cancel.run_until_cancelled_owned(async move {
+            credspecs.synced().await;
+            if let Some(rbac) = rbac {
+                rbac.synced().await;
             }
             ready.set_ready();
             tracing::info!("live view ready");
         }));
-
-        Ok(Arc::new(LiveView {
-            client,
-            credspecs,
-            credspecs_synced,
-            rbac,
-            limiter: TokenBucket::new(cfg.qps, cfg.burst),
-            tasks,
-        }))
+        Ok(view)
     }
 
     /// Credspecs currently cached.
@@ -520,14 +397,16 @@ impl LiveView {
 
 impl ClusterView for LiveView {
     fn credspec(&self, name: &str) -> CredSpecLookup {
-        if !*self.credspecs_synced.borrow() {
+        if !self.credspecs.is_synced() {
             return CredSpecLookup::Unavailable(
                 "the GMSACredentialSpec cache has not synced with the API server yet".to_owned(),
             );
         }
-        self.credspecs
-            .get("", name)
-            .unwrap_or(CredSpecLookup::NotFound)
+        match self.credspecs.get(None, name).as_deref() {
+            Some(Slim(CachedCredSpec::Found(contents))) => CredSpecLookup::Found(contents.clone()),
+            Some(Slim(CachedCredSpec::MissingCredspecKey(_))) => CredSpecLookup::MissingCredspecKey,
+            None => CredSpecLookup::NotFound,
+        }
     }
 
     async fn may_use_credspec(

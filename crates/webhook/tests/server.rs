@@ -397,6 +397,89 @@ async fn rbac_cache_allows_locally_and_falls_back_to_a_review_on_deny() {
 }
 
 #[tokio::test]
+async fn rbac_cache_keeps_namespaces_apart_and_forgets_a_deleted_binding() {
+    let h = start(AuthorizationMode::RbacCache, |api| {
+        // The same names in another namespace, granting another credspec.
+        let (role, binding) = rbac_for("other", "authorized", "credspec-1");
+        api.create(role).unwrap();
+        api.create(binding).unwrap();
+    })
+    .await;
+    h.synced().await;
+    let mut c = h.conn().await;
+    let r = validate(&mut c, "authorized", "credspec-0", CREDSPEC_0_CANONICAL).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert_eq!(h.api.access_reviews().len(), 0);
+    // apps' binding does not grant credspec-1 (only "other"'s names it): re-asked, denied.
+    let credspec_1: winkube_api::GmsaCredentialSpec =
+        serde_json::from_value(credspec_object("credspec-1", credspec_doc(1))).unwrap();
+    let canonical_1 = credspec_1.canonical_contents().unwrap();
+    let r = validate(&mut c, "authorized", "credspec-1", &canonical_1).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert_eq!(h.api.access_reviews().len(), 1);
+
+    // A deleted binding stops granting locally: the check falls back to a review again.
+    h.api
+        .delete(
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            "apps",
+            "authorized-uses-credspec-0",
+        )
+        .unwrap();
+    let mut asked = false;
+    for _ in 0..500 {
+        let before = h.api.access_reviews().len();
+        validate(&mut c, "authorized", "credspec-0", CREDSPEC_0_CANONICAL).await;
+        if h.api.access_reviews().len() > before {
+            asked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        asked,
+        "the deleted binding still granted from the local cache"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_the_token_stops_the_watches() {
+    let api = ApiServer::start().await.unwrap();
+    seed(&api);
+    let ready = Readiness::new();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let view = LiveView::start_with_cancel(
+        api.client().unwrap(),
+        LiveViewConfig::default(),
+        ready.clone(),
+        &cancel,
+    )
+    .await
+    .unwrap();
+    ready.wait().await;
+    eventually("credspec watch started", || {
+        api.requests()
+            .iter()
+            .any(|r| r.is_watch() && r.path.ends_with("/gmsacredentialspecs"))
+    })
+    .await;
+    assert_eq!(view.credspec_count(), 3);
+
+    cancel.cancel();
+    // Give the watch task a moment to see the cancellation, then change the cluster.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    api.create(credspec_object("after-cancel", credspec_doc(4)))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        view.credspec_count(),
+        3,
+        "a cancelled view kept following the watch"
+    );
+}
+
+#[tokio::test]
 async fn http2_is_negotiated_by_alpn() {
     use http_body_util::BodyExt;
     let h = start(AuthorizationMode::SubjectAccessReview, |_| {}).await;
