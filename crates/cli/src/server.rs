@@ -174,7 +174,7 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
                 },
                 windows_ready.clone(),
             );
-            let ready = winkube_webhook::join_readiness(vec![gmsa_ready, windows_ready]);
+            let ready = Readiness::all(vec![gmsa_ready, windows_ready]);
             let windows = WindowsPolicies::new(policy, resolver, windows_view);
             Server::bind(server, view, ready)
                 .await?

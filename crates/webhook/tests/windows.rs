@@ -16,7 +16,7 @@ use winkube_registry::{ClientOptions, Resolver, ResolverOptions, SystemClock};
 use winkube_testkit::{ApiServer, TestCa, TestRegistry};
 use winkube_webhook::{
     LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness, Server, ServerConfig,
-    WindowsPolicies, join_readiness,
+    WindowsPolicies,
 };
 
 /// Pushes a one-layer OCI image of `os` (with a Windows `os.version`) as `repo:tag`;
@@ -135,7 +135,7 @@ impl Cluster {
         )
         .unwrap();
         let policies = WindowsPolicies::new(config, Arc::new(resolver), windows_view.clone());
-        let ready = join_readiness(vec![gmsa_ready, windows_ready.clone()]);
+        let ready = Readiness::all(vec![gmsa_ready, windows_ready.clone()]);
         let issued = self.ca.issue("localhost", &["localhost"]).unwrap();
         let sub = tempfile::tempdir_in(self.dir.path()).unwrap();
         let (cert, key) = write_pair(sub.path(), &issued);
@@ -544,7 +544,7 @@ async fn readiness_waits_for_the_node_and_runtimeclass_caches() {
         use winkube_policy::windows::WindowsClusterView;
         assert!(!hook.windows_view.windows_node_builds().known);
     }
-    let joined = join_readiness(vec![gmsa_ready.clone(), hook.windows_ready.clone()]);
+    let joined = Readiness::all(vec![gmsa_ready.clone(), hook.windows_ready.clone()]);
     assert!(!joined.is_ready());
 
     cluster.api.set_list_error(None);

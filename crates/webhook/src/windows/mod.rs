@@ -17,7 +17,8 @@
 //! 4. an AdmissionReview answer: JSONPatch, warnings (deduplicated), or a denial with its
 //!    status code and message.
 //!
-//! `live` holds the live view and the readiness that joins it with the gMSA caches.
+//! `live` holds the live view (its readiness joins the gMSA caches' with
+//! [`Readiness::all`](crate::Readiness::all)).
 
 mod live;
 
@@ -33,7 +34,7 @@ use winkube_policy::windows::{
 use winkube_registry::{DEADLINE_SLACK, DockerConfig, ImageMetadataView, Resolver, resolve_images};
 use winkube_state::FileView;
 
-pub use live::{LiveWindowsOptions, LiveWindowsView, join_readiness};
+pub use live::{LiveWindowsOptions, LiveWindowsView};
 
 /// The cluster view the Windows paths serve from: what the policies ask
 /// ([`WindowsClusterView`]) and what the image-metadata step asks ([`ImageMetadataView`]).
