@@ -4,10 +4,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
 use winkube_policy::windows::WindowsPolicyConfig;
 use winkube_webhook::{
-    AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness,
-    Server, ServerConfig, WindowsPolicies,
+    AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Metrics,
+    Readiness, Server, ServerConfig, WindowsPolicies,
 };
 
 use crate::config::{self, Authorization, WebhookArgs, WebhookConfig};
@@ -128,6 +130,23 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
             .resolver(Some(cfg.registry_cache))
             .map_err(|e| anyhow::anyhow!(e))?,
     );
+    // The process's one metrics registry: each part registers its families into it, and
+    // the server's /metrics encodes all of it.
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let registry = Arc::new(registry);
+    // The process's one cancellation token: SIGTERM/SIGINT cancels it, which stops the
+    // accept loop (graceful drain), the certificate reloader and every watch.
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            shutdown_signal().await;
+            cancel.cancel();
+        }
+    });
+    server.cancel = cancel.child_token();
+    let shutdown = cancel.clone().cancelled_owned();
     match &cfg.state {
         Some(dir) => {
             let mut view = FileView::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -140,10 +159,10 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
             );
             let view = Arc::new(view);
             let windows = WindowsPolicies::new(policy, resolver, view.clone());
-            Server::bind(server, view, Readiness::ready_now())
+            Server::bind(server, view, Readiness::ready_now(), metrics, registry)
                 .await?
                 .with_windows(Arc::new(windows))
-                .run(shutdown_signal())
+                .run(shutdown)
                 .await?;
         }
         None => {
@@ -160,29 +179,35 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
                 },
                 qps: cfg.qps,
                 burst: cfg.burst,
+                credspec_cache_size: metrics.credspec_cache_size(),
             };
             // /health waits for the credspec (and RBAC) caches and the Windows policies'
             // node and RuntimeClass caches.
             let gmsa_ready = Readiness::new();
             let windows_ready = Readiness::new();
-            let view = LiveView::start(client.clone(), live, gmsa_ready.clone()).await?;
-            let windows_view = LiveWindowsView::start(
+            let view =
+                LiveView::start_with_cancel(client.clone(), live, gmsa_ready.clone(), &cancel)
+                    .await?;
+            let windows_view = LiveWindowsView::start_with_cancel(
                 client,
                 LiveWindowsOptions {
                     hyperv_handlers: policy.os_build.hyperv_handlers.clone(),
                     secret_timeout: cfg.registry.timeout,
                 },
                 windows_ready.clone(),
+                &cancel,
             );
             let ready = Readiness::all(vec![gmsa_ready, windows_ready]);
             let windows = WindowsPolicies::new(policy, resolver, windows_view);
-            Server::bind(server, view, ready)
+            Server::bind(server, view, ready, metrics, registry)
                 .await?
                 .with_windows(Arc::new(windows))
-                .run(shutdown_signal())
+                .run(shutdown)
                 .await?;
         }
     }
+    // Whatever ended the server, stop the watches and tasks explicitly.
+    cancel.cancel();
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,11 +10,12 @@ use hyper::body::Frame;
 use std::sync::Arc;
 use support::*;
 use winkube_webhook::routes::{ResponseBody, RouterOptions};
-use winkube_webhook::{Metrics, Readiness, Router};
+use winkube_webhook::{Readiness, Router};
 
 fn router(ready: Readiness, opts: RouterOptions) -> Router<FileView> {
     let view = credspec_0_view(&["allowed-sa"]);
-    Router::new(Arc::new(view), ready, Arc::new(Metrics::new()), opts)
+    let (metrics, registry) = metrics();
+    Router::new(Arc::new(view), ready, metrics, registry, opts)
 }
 
 fn default_router() -> Router<FileView> {

@@ -15,7 +15,7 @@ use winkube_policy::windows::WindowsPolicyConfig;
 use winkube_registry::{ClientOptions, Resolver, ResolverOptions, SystemClock};
 use winkube_testkit::{ApiServer, TestCa, TestRegistry};
 use winkube_webhook::{
-    LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness, Server, ServerConfig,
+    LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness, ServerConfig,
     WindowsPolicies,
 };
 
@@ -139,7 +139,7 @@ impl Cluster {
         let issued = self.ca.issue("localhost", &["localhost"]).unwrap();
         let sub = tempfile::tempdir_in(self.dir.path()).unwrap();
         let (cert, key) = write_pair(sub.path(), &issued);
-        let server = Server::bind(
+        let server = bind(
             ServerConfig::new("127.0.0.1:0".parse().unwrap(), cert, key),
             view,
             ready.clone(),

@@ -6,13 +6,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use winkube_policy::ClusterView;
 pub use winkube_state::FileView;
 use winkube_state::documents::{Source, parse_documents};
+use winkube_webhook::{Metrics, Readiness, Server, ServerConfig};
 
 /// The credspec document of the reference integration tests' `credspec-<n>`.
 pub fn credspec_doc(n: u32) -> Value {
@@ -139,6 +142,23 @@ pub fn credspec_0_view(sas: &[&str]) -> FileView {
         objects.extend([role, binding]);
     }
     state_view(&objects)
+}
+
+/// A registry of the test's own (the binary owns one), with the webhook's families in it.
+pub fn metrics() -> (Arc<Metrics>, Arc<Registry>) {
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    (metrics, Arc::new(registry))
+}
+
+/// [`Server::bind`] with a registry of the test's own.
+pub async fn bind<V: ClusterView + 'static>(
+    config: ServerConfig,
+    view: Arc<V>,
+    ready: Readiness,
+) -> Result<Server<V>, winkube_webhook::Error> {
+    let (metrics, registry) = metrics();
+    Server::bind(config, view, ready, metrics, registry).await
 }
 
 /// Writes `cert.pem`/`key.pem` into `dir`.
