@@ -588,3 +588,39 @@ async fn the_gmsa_paths_are_unaffected() {
             .any(|p| p["path"].as_str().unwrap().contains("nodeSelector"))
     );
 }
+
+#[tokio::test]
+async fn cancelling_the_token_stops_the_windows_watches() {
+    use winkube_policy::windows::WindowsClusterView;
+    let api = ApiServer::start().await.unwrap();
+    api.create(node("win-2019", "windows", Some("10.0.17763")))
+        .unwrap();
+    let ready = Readiness::new();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let view = LiveWindowsView::start_with_cancel(
+        api.client().unwrap(),
+        LiveWindowsOptions::default(),
+        ready.clone(),
+        &cancel,
+    );
+    ready.wait().await;
+    eventually("node watch started", || {
+        api.requests()
+            .iter()
+            .any(|r| r.is_watch() && r.path.ends_with("/nodes"))
+    })
+    .await;
+    assert_eq!(view.windows_node_builds().builds.len(), 1);
+
+    cancel.cancel();
+    // Give the watch task a moment to see the cancellation, then change the cluster.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    api.create(node("win-2022", "windows", Some("10.0.20348")))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        view.windows_node_builds().builds.len(),
+        1,
+        "a cancelled view kept following the watch"
+    );
+}
