@@ -4,14 +4,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use winkube_policy::windows::{
-    NodeBuilds, RuntimeClassLookup, WindowsClusterView, WindowsPolicyConfig,
-};
-use winkube_registry::{DockerConfig, ImageMetadataView, ImagePlatforms};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use winkube_policy::windows::WindowsPolicyConfig;
 use winkube_webhook::{
-    AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness,
-    Server, ServerConfig, WindowsCluster, WindowsPolicies,
+    AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Metrics,
+    Readiness, Server, ServerConfig, WindowsPolicies,
 };
 
 use crate::config::{self, Authorization, WebhookArgs, WebhookConfig};
@@ -132,6 +130,23 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
             .resolver(Some(cfg.registry_cache))
             .map_err(|e| anyhow::anyhow!(e))?,
     );
+    // The process's one metrics registry: each part registers its families into it, and
+    // the server's /metrics encodes all of it.
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let registry = Arc::new(registry);
+    // The process's one cancellation token: SIGTERM/SIGINT cancels it, which stops the
+    // accept loop (graceful drain), the certificate reloader and every watch.
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            shutdown_signal().await;
+            cancel.cancel();
+        }
+    });
+    server.cancel = cancel.child_token();
+    let shutdown = cancel.clone().cancelled_owned();
     match &cfg.state {
         Some(dir) => {
             let mut view = FileView::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -143,12 +158,11 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
                 "serving from a state directory (no cluster)"
             );
             let view = Arc::new(view);
-            let windows =
-                WindowsPolicies::new(policy, resolver, Arc::new(StateCluster(view.clone())));
-            Server::bind(server, view, Readiness::ready_now())
+            let windows = WindowsPolicies::new(policy, resolver, view.clone());
+            Server::bind(server, view, Readiness::ready_now(), metrics, registry)
                 .await?
                 .with_windows(Arc::new(windows))
-                .run(shutdown_signal())
+                .run(shutdown)
                 .await?;
         }
         None => {
@@ -165,58 +179,37 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
                 },
                 qps: cfg.qps,
                 burst: cfg.burst,
+                credspec_cache_size: metrics.credspec_cache_size(),
             };
             // /health waits for the credspec (and RBAC) caches and the Windows policies'
             // node and RuntimeClass caches.
             let gmsa_ready = Readiness::new();
             let windows_ready = Readiness::new();
-            let view = LiveView::start(client.clone(), live, gmsa_ready.clone()).await?;
-            let windows_view = LiveWindowsView::start(
+            let view =
+                LiveView::start_with_cancel(client.clone(), live, gmsa_ready.clone(), &cancel)
+                    .await?;
+            let windows_view = LiveWindowsView::start_with_cancel(
                 client,
                 LiveWindowsOptions {
                     hyperv_handlers: policy.os_build.hyperv_handlers.clone(),
                     secret_timeout: cfg.registry.timeout,
                 },
                 windows_ready.clone(),
+                &cancel,
             );
-            let ready = winkube_webhook::join_readiness(vec![gmsa_ready, windows_ready]);
+            let ready = Readiness::all(vec![gmsa_ready, windows_ready]);
             let windows = WindowsPolicies::new(policy, resolver, windows_view);
-            Server::bind(server, view, ready)
+            Server::bind(server, view, ready, metrics, registry)
                 .await?
                 .with_windows(Arc::new(windows))
-                .run(shutdown_signal())
+                .run(shutdown)
                 .await?;
         }
     }
+    // Whatever ended the server, stop the watches and tasks explicitly.
+    cancel.cancel();
     tracing::info!("stopped");
     Ok(())
-}
-
-/// `--state`: the state directory's Nodes, RuntimeClasses and pull secrets, adapted to the
-/// webhook crate's `WindowsCluster` until the webhook takes a `FileView` directly.
-struct StateCluster(Arc<FileView>);
-
-impl WindowsClusterView for StateCluster {
-    fn windows_node_builds(&self) -> NodeBuilds {
-        self.0.windows_node_builds()
-    }
-    fn runtime_class(&self, name: &str) -> RuntimeClassLookup {
-        self.0.runtime_class(name)
-    }
-}
-
-impl WindowsCluster for StateCluster {
-    fn pull_config<'a>(
-        &'a self,
-        namespace: &'a str,
-        names: &'a [String],
-    ) -> BoxFuture<'a, (DockerConfig, Vec<String>)> {
-        Box::pin(std::future::ready(self.0.pull_config(namespace, names)))
-    }
-
-    fn pinned_image(&self, image: &str) -> Option<(ImagePlatforms, String)> {
-        ImageMetadataView::pinned_image(self.0.as_ref(), image)
-    }
 }
 
 /// Resolves on SIGTERM (what the kubelet sends) or SIGINT.
@@ -240,22 +233,4 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutdown signal received, draining connections");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_mode_falls_back_to_the_pinned_images() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/state");
-        let cluster = StateCluster(Arc::new(FileView::load_dir(&dir).unwrap()));
-        let (p, source) = cluster
-            .pinned_image("mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019")
-            .unwrap();
-        assert!(source.ends_with("images.yaml"), "{source}");
-        assert!(p.platforms.iter().any(|x| x.is_windows()));
-        assert!(cluster.pinned_image("contoso/unknown:1").is_none());
-        assert!(cluster.windows_node_builds().known);
-    }
 }

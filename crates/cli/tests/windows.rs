@@ -3,18 +3,10 @@
 //! `docker-registry`, started on loopback).
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
+use serde_json::json;
+use winkube_testkit::TestRegistry;
 
 mod support;
 use support::*;
@@ -588,187 +580,19 @@ fn deploy_install_windows_policies_yaml_is_generated() {
 
 // --- a real registry ------------------------------------------------------------------
 
-const REGISTRY: &str = "/usr/bin/docker-registry";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// A running `docker-registry` on a free loopback port, stopped on drop.
-struct Registry {
-    child: Child,
-    host: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-fn sha256(data: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-impl Registry {
-    async fn start() -> Option<Self> {
-        // Under CI a missing binary fails the test rather than skipping it.
-        if !winkube_testkit::tool_available(
-            REGISTRY,
-            "apt-get install -y docker-registry",
-            "the registry test",
-        ) {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(&cfg, config).unwrap();
-        let child = Command::new(REGISTRY)
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("registry.log")).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
-        let reg = Registry {
-            child,
-            host: format!("127.0.0.1:{port}"),
-            dir,
-        };
-        for _ in 0..200 {
-            let req = Request::get(format!("http://{}/v2/", reg.host))
-                .body(Full::new(Bytes::new()))
-                .unwrap();
-            if let Ok(r) = client().request(req).await
-                && r.status() == StatusCode::OK
-            {
-                return Some(reg);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let log = std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default();
-        panic!("docker-registry did not come up on {}:\n{log}", reg.host);
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        url: &str,
-        ct: Option<&str>,
-        body: Vec<u8>,
-    ) -> (StatusCode, http::HeaderMap) {
-        let mut req = Request::builder().method(method).uri(url);
-        if let Some(ct) = ct {
-            req = req.header(header::CONTENT_TYPE, ct);
-        }
-        let resp = client()
-            .request(req.body(Full::new(Bytes::from(body))).unwrap())
-            .await
-            .unwrap();
-        let (parts, body) = resp.into_parts();
-        let _ = body.collect().await;
-        (parts.status, parts.headers)
-    }
-
-    async fn push_blob(&self, repo: &str, data: &[u8]) -> (String, usize) {
-        let digest = sha256(data);
-        let (status, headers) = self
-            .call(
-                Method::POST,
-                &format!("http://{}/v2/{repo}/blobs/uploads/", self.host),
-                None,
-                Vec::new(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED);
-        let loc = headers[header::LOCATION].to_str().unwrap().to_owned();
-        let loc = if loc.starts_with('/') {
-            format!("http://{}{loc}", self.host)
-        } else {
-            loc
-        };
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        let (status, _) = self
-            .call(
-                Method::PUT,
-                &format!("{loc}{sep}digest={digest}"),
-                Some("application/octet-stream"),
-                data.to_vec(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        (digest, data.len())
-    }
-
-    async fn push_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        mt: &str,
-        doc: &Value,
-    ) -> (String, usize) {
-        let body = serde_json::to_vec(doc).unwrap();
-        let (status, _) = self
-            .call(
-                Method::PUT,
-                &format!("http://{}/v2/{repo}/manifests/{reference}", self.host),
-                Some(mt),
-                body.clone(),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        (sha256(&body), body.len())
-    }
-
-    /// Pushes an OCI index whose only entry is a Windows image of `os_version`.
-    async fn push_windows_index(&self, repo: &str, tag: &str, os_version: &str) {
-        let cfg = json!({"architecture": "amd64", "os": "windows", "os.version": os_version,
-            "rootfs": {"type": "layers", "diff_ids": []}, "config": {}});
-        let (cfg_digest, cfg_size) = self
-            .push_blob(repo, &serde_json::to_vec(&cfg).unwrap())
-            .await;
-        let (layer_digest, layer_size) = self.push_blob(repo, b"a windows layer").await;
-        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest, "size": cfg_size},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}]});
-        let digest = sha256(&serde_json::to_vec(&manifest).unwrap());
-        let (d, size) = self
-            .push_manifest(repo, &digest, OCI_MANIFEST, &manifest)
-            .await;
-        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-            {"mediaType": OCI_MANIFEST, "digest": d, "size": size,
-             "platform": {"os": "windows", "architecture": "amd64", "os.version": os_version}}]});
-        self.push_manifest(repo, tag, OCI_INDEX, &index).await;
-    }
-}
-
-fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
 #[tokio::test]
 async fn admit_pins_the_build_the_registry_reports() {
-    let Some(reg) = Registry::start().await else {
+    let Some(reg) = TestRegistry::start("the registry test").await else {
         return;
     };
-    reg.push_windows_index("team/web", "1.4-ltsc2019", "10.0.17763.5458")
-        .await;
-    let image = format!("{}/team/web:1.4-ltsc2019", reg.host);
+    reg.push_index(
+        "team/web",
+        "1.4-ltsc2019",
+        &[("windows", Some("10.0.17763.5458"))],
+        false,
+    )
+    .await;
+    let image = format!("{}/team/web:1.4-ltsc2019", reg.host());
     let state = nodes_only_state();
     // Pinned metadata that disagrees: the registry, reachable, must win.
     write(
@@ -780,7 +604,7 @@ async fn admit_pins_the_build_the_registry_reports() {
     );
     let dir = tempfile::tempdir().unwrap();
     let pod = write(dir.path(), "pod.yaml", &windows_pod(&image));
-    let host = reg.host.clone();
+    let host = reg.host().to_owned();
     let s = state.path().to_str().unwrap().to_owned();
     let o = tokio::task::spawn_blocking(move || {
         winkube(&["admit", "--insecure-registry", &host, "--state", &s, &pod])
@@ -804,9 +628,9 @@ async fn admit_pins_the_build_the_registry_reports() {
 
     // A tag the registry does not have: the registry answers, so the pinned metadata is
     // not consulted for it and the pod is admitted with an unresolved-image warning.
-    let missing = format!("{}/team/web:2.0-ltsc2022", reg.host);
+    let missing = format!("{}/team/web:2.0-ltsc2022", reg.host());
     let pod2 = write(dir.path(), "pod2.yaml", &windows_pod(&missing));
-    let host = reg.host.clone();
+    let host = reg.host().to_owned();
     let s = state.path().to_str().unwrap().to_owned();
     let o = tokio::task::spawn_blocking(move || {
         winkube(&["lint", "--insecure-registry", &host, "--state", &s, &pod2])

@@ -5,28 +5,29 @@
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
+use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::{Value, json};
+use serde_json::json;
 use winkube_api::windows::{ImageReference, WindowsBuild};
 use winkube_registry::{
     ClientOptions, Credentials, DockerConfig, Error, ManualClock, RegistryClient, Resolver,
     ResolverOptions,
 };
+use winkube_testkit::TestRegistry;
 
-const BINARY: &str = "/usr/bin/docker-registry";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// The multi-build index of the issue: Windows 17763 and 20348, Linux amd64.
+const MULTI_BUILD: [(&str, Option<&str>); 3] = [
+    ("windows", Some("10.0.17763.5458")),
+    ("windows", Some("10.0.20348.2227")),
+    ("linux", None),
+];
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -36,236 +37,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A running `docker-registry`, stopped on drop.
-struct Registry {
-    child: Child,
-    host: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 type TestClient = Client<HttpConnector, Full<Bytes>>;
 
 fn http_client() -> TestClient {
     Client::builder(TokioExecutor::new()).build_http()
-}
-
-async fn call(
-    c: &TestClient,
-    method: Method,
-    url: &str,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> (StatusCode, http::HeaderMap, Bytes) {
-    let mut req = Request::builder().method(method).uri(url);
-    if let Some(ct) = content_type {
-        req = req.header(header::CONTENT_TYPE, ct);
-    }
-    let resp = c
-        .request(req.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = resp.into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.unwrap().to_bytes(),
-    )
-}
-
-impl Registry {
-    /// Starts the registry; `None` when the binary is not installed (outside CI only, see
-    /// [`winkube_testkit::tool_available`]).
-    async fn start() -> Option<Self> {
-        if !winkube_testkit::tool_available(
-            BINARY,
-            "apt-get install -y docker-registry",
-            "the registry test",
-        ) {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        let cfg_path = dir.path().join("config.yml");
-        std::fs::write(&cfg_path, config).unwrap();
-        let child = Command::new(BINARY)
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("registry.log")).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
-        let reg = Registry {
-            child,
-            host: format!("127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let c = http_client();
-        for _ in 0..200 {
-            let req = Request::get(format!("http://{}/v2/", reg.host))
-                .body(Full::new(Bytes::new()))
-                .unwrap();
-            if let Ok(r) = c.request(req).await
-                && r.status() == StatusCode::OK
-            {
-                return Some(reg);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let log = std::fs::read_to_string(reg._dir.path().join("registry.log")).unwrap_or_default();
-        panic!("docker-registry did not come up on {}:\n{log}", reg.host);
-    }
-
-    async fn push_blob(&self, repo: &str, data: &[u8]) -> (String, usize) {
-        let c = http_client();
-        let digest = sha256(data);
-        let (status, headers, _) = call(
-            &c,
-            Method::POST,
-            &format!("http://{}/v2/{repo}/blobs/uploads/", self.host),
-            None,
-            Vec::new(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::ACCEPTED);
-        let loc = headers[header::LOCATION].to_str().unwrap().to_owned();
-        let loc = if loc.starts_with('/') {
-            format!("http://{}{loc}", self.host)
-        } else {
-            loc
-        };
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        let (status, _, body) = call(
-            &c,
-            Method::PUT,
-            &format!("{loc}{sep}digest={digest}"),
-            Some("application/octet-stream"),
-            data.to_vec(),
-        )
-        .await;
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "{}",
-            String::from_utf8_lossy(&body)
-        );
-        (digest, data.len())
-    }
-
-    async fn push_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        doc: &Value,
-    ) -> (String, usize) {
-        let body = serde_json::to_vec(doc).unwrap();
-        let (status, _, resp) = call(
-            &http_client(),
-            Method::PUT,
-            &format!("http://{}/v2/{repo}/manifests/{reference}", self.host),
-            Some(media_type),
-            body.clone(),
-        )
-        .await;
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "{}",
-            String::from_utf8_lossy(&resp)
-        );
-        (sha256(&body), body.len())
-    }
-
-    /// Pushes a one-layer image; returns the manifest's digest and size.
-    async fn push_image(
-        &self,
-        repo: &str,
-        os: &str,
-        os_version: Option<&str>,
-        tag: Option<&str>,
-        docker: bool,
-    ) -> (String, usize) {
-        let mut cfg = json!({"architecture": "amd64", "os": os,
-            "rootfs": {"type": "layers", "diff_ids": []}, "config": {}});
-        if let Some(v) = os_version {
-            cfg["os.version"] = json!(v);
-        }
-        let (cfg_digest, cfg_size) = self
-            .push_blob(repo, &serde_json::to_vec(&cfg).unwrap())
-            .await;
-        let layer = format!("layer of {os} {os_version:?}").into_bytes();
-        let (layer_digest, layer_size) = self.push_blob(repo, &layer).await;
-        let (mt, cfg_mt, layer_mt) = if docker {
-            (
-                DOCKER_MANIFEST,
-                "application/vnd.docker.container.image.v1+json",
-                "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            )
-        } else {
-            (
-                OCI_MANIFEST,
-                "application/vnd.oci.image.config.v1+json",
-                "application/vnd.oci.image.layer.v1.tar+gzip",
-            )
-        };
-        let manifest = json!({"schemaVersion": 2, "mediaType": mt,
-            "config": {"mediaType": cfg_mt, "digest": cfg_digest, "size": cfg_size},
-            "layers": [{"mediaType": layer_mt, "digest": layer_digest, "size": layer_size}]});
-        let body = serde_json::to_vec(&manifest).unwrap();
-        let digest = sha256(&body);
-        self.push_manifest(repo, tag.unwrap_or(&digest), mt, &manifest)
-            .await
-    }
-
-    /// Pushes the multi-build index of the issue: Windows 17763 and 20348, Linux amd64.
-    async fn push_multi_build_index(&self, repo: &str, tag: &str, docker: bool) -> String {
-        let (child_mt, index_mt) = if docker {
-            (DOCKER_MANIFEST, DOCKER_LIST)
-        } else {
-            (OCI_MANIFEST, OCI_INDEX)
-        };
-        let mut entries = Vec::new();
-        for (os, version) in [
-            ("windows", Some("10.0.17763.5458")),
-            ("windows", Some("10.0.20348.2227")),
-            ("linux", None),
-        ] {
-            let (d, size) = self.push_image(repo, os, version, None, docker).await;
-            let mut platform = json!({"os": os, "architecture": "amd64"});
-            if let Some(v) = version {
-                platform["os.version"] = json!(v);
-            }
-            entries.push(
-                json!({"mediaType": child_mt, "digest": d, "size": size, "platform": platform}),
-            );
-        }
-        let index = json!({"schemaVersion": 2, "mediaType": index_mt, "manifests": entries});
-        self.push_manifest(repo, tag, index_mt, &index).await.0
-    }
-}
-
-fn sha256(data: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    format!(
-        "sha256:{}",
-        d.as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
 }
 
 fn client(timeout: Duration) -> RegistryClient {
@@ -286,13 +61,15 @@ fn builds(p: &winkube_registry::ImagePlatforms) -> BTreeSet<WindowsBuild> {
 
 #[tokio::test]
 async fn resolves_multi_build_indexes_oci_and_docker() {
-    let Some(reg) = Registry::start().await else {
+    let Some(reg) = TestRegistry::start("the registry test").await else {
         return;
     };
     let c = client(Duration::from_secs(10));
     for (docker, tag) in [(false, "multi-oci"), (true, "multi-docker")] {
-        let index_digest = reg.push_multi_build_index("winkube/app", tag, docker).await;
-        let r = ImageReference::parse(&format!("{}/winkube/app:{tag}", reg.host)).unwrap();
+        let index_digest = reg
+            .push_index("winkube/app", tag, &MULTI_BUILD, docker)
+            .await;
+        let r = ImageReference::parse(&format!("{}/winkube/app:{tag}", reg.host())).unwrap();
         let p = c.resolve(&r, None).await.unwrap();
         assert_eq!(p.digest.as_deref(), Some(index_digest.as_str()), "{tag}");
         assert_eq!(p.platforms.len(), 3, "{tag}: {p:?}");
@@ -308,7 +85,7 @@ async fn resolves_multi_build_indexes_oci_and_docker() {
         );
         // The same index by digest, verified against its content.
         let by_digest =
-            ImageReference::parse(&format!("{}/winkube/app@{index_digest}", reg.host)).unwrap();
+            ImageReference::parse(&format!("{}/winkube/app@{index_digest}", reg.host())).unwrap();
         assert_eq!(
             c.resolve(&by_digest, None).await.unwrap().platforms,
             p.platforms
@@ -318,7 +95,7 @@ async fn resolves_multi_build_indexes_oci_and_docker() {
 
 #[tokio::test]
 async fn resolves_single_manifests_through_the_config_blob() {
-    let Some(reg) = Registry::start().await else {
+    let Some(reg) = TestRegistry::start("the registry test").await else {
         return;
     };
     let c = client(Duration::from_secs(10));
@@ -354,7 +131,7 @@ async fn resolves_single_manifests_through_the_config_blob() {
         ("lin/nginx:1.25", "linux", None),
     ];
     for (image, os, build) in cases {
-        let r = ImageReference::parse(&format!("{}/{image}", reg.host)).unwrap();
+        let r = ImageReference::parse(&format!("{}/{image}", reg.host())).unwrap();
         let p = c.resolve(&r, None).await.unwrap();
         assert_eq!(p.platforms.len(), 1, "{image}");
         assert_eq!(p.platforms[0].os, os, "{image}");
@@ -365,7 +142,7 @@ async fn resolves_single_manifests_through_the_config_blob() {
 
 #[tokio::test]
 async fn missing_images_and_wrong_digests_are_clear_errors() {
-    let Some(reg) = Registry::start().await else {
+    let Some(reg) = TestRegistry::start("the registry test").await else {
         return;
     };
     let c = client(Duration::from_secs(10));
@@ -378,25 +155,25 @@ async fn missing_images_and_wrong_digests_are_clear_errors() {
             false,
         )
         .await;
-    let missing_tag = ImageReference::parse(&format!("{}/win/app:v2", reg.host)).unwrap();
+    let missing_tag = ImageReference::parse(&format!("{}/win/app:v2", reg.host())).unwrap();
     let e = c.resolve(&missing_tag, None).await.unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
     assert!(
         e.to_string().contains("manifest win/app:v2 not found"),
         "{e}"
     );
-    let missing_repo = ImageReference::parse(&format!("{}/nobody/here:v1", reg.host)).unwrap();
+    let missing_repo = ImageReference::parse(&format!("{}/nobody/here:v1", reg.host())).unwrap();
     assert!(matches!(
         c.resolve(&missing_repo, None).await,
         Err(Error::NotFound { .. })
     ));
     let other = format!("sha256:{}", "0".repeat(64));
-    let wrong = ImageReference::parse(&format!("{}/win/app@{other}", reg.host)).unwrap();
+    let wrong = ImageReference::parse(&format!("{}/win/app@{other}", reg.host())).unwrap();
     assert!(matches!(
         c.resolve(&wrong, None).await,
         Err(Error::NotFound { .. })
     ));
-    let right = ImageReference::parse(&format!("{}/win/app:v1@{digest}", reg.host)).unwrap();
+    let right = ImageReference::parse(&format!("{}/win/app:v1@{digest}", reg.host())).unwrap();
     assert_eq!(
         c.resolve(&right, None).await.unwrap().digest.as_deref(),
         Some(digest.as_str())
@@ -443,7 +220,7 @@ async fn silent_registry_hits_the_timeout() {
 
 #[tokio::test]
 async fn resolver_caches_with_a_ttl_and_fails_after_expiry() {
-    let Some(reg) = Registry::start().await else {
+    let Some(reg) = TestRegistry::start("the registry test").await else {
         return;
     };
     reg.push_image(
@@ -469,7 +246,7 @@ async fn resolver_caches_with_a_ttl_and_fails_after_expiry() {
         clock.clone(),
     )
     .unwrap();
-    let image = format!("{}/win/app:ltsc2019", reg.host);
+    let image = format!("{}/win/app:ltsc2019", reg.host());
     let none = DockerConfig::default();
     let first = resolver.resolve(&image, &none).await.unwrap();
     drop(reg); // the registry is gone
@@ -493,7 +270,7 @@ async fn policy_end_to_end_pins_the_build_the_registry_reports() {
         ImageLookup, ImageResolutions, Phase, StaticWindowsView, WindowsPolicyConfig, evaluate,
         images_to_resolve,
     };
-    let Some(reg) = Registry::start().await else {
+    let Some(reg) = TestRegistry::start("the registry test").await else {
         return;
     };
     reg.push_image(
@@ -504,7 +281,7 @@ async fn policy_end_to_end_pins_the_build_the_registry_reports() {
         false,
     )
     .await;
-    let image = format!("{}/win/web:1.0-ltsc2019", reg.host);
+    let image = format!("{}/win/web:1.0-ltsc2019", reg.host());
     let pod = json!({"spec": {"containers": [{"name": "web", "image": image,
         "resources": {"limits": {"memory": "1Gi"}}}]}});
     let config = WindowsPolicyConfig::default();
@@ -631,7 +408,7 @@ async fn token_front(upstream: String, user: &'static str, pass: &'static str) -
 
 #[tokio::test]
 async fn bearer_token_flow_with_pull_secret_credentials() {
-    let Some(reg) = Registry::start().await else {
+    let Some(reg) = TestRegistry::start("the registry test").await else {
         return;
     };
     reg.push_image(
@@ -642,7 +419,7 @@ async fn bearer_token_flow_with_pull_secret_credentials() {
         false,
     )
     .await;
-    let front = token_front(reg.host.clone(), "robot", "s3cret").await;
+    let front = token_front(reg.host().to_owned(), "robot", "s3cret").await;
     let c = client(Duration::from_secs(10));
     let r = ImageReference::parse(&format!("{front}/priv/app:v1")).unwrap();
     // Without credentials the token service refuses.

@@ -297,3 +297,19 @@ fn json_list_files_read_item_by_item_like_whole_documents() {
         assert_eq!(lazy, whole, "{bad}");
     }
 }
+
+/// `winkube webhook --state` serves the Windows paths from this view: a registry failure
+/// falls back to the example state's pinned images.
+#[test]
+fn example_state_serves_its_pinned_images() {
+    use winkube_registry::ImageMetadataView;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/state");
+    let view = FileView::load_dir(&dir).unwrap();
+    let (p, source) = view
+        .pinned_image("mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019")
+        .unwrap();
+    assert!(source.ends_with("images.yaml"), "{source}");
+    assert!(p.platforms.iter().any(|x| x.is_windows()));
+    assert!(view.pinned_image("contoso/unknown:1").is_none());
+    assert!(view.windows_node_builds().known);
+}

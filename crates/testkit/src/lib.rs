@@ -1,4 +1,6 @@
-//! Test support for winkube: an in-process Kubernetes API-server stand-in.
+//! Test support for winkube: an in-process Kubernetes API-server stand-in, a throw-away CA
+//! ([`TestCa`]), a real registry on loopback ([`TestRegistry`]) and the rule for tests whose
+//! external tool is missing ([`tool_available`]).
 //!
 //! [`ApiServer`] speaks the real wire protocol over real HTTPS (a throw-away [`TestCa`]), so
 //! tests drive the real kube-rs client against it. It is small on purpose and faithful where
@@ -43,6 +45,7 @@
 //! ```
 
 mod http_api;
+pub mod registry;
 mod store;
 pub mod tls;
 pub mod tools;
@@ -54,6 +57,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
+pub use registry::TestRegistry;
 pub use store::EventType;
 pub use tls::{Issued, TestCa};
 pub use tools::tool_available;

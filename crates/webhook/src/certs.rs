@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Reads and checks a PEM certificate chain and private key.
 pub fn load_pair(
@@ -96,12 +97,14 @@ pub struct ReloadOptions {
 }
 
 /// Watches the directories of the certificate and key and swaps reloaded pairs into `resolver`.
-/// Returns once the watch is registered; the reload task stops when the returned guard drops.
+/// Returns once the watch is registered; the reload task stops when `cancel` is cancelled
+/// (or, as a backstop, when the returned guard drops).
 pub fn spawn_reloader(
     opts: ReloadOptions,
     resolver: Arc<CertResolver>,
     provider: Arc<CryptoProvider>,
     metrics: Arc<Metrics>,
+    cancel: CancellationToken,
 ) -> Result<ReloaderGuard, Error> {
     use notify::Watcher;
 
@@ -137,7 +140,7 @@ pub fn spawn_reloader(
         }
     }
 
-    let task = tokio::spawn(async move {
+    let task = tokio::spawn(cancel.run_until_cancelled_owned(async move {
         // Keep the watcher alive as long as the task.
         let _watcher = watcher;
         let mut poll = opts.poll_interval.map(|p| {
@@ -173,7 +176,7 @@ pub fn spawn_reloader(
             }
             reload_once(&opts, &resolver, &provider, &metrics, from_event).await;
         }
-    });
+    }));
     Ok(ReloaderGuard { task })
 }
 
@@ -214,7 +217,7 @@ async fn reload_once(
 /// Stops the reload task when dropped.
 #[derive(Debug)]
 pub struct ReloaderGuard {
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<Option<()>>,
 }
 
 impl Drop for ReloaderGuard {

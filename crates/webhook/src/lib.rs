@@ -32,9 +32,7 @@ pub use paths::Endpoint;
 pub use readiness::Readiness;
 pub use routes::Router;
 pub use server::{Server, ServerConfig, serve};
-pub use windows::{
-    LiveWindowsOptions, LiveWindowsView, WindowsCluster, WindowsPolicies, join_readiness,
-};
+pub use windows::{LiveWindowsOptions, LiveWindowsView, WindowsPolicies, WindowsView};
 
 /// The crate version, reported by `/info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -19,6 +19,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Deserialize;
 use std::fmt::Debug;
 use std::ops::ControlFlow;
@@ -59,6 +60,9 @@ pub struct LiveViewConfig {
     pub qps: f32,
     /// Calls allowed at once before `qps` pacing applies.
     pub burst: u32,
+    /// Set to the number of credspecs cached ([`Metrics::credspec_cache_size`](crate::Metrics::credspec_cache_size)
+    /// of the binary's registry; by default a gauge nobody exports).
+    pub credspec_cache_size: Gauge,
 }
 
 impl Default for LiveViewConfig {
@@ -68,6 +72,7 @@ impl Default for LiveViewConfig {
             authorization: AuthorizationMode::SubjectAccessReview,
             qps: 5.0,
             burst: 10,
+            credspec_cache_size: Gauge::default(),
         }
     }
 }
@@ -298,12 +303,15 @@ impl LiveView {
             )));
         }
         let cancel = cancel.child_token();
+        let gauge = cfg.credspec_cache_size.clone();
         let (credspecs, _) = Cache::spawn_projected(
             "gmsacredentialspecs",
             Api::<WatchedCredSpec>::all(client.clone()),
             credspec_entry,
             CacheOptions::default(),
-            |store| crate::metrics::set_credspec_cache_size(store.len()),
+            move |store| {
+                gauge.set(i64::try_from(store.len()).unwrap_or(i64::MAX));
+            },
             cancel.clone(),
         );
         let rbac = match cfg.authorization {

@@ -1,5 +1,9 @@
 //! Prometheus metrics, encoded as text for `/metrics`.
 //!
+//! The binary owns the [`Registry`]: [`Metrics::register`] adds the webhook's families to it
+//! (under the `winkube_webhook` prefix), the parts that count something get a handle (the
+//! live view's credspec gauge), and the server encodes the whole registry ([`encode`]).
+//!
 //! Label sets for the common review outcomes are resolved once at start-up, so recording a
 //! review is a few atomic adds instead of a hash-map lookup under a lock.
 
@@ -9,7 +13,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::paths::Endpoint;
@@ -36,24 +39,15 @@ struct ResultLabels {
 /// The denial codes the policies produce; others fall back to the family lookup.
 const DENIAL_CODES: [u16; 6] = [400, 403, 404, 417, 422, 500];
 
-/// Number of credspecs in the live cache. Process-wide because one process runs one live view
-/// and the view is built independently of the server that exports it.
-static CREDSPEC_CACHE_SIZE: LazyLock<Gauge> = LazyLock::new(Gauge::default);
-
-/// Sets the exported credspec cache size (called by the live view after each change).
-pub fn set_credspec_cache_size(n: usize) {
-    CREDSPEC_CACHE_SIZE.set(i64::try_from(n).unwrap_or(i64::MAX));
-}
-
 /// All metrics of the server.
 pub struct Metrics {
-    registry: Registry,
     reviews: Family<ReviewLabels, Counter>,
     /// [endpoint][0] = allowed; [endpoint][1 + i] = denied with DENIAL_CODES[i].
     resolved: [[Counter; 1 + DENIAL_CODES.len()]; ALL_ENDPOINTS.len()],
     latency: [Histogram; ALL_ENDPOINTS.len()],
     cert_reload_ok: Counter,
     cert_reload_failed: Counter,
+    credspec_cache_size: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -62,15 +56,10 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("winkube_webhook");
+    /// Registers the webhook's metric families into the binary's `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let registry = registry.sub_registry_with_prefix("winkube_webhook");
         let reviews = Family::<ReviewLabels, Counter>::default();
         let resolve = |endpoint: Endpoint| {
             std::array::from_fn(|i| {
@@ -121,20 +110,26 @@ impl Metrics {
             "Serving certificate reloads after a change on disk, by result",
             cert_reloads.clone(),
         );
+        let credspec_cache_size = Gauge::default();
         registry.register(
             "credspec_cache_size",
             "GMSACredentialSpec objects in the live cache",
-            CREDSPEC_CACHE_SIZE.clone(),
+            credspec_cache_size.clone(),
         );
 
         Self {
-            registry,
             reviews,
             resolved,
             latency,
             cert_reload_ok,
             cert_reload_failed,
+            credspec_cache_size,
         }
+    }
+
+    /// The gauge the live view sets to the number of credspecs it holds.
+    pub fn credspec_cache_size(&self) -> Gauge {
+        self.credspec_cache_size.clone()
     }
 
     /// Records one answered review.
@@ -182,14 +177,14 @@ impl Metrics {
     pub fn cert_reloads_failed(&self) -> u64 {
         self.cert_reload_failed.get()
     }
+}
 
-    /// The OpenMetrics text exposition of every metric.
-    pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
-    }
+/// The OpenMetrics text exposition of every metric in `registry`.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::with_capacity(4096);
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
 }
 
 #[cfg(test)]
@@ -199,7 +194,8 @@ mod tests {
 
     #[test]
     fn records_resolved_and_unusual_codes() {
-        let m = Metrics::new();
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
         m.record_review(
             Endpoint::Gmsa(Phase::Mutate),
             true,
@@ -219,7 +215,7 @@ mod tests {
             Duration::from_millis(2),
         );
         m.record_cert_reload(true);
-        let text = m.encode();
+        let text = encode(&registry);
         assert!(
             text.contains(
                 r#"winkube_webhook_reviews_total{endpoint="mutate",allowed="true",code="200"} 1"#
@@ -243,7 +239,8 @@ mod tests {
 
     #[test]
     fn windows_paths_have_their_own_series() {
-        let m = Metrics::new();
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
         m.record_review(
             Endpoint::Windows(Phase::Mutate),
             true,
@@ -256,7 +253,7 @@ mod tests {
             403,
             Duration::from_micros(40),
         );
-        let text = m.encode();
+        let text = encode(&registry);
         for series in [
             r#"winkube_webhook_reviews_total{endpoint="mutate-windows",allowed="true",code="200"} 1"#,
             r#"winkube_webhook_reviews_total{endpoint="validate-windows",allowed="false",code="403"} 1"#,

@@ -20,6 +20,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument as _;
@@ -69,6 +70,8 @@ struct Inner<V> {
     view: Arc<V>,
     ready: Readiness,
     metrics: Arc<Metrics>,
+    /// The binary's registry, which holds `metrics`' families among others.
+    registry: Arc<Registry>,
     opts: RouterOptions,
     info: Bytes,
     /// The Windows workload policies (`/mutate-windows`, `/validate-windows`); 404 when unset.
@@ -76,13 +79,21 @@ struct Inner<V> {
 }
 
 impl<V: ClusterView + 'static> Router<V> {
-    pub fn new(view: Arc<V>, ready: Readiness, metrics: Arc<Metrics>, opts: RouterOptions) -> Self {
+    /// `metrics` records the reviews; `/metrics` encodes all of `registry`.
+    pub fn new(
+        view: Arc<V>,
+        ready: Readiness,
+        metrics: Arc<Metrics>,
+        registry: Arc<Registry>,
+        opts: RouterOptions,
+    ) -> Self {
         let info = Bytes::from(format!("{{\"version\":\"{}\"}}", crate::VERSION));
         Self {
             inner: Arc::new(Inner {
                 view,
                 ready,
                 metrics,
+                registry,
                 opts,
                 info,
                 windows: std::sync::OnceLock::new(),
@@ -126,7 +137,7 @@ impl<V: ClusterView + 'static> Router<V> {
             METRICS_PATH => with_type(
                 StatusCode::OK,
                 &OPENMETRICS,
-                Bytes::from(self.inner.metrics.encode()),
+                Bytes::from(crate::metrics::encode(&self.inner.registry)),
             ),
             path => {
                 tracing::info!(method = %req.method(), path, "request for unknown path");

@@ -7,6 +7,7 @@ use crate::{Error, Metrics, Readiness};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::registry::Registry;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use winkube_policy::ClusterView;
 
 /// The API server refuses objects above roughly 3 MB, so a review of any admissible pod fits.
@@ -43,6 +45,9 @@ pub struct ServerConfig {
     pub cert_reload_debounce: Duration,
     /// Re-read the certificate files this often even without events (`None`: only on events).
     pub cert_poll_interval: Option<Duration>,
+    /// Stops the server's background tasks (the certificate reloader); the binary passes
+    /// (a child of) its one token. They also stop when [`Server::run`] returns.
+    pub cancel: CancellationToken,
 }
 
 impl ServerConfig {
@@ -58,6 +63,7 @@ impl ServerConfig {
             tls_handshake_timeout: Duration::from_secs(10),
             cert_reload_debounce: Duration::from_millis(200),
             cert_poll_interval: Some(Duration::from_secs(60)),
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -67,9 +73,14 @@ pub async fn serve<V: ClusterView + 'static>(
     config: ServerConfig,
     view: Arc<V>,
     ready: Readiness,
+    metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    Server::bind(config, view, ready).await?.run(shutdown).await
+    Server::bind(config, view, ready, metrics, registry)
+        .await?
+        .run(shutdown)
+        .await
 }
 
 /// A bound, not yet serving, server. Binding first lets callers learn the port (`addr` with
@@ -81,18 +92,27 @@ pub struct Server<V> {
     router: Router<V>,
     config: ServerConfig,
     resolver: Arc<CertResolver>,
+    /// Stops the reloader when the server stops.
+    stop_tasks: CancellationToken,
     _reloader: ReloaderGuard,
 }
 
 impl<V: ClusterView + 'static> Server<V> {
     /// Loads the certificate (a clear error if it is unusable), starts watching its directory,
-    /// and binds the listener.
-    pub async fn bind(config: ServerConfig, view: Arc<V>, ready: Readiness) -> Result<Self, Error> {
+    /// and binds the listener. `metrics` (registered in the binary's `registry`) counts
+    /// reviews and certificate reloads; `/metrics` encodes all of `registry`.
+    pub async fn bind(
+        config: ServerConfig,
+        view: Arc<V>,
+        ready: Readiness,
+        metrics: Arc<Metrics>,
+        registry: Arc<Registry>,
+    ) -> Result<Self, Error> {
         crate::install_crypto_provider();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let initial = certs::load_pair(&config.tls_cert, &config.tls_key, &provider)?;
         let resolver = Arc::new(CertResolver::new(initial));
-        let metrics = Arc::new(Metrics::new());
+        let stop_tasks = config.cancel.child_token();
         let reloader = certs::spawn_reloader(
             ReloadOptions {
                 cert: config.tls_cert.clone(),
@@ -103,6 +123,7 @@ impl<V: ClusterView + 'static> Server<V> {
             resolver.clone(),
             provider.clone(),
             metrics.clone(),
+            stop_tasks.clone(),
         )?;
 
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -125,6 +146,7 @@ impl<V: ClusterView + 'static> Server<V> {
             view,
             ready,
             metrics,
+            registry,
             RouterOptions {
                 max_body_bytes: config.max_body_bytes,
                 random_hostname: config.random_hostname,
@@ -137,6 +159,7 @@ impl<V: ClusterView + 'static> Server<V> {
             router,
             config,
             resolver,
+            stop_tasks,
             _reloader: reloader,
         })
     }
@@ -174,6 +197,7 @@ impl<V: ClusterView + 'static> Server<V> {
             router,
             config,
             resolver: _,
+            stop_tasks,
             _reloader,
         } = self;
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -249,6 +273,7 @@ impl<V: ClusterView + 'static> Server<V> {
                 tasks.abort_all();
             }
         }
+        stop_tasks.cancel();
         Ok(())
     }
 }

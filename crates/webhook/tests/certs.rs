@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use support::*;
 use winkube_testkit::{Issued, TestCa};
-use winkube_webhook::{Readiness, Server, ServerConfig};
+use winkube_webhook::{Readiness, ServerConfig};
 
 /// A directory laid out like a Kubernetes Secret volume: `tls.crt -> ..data/tls.crt`,
 /// `..data -> ..<timestamp>`; an update writes a new timestamped directory, renames a fresh
@@ -65,8 +65,8 @@ impl SecretDir {
     }
 }
 
-fn view() -> Arc<FixedView> {
-    Arc::new(FixedView::default().with("credspec-0", credspec_doc(0)))
+fn view() -> Arc<FileView> {
+    Arc::new(credspec_0_view(&[]))
 }
 
 fn config(cert: PathBuf, key: PathBuf) -> ServerConfig {
@@ -94,7 +94,7 @@ async fn secret_volume_rotations_are_picked_up_under_traffic_without_failures() 
     let mut secret = SecretDir::new(tmp.path());
     secret.install_pair(&first);
 
-    let server = Server::bind(
+    let server = bind(
         config(secret.cert(), secret.key()),
         view(),
         Readiness::ready_now(),
@@ -196,7 +196,7 @@ async fn a_broken_update_keeps_the_previous_certificate() {
     let tmp = tempfile::tempdir().unwrap();
     let mut secret = SecretDir::new(tmp.path());
     secret.install_pair(&good);
-    let server = Server::bind(
+    let server = bind(
         config(secret.cert(), secret.key()),
         view(),
         Readiness::ready_now(),
@@ -253,7 +253,7 @@ async fn unusable_certificates_at_start_are_clear_errors() {
     let (cert, key) = write_pair(tmp.path(), &a);
 
     let missing = tmp.path().join("nope.pem");
-    let err = Server::bind(
+    let err = bind(
         config(missing.clone(), key.clone()),
         view(),
         Readiness::new(),
@@ -269,14 +269,14 @@ async fn unusable_certificates_at_start_are_clear_errors() {
 
     let garbage = tmp.path().join("garbage.pem");
     std::fs::write(&garbage, "hello").unwrap();
-    let msg = Server::bind(config(garbage, key.clone()), view(), Readiness::new())
+    let msg = bind(config(garbage, key.clone()), view(), Readiness::new())
         .await
         .err()
         .unwrap()
         .to_string();
     assert!(msg.contains("no CERTIFICATE block found"), "{msg}");
 
-    let msg = Server::bind(config(cert.clone(), cert.clone()), view(), Readiness::new())
+    let msg = bind(config(cert.clone(), cert.clone()), view(), Readiness::new())
         .await
         .err()
         .unwrap()
@@ -285,7 +285,7 @@ async fn unusable_certificates_at_start_are_clear_errors() {
 
     let other_key = tmp.path().join("other.key");
     std::fs::write(&other_key, &b.key_pem).unwrap();
-    let msg = Server::bind(config(cert, other_key), view(), Readiness::new())
+    let msg = bind(config(cert, other_key), view(), Readiness::new())
         .await
         .err()
         .unwrap()
@@ -298,7 +298,7 @@ async fn tls_1_2_clients_are_served() {
     let ca = TestCa::new("webhook CA").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let (cert, key) = write_pair(tmp.path(), &ca.issue("a", &["localhost"]).unwrap());
-    let server = Server::bind(config(cert, key), view(), Readiness::ready_now())
+    let server = bind(config(cert, key), view(), Readiness::ready_now())
         .await
         .unwrap();
     let addr = server.local_addr();

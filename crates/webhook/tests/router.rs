@@ -10,18 +10,15 @@ use hyper::body::Frame;
 use std::sync::Arc;
 use support::*;
 use winkube_webhook::routes::{ResponseBody, RouterOptions};
-use winkube_webhook::{Metrics, Readiness, Router};
+use winkube_webhook::{Readiness, Router};
 
-fn router(ready: Readiness, opts: RouterOptions) -> Router<FixedView> {
-    let view = FixedView {
-        allowed_sas: vec!["allowed-sa".into()],
-        ..FixedView::default()
-    }
-    .with("credspec-0", credspec_doc(0));
-    Router::new(Arc::new(view), ready, Arc::new(Metrics::new()), opts)
+fn router(ready: Readiness, opts: RouterOptions) -> Router<FileView> {
+    let view = credspec_0_view(&["allowed-sa"]);
+    let (metrics, registry) = metrics();
+    Router::new(Arc::new(view), ready, metrics, registry, opts)
 }
 
-fn default_router() -> Router<FixedView> {
+fn default_router() -> Router<FileView> {
     router(Readiness::ready_now(), RouterOptions::default())
 }
 

@@ -10,9 +10,7 @@ use std::time::Duration;
 use support::*;
 use tokio::sync::oneshot;
 use winkube_testkit::{ApiServer, GoneMode, TestCa};
-use winkube_webhook::{
-    AuthorizationMode, LiveView, LiveViewConfig, Readiness, Server, ServerConfig,
-};
+use winkube_webhook::{AuthorizationMode, LiveView, LiveViewConfig, Readiness, ServerConfig};
 
 struct Harness {
     api: ApiServer,
@@ -47,6 +45,7 @@ async fn start(mode: AuthorizationMode, before: impl FnOnce(&ApiServer)) -> Harn
             authorization: mode,
             qps: 50.0,
             burst: 100,
+            ..LiveViewConfig::default()
         },
         ready.clone(),
     )
@@ -59,9 +58,7 @@ async fn start(mode: AuthorizationMode, before: impl FnOnce(&ApiServer)) -> Harn
         &ca.issue("winkube-webhook", &["localhost"]).unwrap(),
     );
     let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), cert, key);
-    let server = Server::bind(config, view.clone(), ready.clone())
-        .await
-        .unwrap();
+    let server = bind(config, view.clone(), ready.clone()).await.unwrap();
     let addr = server.local_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(server.run(async {

@@ -6,180 +6,30 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use support::*;
 use winkube_policy::windows::WindowsPolicyConfig;
 use winkube_registry::{ClientOptions, Resolver, ResolverOptions, SystemClock};
-use winkube_testkit::{ApiServer, TestCa};
+use winkube_testkit::{ApiServer, TestCa, TestRegistry};
 use winkube_webhook::{
-    LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness, Server, ServerConfig,
-    WindowsPolicies, join_readiness,
+    LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Readiness, ServerConfig,
+    WindowsPolicies,
 };
 
-const BINARY: &str = "/usr/bin/docker-registry";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// A running `docker-registry` on loopback, stopped on drop.
-struct Registry {
-    child: Child,
-    host: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One plain-HTTP request to the registry.
-async fn http(method: &str, url: &str, ct: Option<&str>, body: Vec<u8>) -> (u16, http::HeaderMap) {
-    let uri: http::Uri = url.parse().unwrap();
-    let authority = uri.authority().unwrap().to_string();
-    let tcp = tokio::net::TcpStream::connect(&authority).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let mut req = http::Request::builder()
-        .method(method)
-        .uri(uri.path_and_query().unwrap().as_str())
-        .header("host", authority);
-    if let Some(ct) = ct {
-        req = req.header("content-type", ct);
-    }
-    let resp = sender
-        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let _ = resp.into_body().collect().await;
-    (status, headers)
-}
-
-fn sha256(data: &[u8]) -> String {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-impl Registry {
-    /// Starts the registry, or returns `None` (loudly) when the binary is not installed.
-    async fn start() -> Option<Self> {
-        if !Path::new(BINARY).exists() {
-            eprintln!(
-                "\n\n*** SKIPPING Windows webhook test: {BINARY} is missing. Install it with \
-                 `apt-get install -y docker-registry` (.ci/run does). ***\n"
-            );
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        let cfg_path = dir.path().join("config.yml");
-        std::fs::write(&cfg_path, config).unwrap();
-        let child = Command::new(BINARY)
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let reg = Registry {
-            child,
-            host: format!("127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(&reg.host).await.is_ok() {
-                let (status, _) =
-                    http("GET", &format!("http://{}/v2/", reg.host), None, vec![]).await;
-                if status == 200 {
-                    return Some(reg);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("docker-registry did not come up on {}", reg.host);
-    }
-
-    async fn push_blob(&self, repo: &str, data: &[u8]) -> (String, usize) {
-        let digest = sha256(data);
-        let (status, headers) = http(
-            "POST",
-            &format!("http://{}/v2/{repo}/blobs/uploads/", self.host),
-            None,
-            vec![],
-        )
-        .await;
-        assert_eq!(status, 202);
-        let loc = headers["location"].to_str().unwrap().to_owned();
-        let loc = if loc.starts_with('/') {
-            format!("http://{}{loc}", self.host)
-        } else {
-            loc
-        };
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        let (status, _) = http(
-            "PUT",
-            &format!("{loc}{sep}digest={digest}"),
-            Some("application/octet-stream"),
-            data.to_vec(),
-        )
-        .await;
-        assert_eq!(status, 201);
-        (digest, data.len())
-    }
-
-    /// Pushes a one-layer image of `os` (with a Windows `os.version`) as `repo:tag`; returns
-    /// the reference to use in pods.
-    async fn push_image(
-        &self,
-        repo: &str,
-        tag: &str,
-        os: &str,
-        os_version: Option<&str>,
-    ) -> String {
-        let mut cfg = json!({"architecture": "amd64", "os": os,
-            "rootfs": {"type": "layers", "diff_ids": []}, "config": {}});
-        if let Some(v) = os_version {
-            cfg["os.version"] = json!(v);
-        }
-        let (cfg_digest, cfg_size) = self
-            .push_blob(repo, &serde_json::to_vec(&cfg).unwrap())
-            .await;
-        let layer = format!("layer of {repo}:{tag}").into_bytes();
-        let (layer_digest, layer_size) = self.push_blob(repo, &layer).await;
-        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest, "size": cfg_size},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}]});
-        let (status, _) = http(
-            "PUT",
-            &format!("http://{}/v2/{repo}/manifests/{tag}", self.host),
-            Some(OCI_MANIFEST),
-            serde_json::to_vec(&manifest).unwrap(),
-        )
-        .await;
-        assert_eq!(status, 201);
-        format!("{}/{repo}:{tag}", self.host)
-    }
+/// Pushes a one-layer OCI image of `os` (with a Windows `os.version`) as `repo:tag`;
+/// returns the reference to use in pods.
+async fn push_image(
+    reg: &TestRegistry,
+    repo: &str,
+    tag: &str,
+    os: &str,
+    os_version: Option<&str>,
+) -> String {
+    reg.push_image(repo, os, os_version, Some(tag), false).await;
+    format!("{}/{repo}:{tag}", reg.host())
 }
 
 fn node(name: &str, os: &str, build: Option<&str>) -> Value {
@@ -194,7 +44,7 @@ fn node(name: &str, os: &str, build: Option<&str>) -> Value {
 /// images, and the CA that issues the webhook's certificate.
 struct Cluster {
     api: ApiServer,
-    reg: Registry,
+    reg: TestRegistry,
     ca: TestCa,
     dir: tempfile::TempDir,
     img2019: String,
@@ -206,7 +56,7 @@ struct Cluster {
 impl Cluster {
     async fn start() -> Option<Self> {
         winkube_webhook::install_crypto_provider();
-        let reg = Registry::start().await?;
+        let reg = TestRegistry::start("the Windows webhook test").await?;
         let api = ApiServer::start().await.unwrap();
         api.create(node("win-2019", "windows", Some("10.0.17763")))
             .unwrap();
@@ -218,31 +68,31 @@ impl Cluster {
             "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"},
                 "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}]}}))
             .unwrap();
-        let img2019 = reg
-            .push_image(
-                "contoso/web",
-                "1.4-ltsc2019",
-                "windows",
-                Some("10.0.17763.5458"),
-            )
-            .await;
-        let img2022 = reg
-            .push_image(
-                "contoso/web",
-                "1.4-ltsc2022",
-                "windows",
-                Some("10.0.20348.2227"),
-            )
-            .await;
-        let img2025 = reg
-            .push_image(
-                "contoso/web",
-                "1.4-ltsc2025",
-                "windows",
-                Some("10.0.26100.1742"),
-            )
-            .await;
-        let linux = reg.push_image("library/nginx", "1.25", "linux", None).await;
+        let img2019 = push_image(
+            &reg,
+            "contoso/web",
+            "1.4-ltsc2019",
+            "windows",
+            Some("10.0.17763.5458"),
+        )
+        .await;
+        let img2022 = push_image(
+            &reg,
+            "contoso/web",
+            "1.4-ltsc2022",
+            "windows",
+            Some("10.0.20348.2227"),
+        )
+        .await;
+        let img2025 = push_image(
+            &reg,
+            "contoso/web",
+            "1.4-ltsc2025",
+            "windows",
+            Some("10.0.26100.1742"),
+        )
+        .await;
+        let linux = push_image(&reg, "library/nginx", "1.25", "linux", None).await;
         let ca = TestCa::new("winkube-test-ca").unwrap();
         Some(Self {
             api,
@@ -285,11 +135,11 @@ impl Cluster {
         )
         .unwrap();
         let policies = WindowsPolicies::new(config, Arc::new(resolver), windows_view.clone());
-        let ready = join_readiness(vec![gmsa_ready, windows_ready.clone()]);
+        let ready = Readiness::all(vec![gmsa_ready, windows_ready.clone()]);
         let issued = self.ca.issue("localhost", &["localhost"]).unwrap();
         let sub = tempfile::tempdir_in(self.dir.path()).unwrap();
         let (cert, key) = write_pair(sub.path(), &issued);
-        let server = Server::bind(
+        let server = bind(
             ServerConfig::new("127.0.0.1:0".parse().unwrap(), cert, key),
             view,
             ready.clone(),
@@ -576,7 +426,7 @@ async fn pull_secrets_are_read_from_the_pods_namespace() {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let docker = format!(
         r#"{{"auths":{{"{}":{{"username":"u","password":"p"}}}}}}"#,
-        cluster.reg.host
+        cluster.reg.host()
     );
     cluster
         .api
@@ -694,7 +544,7 @@ async fn readiness_waits_for_the_node_and_runtimeclass_caches() {
         use winkube_policy::windows::WindowsClusterView;
         assert!(!hook.windows_view.windows_node_builds().known);
     }
-    let joined = join_readiness(vec![gmsa_ready.clone(), hook.windows_ready.clone()]);
+    let joined = Readiness::all(vec![gmsa_ready.clone(), hook.windows_ready.clone()]);
     assert!(!joined.is_ready());
 
     cluster.api.set_list_error(None);
@@ -736,5 +586,41 @@ async fn the_gmsa_paths_are_unaffected() {
         !patch
             .iter()
             .any(|p| p["path"].as_str().unwrap().contains("nodeSelector"))
+    );
+}
+
+#[tokio::test]
+async fn cancelling_the_token_stops_the_windows_watches() {
+    use winkube_policy::windows::WindowsClusterView;
+    let api = ApiServer::start().await.unwrap();
+    api.create(node("win-2019", "windows", Some("10.0.17763")))
+        .unwrap();
+    let ready = Readiness::new();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let view = LiveWindowsView::start_with_cancel(
+        api.client().unwrap(),
+        LiveWindowsOptions::default(),
+        ready.clone(),
+        &cancel,
+    );
+    ready.wait().await;
+    eventually("node watch started", || {
+        api.requests()
+            .iter()
+            .any(|r| r.is_watch() && r.path.ends_with("/nodes"))
+    })
+    .await;
+    assert_eq!(view.windows_node_builds().builds.len(), 1);
+
+    cancel.cancel();
+    // Give the watch task a moment to see the cancellation, then change the cluster.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    api.create(node("win-2022", "windows", Some("10.0.20348")))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        view.windows_node_builds().builds.len(),
+        1,
+        "a cancelled view kept following the watch"
     );
 }

@@ -1,40 +1,24 @@
-//! The live Windows cluster view: Nodes and RuntimeClasses watched into caches, pull secrets
-//! read on demand, and the readiness that joins these caches with the gMSA ones.
+//! The live Windows cluster view: Nodes and RuntimeClasses watched into [`Cache`]s (the
+//! webhook's one cache abstraction over kube-runtime reflector stores, slim projections),
+//! pull secrets read on demand.
 
-use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::{Arc, RwLock};
+use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Node, Secret};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::api::Api;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
-use serde::de::DeserializeOwned;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use winkube_api::windows::{LABEL_OS, LABEL_WINDOWS_BUILD, WindowsBuild};
+use tokio_util::sync::{CancellationToken, DropGuard};
+use winkube_api::windows::{LABEL_WINDOWS_BUILD, WindowsBuild};
 use winkube_policy::windows::{
-    NodeBuilds, RuntimeClassInfo, RuntimeClassLookup, WindowsClusterView,
+    NodeBuildLabel, NodeBuilds, RuntimeClassInfo, RuntimeClassLookup, WindowsClusterView,
 };
-use winkube_registry::DockerConfig;
+use winkube_registry::{DockerConfig, ImageMetadataView};
 
-use super::WindowsCluster;
 use crate::Readiness;
-
-/// A cache of one cluster-scoped kind by name.
-type NameMap<T> = Arc<RwLock<HashMap<String, T>>>;
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use crate::cache::{Cache, CacheOptions, Projection, Slim};
 
 /// Settings of [`LiveWindowsView`].
 #[derive(Clone, Debug)]
@@ -55,95 +39,113 @@ impl Default for LiveWindowsOptions {
     }
 }
 
-/// The live [`WindowsCluster`]: Nodes and node.k8s.io/v1 RuntimeClasses watched into caches
-/// (no API call per review), pull secrets read with a GET when a pod names some.
+/// What the view keeps of a Node: its name and, for a Windows node with a valid
+/// `node.kubernetes.io/windows-build` label, its build.
+#[derive(Clone, Debug)]
+struct CachedNode {
+    name: String,
+    build: Option<WindowsBuild>,
+}
+
+impl Projection for CachedNode {
+    type Resource = Node;
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Projection for RuntimeClassInfo {
+    type Resource = RuntimeClass;
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The live Windows cluster view: Nodes and node.k8s.io/v1 RuntimeClasses watched into
+/// caches (no API call per review), pull secrets read with a GET when a pod names some.
 ///
 /// Only Windows nodes (`kubernetes.io/os=windows`) with a valid
 /// `node.kubernetes.io/windows-build` count. Until both caches hold a complete list, node
 /// builds are reported as unknown and RuntimeClass lookups as unavailable.
 pub struct LiveWindowsView {
     client: kube::Client,
-    /// Windows nodes by name → their build.
-    nodes: NameMap<WindowsBuild>,
-    runtime_classes: NameMap<RuntimeClassInfo>,
-    nodes_synced: watch::Receiver<bool>,
-    runtime_classes_synced: watch::Receiver<bool>,
+    nodes: Cache<Slim<CachedNode>>,
+    runtime_classes: Cache<Slim<RuntimeClassInfo>>,
     secret_timeout: Duration,
-    tasks: Vec<JoinHandle<()>>,
+    /// Stops the watches when the view goes away, if the caller's token has not already.
+    _stop: DropGuard,
 }
 
 impl Debug for LiveWindowsView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveWindowsView")
-            .field("windows_nodes", &read(&self.nodes).len())
-            .field("runtime_classes", &read(&self.runtime_classes).len())
+            .field("nodes", &self.nodes.len())
+            .field("runtime_classes", &self.runtime_classes.len())
             .finish_non_exhaustive()
     }
 }
 
-impl Drop for LiveWindowsView {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-/// A Windows node's build, `None` for other nodes (and Windows nodes without a valid
-/// build label, which no build-specific selector can reach).
-fn windows_node_build(node: &Node) -> Option<WindowsBuild> {
-    let labels = node.metadata.labels.as_ref()?;
-    if labels.get(LABEL_OS).map(String::as_str) != Some("windows") {
-        return None;
-    }
-    let value = labels.get(LABEL_WINDOWS_BUILD)?;
-    match WindowsBuild::parse(value) {
-        Ok(b) => Some(b),
-        Err(e) => {
+/// A node's cache entry: its build when it is a Windows node with a valid build label
+/// (other nodes, and Windows nodes without a valid label, no build-specific selector can
+/// reach).
+fn cached_node(node: Node) -> CachedNode {
+    let name = node.metadata.name.unwrap_or_default();
+    let build = match node.metadata.labels.as_ref().map(NodeBuildLabel::of) {
+        Some(NodeBuildLabel::Build(b)) => Some(b),
+        None | Some(NodeBuildLabel::NotWindows | NodeBuildLabel::Missing) => None,
+        Some(NodeBuildLabel::Invalid { value, error }) => {
             tracing::warn!(
-                node = node.metadata.name.as_deref().unwrap_or(""),
+                node = name.as_str(),
                 label = LABEL_WINDOWS_BUILD,
-                value = value.as_str(),
-                error = %e,
+                value,
+                error = %error,
                 "ignoring a Windows node with an invalid build label"
             );
             None
         }
-    }
+    };
+    CachedNode { name, build }
 }
 
 impl LiveWindowsView {
     /// Starts the watches and returns at once; `ready` is set once both caches hold a
-    /// complete list.
+    /// complete list. The watches stop when the view is dropped;
+    /// [`LiveWindowsView::start_with_cancel`] stops them with a token.
     pub fn start(client: kube::Client, opts: LiveWindowsOptions, ready: Readiness) -> Arc<Self> {
-        let nodes: NameMap<WindowsBuild> = Arc::default();
-        let runtime_classes: NameMap<RuntimeClassInfo> = Arc::default();
-        let (nodes_tx, nodes_synced) = watch::channel(false);
-        let (rc_tx, runtime_classes_synced) = watch::channel(false);
-        let handlers = opts.hyperv_handlers.clone();
-        let mut tasks = vec![
-            tokio::spawn(run_cache(
-                "nodes",
-                Api::<Node>::all(client.clone()),
-                nodes.clone(),
-                |n: Node| windows_node_build(&n),
-                nodes_tx,
-            )),
-            tokio::spawn(run_cache(
-                "runtimeclasses",
-                Api::<RuntimeClass>::all(client.clone()),
-                runtime_classes.clone(),
-                move |rc: RuntimeClass| Some(RuntimeClassInfo::from_resource(&rc, &handlers)),
-                rc_tx,
-            )),
-        ];
-        let waits = [nodes_synced.clone(), runtime_classes_synced.clone()];
-        tasks.push(tokio::spawn(async move {
-            for mut w in waits {
-                if w.wait_for(|synced| *synced).await.is_err() {
-                    return;
-                }
-            }
+        Self::start_with_cancel(client, opts, ready, &CancellationToken::new())
+    }
+
+    /// [`LiveWindowsView::start`] whose watches (and readiness task) stop once `cancel` is
+    /// cancelled or the view is dropped, whichever comes first.
+    pub fn start_with_cancel(
+        client: kube::Client,
+        opts: LiveWindowsOptions,
+        ready: Readiness,
+        cancel: &CancellationToken,
+    ) -> Arc<Self> {
+        let cancel = cancel.child_token();
+        let (nodes, _) = Cache::spawn_projected(
+            "nodes",
+            Api::<Node>::all(client.clone()),
+            cached_node,
+            CacheOptions::default(),
+            |_| {},
+            cancel.clone(),
+        );
+        let handlers = opts.hyperv_handlers;
+        let (runtime_classes, _) = Cache::spawn_projected(
+            "runtimeclasses",
+            Api::<RuntimeClass>::all(client.clone()),
+            move |rc: RuntimeClass| RuntimeClassInfo::from_resource(&rc, &handlers),
+            CacheOptions::default(),
+            |_| {},
+            cancel.clone(),
+        );
+        // Holds no reference to the view, so dropping the view still stops everything.
+        let waits = (nodes.clone(), runtime_classes.clone());
+        tokio::spawn(cancel.clone().run_until_cancelled_owned(async move {
+            waits.0.synced().await;
+            waits.1.synced().await;
             ready.set_ready();
             tracing::info!("Windows policy view ready");
         }));
@@ -151,16 +153,14 @@ impl LiveWindowsView {
             client,
             nodes,
             runtime_classes,
-            nodes_synced,
-            runtime_classes_synced,
             secret_timeout: opts.secret_timeout,
-            tasks,
+            _stop: cancel.drop_guard(),
         })
     }
 
     /// Whether both caches hold a complete list.
     pub fn is_synced(&self) -> bool {
-        *self.nodes_synced.borrow() && *self.runtime_classes_synced.borrow()
+        self.nodes.is_synced() && self.runtime_classes.is_synced()
     }
 
     async fn pull_secret(&self, namespace: &str, name: &str) -> Result<DockerConfig, String> {
@@ -197,122 +197,50 @@ impl LiveWindowsView {
 
 impl WindowsClusterView for LiveWindowsView {
     fn windows_node_builds(&self) -> NodeBuilds {
-        if !*self.nodes_synced.borrow() {
+        if !self.nodes.is_synced() {
             return NodeBuilds::default();
         }
-        NodeBuilds::from_builds(read(&self.nodes).values().copied())
+        let mut builds = Vec::new();
+        let _ = self.nodes.visit(&mut |n| {
+            builds.extend(n.0.build);
+            ControlFlow::Continue(())
+        });
+        NodeBuilds::from_builds(builds)
     }
 
     fn runtime_class(&self, name: &str) -> RuntimeClassLookup {
-        if !*self.runtime_classes_synced.borrow() {
+        if !self.runtime_classes.is_synced() {
             return RuntimeClassLookup::Unavailable(
                 "the RuntimeClass cache has not synced with the API server yet".into(),
             );
         }
-        match read(&self.runtime_classes).get(name) {
-            Some(rc) => RuntimeClassLookup::Found(rc.clone()),
+        match self.runtime_classes.get(None, name) {
+            Some(rc) => RuntimeClassLookup::Found(rc.0.clone()),
             None => RuntimeClassLookup::NotFound,
         }
     }
 }
 
-impl WindowsCluster for LiveWindowsView {
-    fn pull_config<'a>(
-        &'a self,
-        namespace: &'a str,
-        names: &'a [String],
-    ) -> BoxFuture<'a, (DockerConfig, Vec<String>)> {
-        Box::pin(async move {
-            let reads =
-                futures::future::join_all(names.iter().map(|n| self.pull_secret(namespace, n)))
-                    .await;
-            let mut config = DockerConfig::default();
-            let mut warnings = Vec::new();
-            for (name, r) in names.iter().zip(reads) {
-                match r {
-                    Ok(c) => config.merge(c),
-                    Err(why) => warnings.push(format!(
-                        "imagePullSecret \"{namespace}/{name}\" cannot be used ({why}); images are looked up without its credentials"
-                    )),
-                }
-            }
-            (config, warnings)
-        })
-    }
-}
-
-/// Feeds `map` from a watch on `api` (cluster-scoped, keyed by name). `convert` returning
-/// `None` means "not of interest" (a Linux node): the entry is removed. A complete list
-/// replaces the map at once; `synced` turns true after the first one.
-async fn run_cache<K, T>(
-    what: &'static str,
-    api: Api<K>,
-    map: NameMap<T>,
-    convert: impl Fn(K) -> Option<T> + Send + 'static,
-    synced: watch::Sender<bool>,
-) where
-    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    K::DynamicType: Default,
-    T: Send + Sync,
-{
-    let name_of = |o: &K| o.meta().name.clone().unwrap_or_default();
-    let mut buffer: HashMap<String, T> = HashMap::new();
-    loop {
-        let mut stream = std::pin::pin!(
-            watcher::watcher(api.clone(), watcher::Config::default()).default_backoff()
-        );
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(Event::Init) => buffer = HashMap::new(),
-                Ok(Event::InitApply(obj)) => {
-                    let name = name_of(&obj);
-                    if let Some(v) = convert(obj) {
-                        buffer.insert(name, v);
-                    }
-                }
-                Ok(Event::InitDone) => {
-                    *write(&map) = std::mem::take(&mut buffer);
-                    if !*synced.borrow() {
-                        tracing::info!(resource = what, cached = read(&map).len(), "cache synced");
-                        let _ = synced.send(true);
-                    }
-                }
-                Ok(Event::Apply(obj)) => {
-                    let name = name_of(&obj);
-                    match convert(obj) {
-                        Some(v) => write(&map).insert(name, v),
-                        None => write(&map).remove(&name),
-                    };
-                }
-                Ok(Event::Delete(obj)) => {
-                    write(&map).remove(&name_of(&obj));
-                }
-                // As in the credspec cache: a 410 on watch start means relist, not retry.
-                Err(watcher::Error::WatchStartFailed(kube::Error::Api(s))) if s.code == 410 => {
-                    tracing::info!(resource = what, "resourceVersion expired; relisting");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(resource = what, error = %e, "watch failed; retrying with backoff")
-                }
+/// Pull secrets are read with a GET per review that names some; a live cluster has no
+/// pinned image metadata.
+impl ImageMetadataView for LiveWindowsView {
+    async fn pull_credentials(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> (DockerConfig, Vec<String>) {
+        let reads =
+            futures::future::join_all(names.iter().map(|n| self.pull_secret(namespace, n))).await;
+        let mut config = DockerConfig::default();
+        let mut warnings = Vec::new();
+        for (name, r) in names.iter().zip(reads) {
+            match r {
+                Ok(c) => config.merge(c),
+                Err(why) => warnings.push(format!(
+                    "imagePullSecret \"{namespace}/{name}\" cannot be used ({why}); images are looked up without its credentials"
+                )),
             }
         }
+        (config, warnings)
     }
-}
-
-/// A readiness flag that turns ready once every one of `parts` is (the server's `/health`
-/// over the gMSA caches and the Windows caches). Polls: each part only ever goes from
-/// not ready to ready, once. Must be called within a tokio runtime.
-pub fn join_readiness(parts: Vec<Readiness>) -> Readiness {
-    let joined = Readiness::new();
-    let out = joined.clone();
-    tokio::spawn(async move {
-        for p in parts {
-            while !p.is_ready() {
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        }
-        joined.set_ready();
-    });
-    out
 }

@@ -7,51 +7,103 @@
 //!
 //! 1. decode the AdmissionReview (malformed → the same 400 answers as the gMSA paths);
 //!    anything but a Pod CREATE (no subresource) is allowed untouched;
-//! 2. the images to resolve → the pod's `imagePullSecrets` from its namespace (only when it
-//!    names some) → one merged [`DockerConfig`] → the shared [`Resolver`] (bounded TTL cache,
-//!    per-lookup timeout). The whole step is bounded by the registry timeout, which is kept
-//!    well below the API server's 10 s webhook timeout;
-//! 3. evaluate with the cluster view ([`WindowsCluster`]: the live reflector-fed
-//!    [`LiveWindowsView`], or any other view such as `winkube webhook --state`'s files);
+//! 2. the image-metadata step shared with `winkube admit`/`lint`
+//!    ([`winkube_registry::resolve_images`]): the pod's `imagePullSecrets` (only when it
+//!    names some), the shared [`Resolver`] (bounded TTL cache, per-lookup timeout), pinned
+//!    metadata where the registry cannot answer. The whole step is bounded by the registry
+//!    timeout plus [`DEADLINE_SLACK`], kept well below the API server's 10 s webhook timeout;
+//! 3. evaluate with the cluster view ([`WindowsView`]: the live reflector-fed
+//!    [`LiveWindowsView`], or `winkube webhook --state`'s [`FileView`]);
 //! 4. an AdmissionReview answer: JSONPatch, warnings (deduplicated), or a denial with its
 //!    status code and message.
 //!
-//! `live` holds the live view and the readiness that joins it with the gMSA caches.
+//! `live` holds the live view (its readiness joins the gMSA caches' with
+//! [`Readiness::all`](crate::Readiness::all)).
 
 mod live;
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use winkube_api::windows::ImagePlatforms;
 use winkube_policy::Outcome;
 use winkube_policy::windows::{
-    Decoded, ImageLookup, ImageRequest, ImageResolutions, NodeBuilds, Phase, RuntimeClassLookup,
-    WindowsClusterView, WindowsPolicyConfig,
+    Decoded, NodeBuilds, Phase, RuntimeClassLookup, WindowsClusterView, WindowsPolicyConfig,
 };
-use winkube_registry::{DockerConfig, Error as RegistryError, ImagePlatforms, Resolver};
+use winkube_registry::{DEADLINE_SLACK, DockerConfig, ImageMetadataView, Resolver, resolve_images};
+use winkube_state::FileView;
 
-pub use live::{LiveWindowsOptions, LiveWindowsView, join_readiness};
+pub use live::{LiveWindowsOptions, LiveWindowsView};
 
-/// A cluster view the Windows paths can serve from: what the policies ask
-/// ([`WindowsClusterView`]) plus the pod's pull secrets for registry authentication.
-pub trait WindowsCluster: WindowsClusterView + Send + Sync {
-    /// Credentials from the named `imagePullSecrets` of `namespace`, first secret first
-    /// (as the kubelet merges them), and a warning per secret that could not be used.
-    fn pull_config<'a>(
-        &'a self,
-        namespace: &'a str,
-        names: &'a [String],
-    ) -> BoxFuture<'a, (DockerConfig, Vec<String>)>;
+/// The cluster view the Windows paths serve from: what the policies ask
+/// ([`WindowsClusterView`]) and what the image-metadata step asks ([`ImageMetadataView`]).
+///
+/// An enum of the two views that exist rather than a type parameter: [`ImageMetadataView`]
+/// returns `impl Future` (no `dyn`), and a parameter would have to be carried by
+/// [`Router`](crate::Router) and [`Server`](crate::Server) next to the gMSA view's, though
+/// the choice is made once, at start-up.
+#[derive(Clone, Debug)]
+pub enum WindowsView {
+    /// Nodes and RuntimeClasses watched from the cluster, pull secrets read on demand.
+    Live(Arc<LiveWindowsView>),
+    /// A state directory (`winkube webhook --state`): its Nodes, RuntimeClasses, pull
+    /// secrets and pinned image metadata.
+    State(Arc<FileView>),
+}
 
-    /// Pinned metadata for an image whose registry could not answer (unreachable, timed
-    /// out, refused credentials), and where it comes from (for the warning). `--state`
-    /// serves the state directory's images.yaml, as `winkube admit` does; the live view
-    /// has none.
-    fn pinned_image(&self, _image: &str) -> Option<(ImagePlatforms, String)> {
-        None
+impl From<Arc<LiveWindowsView>> for WindowsView {
+    fn from(v: Arc<LiveWindowsView>) -> Self {
+        Self::Live(v)
+    }
+}
+
+impl From<Arc<FileView>> for WindowsView {
+    fn from(v: Arc<FileView>) -> Self {
+        Self::State(v)
+    }
+}
+
+impl WindowsClusterView for WindowsView {
+    fn windows_node_builds(&self) -> NodeBuilds {
+        match self {
+            Self::Live(v) => v.windows_node_builds(),
+            Self::State(v) => v.windows_node_builds(),
+        }
+    }
+
+    fn runtime_class(&self, name: &str) -> RuntimeClassLookup {
+        match self {
+            Self::Live(v) => v.runtime_class(name),
+            Self::State(v) => v.runtime_class(name),
+        }
+    }
+}
+
+impl ImageMetadataView for WindowsView {
+    async fn pull_credentials(
+        &self,
+        namespace: &str,
+        names: &[String],
+    ) -> (DockerConfig, Vec<String>) {
+        match self {
+            Self::Live(v) => v.pull_credentials(namespace, names).await,
+            Self::State(v) => v.pull_credentials(namespace, names).await,
+        }
+    }
+
+    fn pinned_image(&self, image: &str) -> Option<(ImagePlatforms, String)> {
+        match self {
+            Self::Live(v) => v.pinned_image(image),
+            Self::State(v) => v.pinned_image(image),
+        }
+    }
+
+    fn pinned_metadata_source(&self) -> Option<String> {
+        match self {
+            Self::Live(v) => v.pinned_metadata_source(),
+            Self::State(v) => v.pinned_metadata_source(),
+        }
     }
 }
 
@@ -59,7 +111,7 @@ pub trait WindowsCluster: WindowsClusterView + Send + Sync {
 pub struct WindowsPolicies {
     config: WindowsPolicyConfig,
     resolver: Arc<Resolver>,
-    cluster: Arc<dyn WindowsCluster>,
+    view: WindowsView,
     /// Bound on reading pull secrets plus resolving every image of one pod.
     lookup_deadline: Duration,
 }
@@ -73,23 +125,19 @@ impl Debug for WindowsPolicies {
     }
 }
 
-/// Slack over the registry client's own timeout, so that its error (which names the
-/// registry) normally arrives before the overall deadline cuts the step short.
-const DEADLINE_SLACK: Duration = Duration::from_millis(250);
-
 impl WindowsPolicies {
     /// `resolver`'s client timeout bounds each lookup; the whole metadata step (pull
-    /// secrets and every image) is bounded by that timeout plus a small slack.
+    /// secrets and every image) is bounded by that timeout plus [`DEADLINE_SLACK`].
     pub fn new(
         config: WindowsPolicyConfig,
         resolver: Arc<Resolver>,
-        cluster: Arc<dyn WindowsCluster>,
+        view: impl Into<WindowsView>,
     ) -> Self {
         let lookup_deadline = resolver.client().options().timeout + DEADLINE_SLACK;
         Self {
             config,
             resolver,
-            cluster,
+            view: view.into(),
             lookup_deadline,
         }
     }
@@ -107,117 +155,15 @@ impl WindowsPolicies {
             Decoded::Answered(answer) => return answer,
         };
         let requests = review.images_to_resolve(&self.config);
-        let (images, warnings) = self.resolve(&requests, review.namespace()).await;
-        review.evaluate(
-            phase,
-            &self.config,
-            self.cluster.as_ref(),
-            &images,
-            warnings,
+        let (images, warnings) = resolve_images(
+            Some(&self.resolver),
+            &self.view,
+            &requests,
+            review.namespace(),
+            Some(self.lookup_deadline),
         )
-    }
-
-    /// Pull secrets, then every image, within the lookup deadline.
-    async fn resolve(
-        &self,
-        requests: &[ImageRequest],
-        namespace: &str,
-    ) -> (ImageResolutions, Vec<String>) {
-        if requests.is_empty() {
-            return (ImageResolutions::new(), Vec::new());
-        }
-        let work = async {
-            // Every request carries the pod's pull secrets.
-            let names = &requests[0].pull_secrets;
-            let (pull, warnings) = if names.is_empty() {
-                (DockerConfig::default(), Vec::new())
-            } else {
-                self.cluster.pull_config(namespace, names).await
-            };
-            let images: Vec<String> = requests.iter().map(|r| r.image.clone()).collect();
-            let results = self.resolver.resolve_all(&images, &pull).await;
-            (results, warnings)
-        };
-        let (results, warnings) = match tokio::time::timeout(self.lookup_deadline, work).await {
-            Ok(r) => r,
-            Err(_) => {
-                let why = format!(
-                    "image metadata lookup did not finish within {:.1}s",
-                    self.lookup_deadline.as_secs_f64()
-                );
-                let res = requests
-                    .iter()
-                    .map(|r| (r.image.clone(), ImageLookup::Unavailable(why.clone())))
-                    .collect();
-                return (res, Vec::new());
-            }
-        };
-        let mut warnings = warnings;
-        let res = requests
-            .iter()
-            .map(|r| {
-                let lookup = match results.get(&r.image) {
-                    Some(Ok(p)) => ImageLookup::Found(p.clone()),
-                    // "Does not exist" is the answer; pinned metadata would hide a typo.
-                    Some(Err(e @ (RegistryError::NotFound { .. } | RegistryError::Reference(_)))) => {
-                        ImageLookup::Unavailable(e.to_string())
-                    }
-                    Some(Err(e)) => match self.cluster.pinned_image(&r.image) {
-                        Some((p, source)) => {
-                            warnings.push(format!(
-                                "image {:?}: registry lookup failed ({e}); using the pinned metadata in {source}",
-                                r.image
-                            ));
-                            ImageLookup::Found(p)
-                        }
-                        None => ImageLookup::Unavailable(e.to_string()),
-                    },
-                    None => ImageLookup::Unavailable("not looked up".into()),
-                };
-                (r.image.clone(), lookup)
-            })
-            .collect();
-        (res, warnings)
-    }
-}
-
-/// A [`WindowsCluster`] over a fixed view and fixed pull credentials: for tests and for
-/// callers whose view already holds everything (a state directory).
-pub struct StaticWindowsCluster<V> {
-    pub view: V,
-    /// Pull credentials by (namespace, secret name).
-    pub pull_secrets: BTreeMap<(String, String), DockerConfig>,
-}
-
-impl<V: WindowsClusterView + Send + Sync> WindowsClusterView for StaticWindowsCluster<V> {
-    fn windows_node_builds(&self) -> NodeBuilds {
-        self.view.windows_node_builds()
-    }
-    fn runtime_class(&self, name: &str) -> RuntimeClassLookup {
-        self.view.runtime_class(name)
-    }
-}
-
-impl<V: WindowsClusterView + Send + Sync> WindowsCluster for StaticWindowsCluster<V> {
-    fn pull_config<'a>(
-        &'a self,
-        namespace: &'a str,
-        names: &'a [String],
-    ) -> BoxFuture<'a, (DockerConfig, Vec<String>)> {
-        let mut config = DockerConfig::default();
-        let mut warnings = Vec::new();
-        for name in names {
-            match self
-                .pull_secrets
-                .get(&(namespace.to_owned(), name.clone()))
-            {
-                Some(c) => config.merge(c.clone()),
-                None => warnings.push(format!(
-                    "imagePullSecret \"{namespace}/{name}\" is not known; images are looked up without its credentials"
-                )),
-            }
-        }
-        Box::pin(std::future::ready((config, warnings)))
+        .await;
+        review.evaluate(phase, &self.config, &self.view, &images, warnings)
     }
 }
 
@@ -225,19 +171,14 @@ impl<V: WindowsClusterView + Send + Sync> WindowsCluster for StaticWindowsCluste
 mod tests {
     use super::*;
     use serde_json::{Value, json};
-    use winkube_policy::windows::StaticWindowsView;
     use winkube_registry::{ResolverOptions, SystemClock};
 
     fn policies() -> WindowsPolicies {
         let resolver = Resolver::new(ResolverOptions::default(), Arc::new(SystemClock)).unwrap();
-        let cluster = StaticWindowsCluster {
-            view: StaticWindowsView::default(),
-            pull_secrets: BTreeMap::new(),
-        };
         WindowsPolicies::new(
             WindowsPolicyConfig::default(),
             Arc::new(resolver),
-            Arc::new(cluster),
+            Arc::new(FileView::empty()),
         )
     }
 

@@ -1,18 +1,21 @@
-//! Shared test fixtures: AdmissionReview bodies, credspec documents, RBAC objects, a fixed
-//! ClusterView for router tests, certificate files and a small HTTPS client.
+//! Shared test fixtures: AdmissionReview bodies, credspec documents, RBAC objects, the offline
+//! view over them, certificate files and a small HTTPS client.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+use winkube_policy::ClusterView;
+pub use winkube_state::FileView;
+use winkube_state::documents::{Source, parse_documents};
+use winkube_webhook::{Metrics, Readiness, Server, ServerConfig};
 
 /// The credspec document of the reference integration tests' `credspec-<n>`.
 pub fn credspec_doc(n: u32) -> Value {
@@ -122,37 +125,40 @@ pub fn rbac_for(ns: &str, sa: &str, credspec: &str) -> (Value, Value) {
     (role, binding)
 }
 
-/// A fixed view for router tests: credspecs by name; `use` allowed for listed service accounts.
-#[derive(Default)]
-pub struct FixedView {
-    pub credspecs: HashMap<String, CredSpecLookup>,
-    pub allowed_sas: Vec<String>,
+/// The offline view (`winkube_state::FileView`, as `winkube webhook --state` serves) over
+/// `objects` (credspecs, RBAC, nodes...), read as a state file holding one `v1` List.
+pub fn state_view(objects: &[Value]) -> FileView {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let text = serde_json::to_string(&list).unwrap();
+    let docs = parse_documents(&Source::File("test-state.json".into()), &text).unwrap();
+    FileView::from_documents(docs).unwrap()
 }
 
-impl FixedView {
-    pub fn with(mut self, name: &str, doc: Value) -> Self {
-        let cs: winkube_api::GmsaCredentialSpec =
-            serde_json::from_value(credspec_object(name, doc)).unwrap();
-        let c = CredSpecContents::from_resource(&cs).unwrap();
-        self.credspecs
-            .insert(name.to_owned(), CredSpecLookup::Found(Arc::new(c)));
-        self
+/// `credspec-0`, which `sas` of namespace `apps` may `use` (a Role and a RoleBinding each).
+pub fn credspec_0_view(sas: &[&str]) -> FileView {
+    let mut objects = vec![credspec_object("credspec-0", credspec_doc(0))];
+    for sa in sas {
+        let (role, binding) = rbac_for("apps", sa, "credspec-0");
+        objects.extend([role, binding]);
     }
+    state_view(&objects)
 }
 
-impl ClusterView for FixedView {
-    fn credspec(&self, name: &str) -> CredSpecLookup {
-        self.credspecs
-            .get(name)
-            .cloned()
-            .unwrap_or(CredSpecLookup::NotFound)
-    }
-    async fn may_use_credspec(&self, _ns: &str, sa: &str, _cs: &str) -> UseDecision {
-        UseDecision {
-            allowed: self.allowed_sas.iter().any(|a| a == sa),
-            reason: String::new(),
-        }
-    }
+/// A registry of the test's own (the binary owns one), with the webhook's families in it.
+pub fn metrics() -> (Arc<Metrics>, Arc<Registry>) {
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    (metrics, Arc::new(registry))
+}
+
+/// [`Server::bind`] with a registry of the test's own.
+pub async fn bind<V: ClusterView + 'static>(
+    config: ServerConfig,
+    view: Arc<V>,
+    ready: Readiness,
+) -> Result<Server<V>, winkube_webhook::Error> {
+    let (metrics, registry) = metrics();
+    Server::bind(config, view, ready, metrics, registry).await
 }
 
 /// Writes `cert.pem`/`key.pem` into `dir`.
