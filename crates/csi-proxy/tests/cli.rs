@@ -10,6 +10,16 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_winkube-csi-proxy");
 
+/// Waits up to 5 s for the served process to create `path`.
+fn wait_for(path: &std::path::Path) {
+    for _ in 0..500 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn list_apis_prints_the_23_pipes_and_selection_narrows_them() {
     let out = Command::new(BIN).arg("--list-apis").output().unwrap();
@@ -96,12 +106,7 @@ async fn fake_host_serves_over_unix_sockets_and_cleans_up_on_sigterm() {
         .spawn()
         .unwrap();
     let sock = dir.path().join("csi-proxy-disk-v1");
-    for _ in 0..500 {
-        if sock.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for(&sock);
     let mut c = winkube_csi_proxy::wire::disk::v1::disk_client::DiskClient::new(
         common::channel(&sock).await,
     );
@@ -151,12 +156,7 @@ fn running_out_of_descriptors_does_not_spin_the_accept_loop() {
         .spawn()
         .unwrap();
     let sock = dir.path().join("csi-proxy-disk-v1");
-    for _ in 0..500 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for(&sock);
     let mut clients = Vec::new();
     for _ in 0..200 {
         if let Ok(c) = std::os::unix::net::UnixStream::connect(&sock) {

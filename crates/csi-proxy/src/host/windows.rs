@@ -472,6 +472,17 @@ impl WindowsHost {
     }
 }
 
+fn disk_numbers(v: serde_json::Value) -> HostResult<Vec<u32>> {
+    json_list(v)
+        .iter()
+        .map(|n| {
+            n.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| HostError::Failed(format!("unexpected disk number {n}")))
+        })
+        .collect()
+}
+
 fn volume_ids(v: serde_json::Value) -> HostResult<Vec<VolumeId>> {
     json_list(v)
         .iter()
@@ -498,14 +509,7 @@ impl InspectHost for WindowsHost {
             "ConvertTo-Json -Compress @(Get-Volume -UniqueId $Env:CSI_VOLUME | Get-Partition | Select-Object -ExpandProperty DiskNumber)",
             &[("VOLUME", &volume.as_str())],
         )?;
-        json_list(v)
-            .iter()
-            .map(|n| {
-                n.as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| HostError::Failed(format!("unexpected disk number {n}")))
-            })
-            .collect()
+        disk_numbers(v)
     }
 
     fn resolve(&self, p: &HostPath) -> HostResult<Resolved> {
@@ -697,14 +701,7 @@ impl IscsiHost for WindowsHost {
                 ("IQN", &iqn.as_str()),
             ],
         )?;
-        json_list(v)
-            .iter()
-            .map(|n| {
-                n.as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| HostError::Failed(format!("unexpected disk number {n}")))
-            })
-            .collect()
+        disk_numbers(v)
     }
 
     fn set_mutual_chap_secret(&self, secret: &Secret) -> HostResult<()> {
