@@ -9,7 +9,7 @@
 # for N = 10 and N = 10000, then the live view's memory with N credspecs (examples/live_rss). Reports reviews/s, p50/p99 latency, server CPU µs per review
 # (utime+stime delta from /proc/PID/stat divided by requests) and peak RSS (VmHWM).
 #
-# Usage: [WINKUBE_BIN=path] bench/load.sh [seconds-per-case]
+# Usage: [WINKUBE_BIN=path | WINKUBE_BIN_DIR=dir] bench/load.sh [seconds-per-case]
 #        (default 10 s; needs wrk, openssl, taskset, python3)
 set -euo pipefail
 
@@ -30,12 +30,20 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install -y wrk)" >&2; exit 2; }
 
-echo "== building release binaries" >&2
-(cd "$ROOT" && cargo build --release -q -p winkube --bin winkube && cargo build --release -q -p winkube-webhook --example bare_tls --example live_rss)
-# WINKUBE_BIN=path compares another build (e.g. a saved binary of an earlier commit).
-WINKUBE="${WINKUBE_BIN:-$ROOT/target/release/winkube}"
-BARE="$ROOT/target/release/examples/bare_tls"
-LIVE_RSS="$ROOT/target/release/examples/live_rss"
+# WINKUBE_BIN_DIR=dir uses saved binaries (winkube, bare_tls, live_rss) of some build instead
+# of building: two directories compare two commits in one sitting.
+if [[ -n "${WINKUBE_BIN_DIR:-}" ]]; then
+    WINKUBE="$WINKUBE_BIN_DIR/winkube"
+    BARE="$WINKUBE_BIN_DIR/bare_tls"
+    LIVE_RSS="$WINKUBE_BIN_DIR/live_rss"
+else
+    echo "== building release binaries" >&2
+    (cd "$ROOT" && cargo build --release -q -p winkube --bin winkube && cargo build --release -q -p winkube-webhook --example bare_tls --example live_rss)
+    # WINKUBE_BIN=path compares another build (e.g. a saved binary of an earlier commit).
+    WINKUBE="${WINKUBE_BIN:-$ROOT/target/release/winkube}"
+    BARE="$ROOT/target/release/examples/bare_tls"
+    LIVE_RSS="$ROOT/target/release/examples/live_rss"
+fi
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
