@@ -6,6 +6,7 @@ use crate::contents::{Comparison, compare};
 use crate::gofmt::{push_json_string, quote};
 use crate::outcome::{Outcome, Phase, pod_display_name};
 use crate::view::{ClusterView, CredSpecContents, CredSpecLookup};
+pub use crate::wire::ShadowedKey;
 use crate::wire::{self, ContainerList, Object, Pod, WindowsOptions};
 use base64::Engine as _;
 use std::borrow::Cow;
@@ -60,8 +61,17 @@ pub fn unreadable_body(err: impl std::fmt::Display) -> Outcome {
     .render()
 }
 
+/// Checks that a Pod manifest means the same to the API server and to this policy: the API
+/// server decodes manifests with exact keys, the reviews it sends are decoded here the Go
+/// way (keys folded). A key the fold would read as another field is refused. Run it on
+/// every manifest before [`admit_pod`] to report the key as an input error.
+pub fn check_manifest_keys(pod: &serde_json::Value) -> Result<(), ShadowedKey> {
+    wire::check_pod_keys(pod)
+}
+
 /// Offline admission of one Pod manifest as the API server would run it: mutate (CREATE),
-/// apply the patch, then validate (CREATE) the result.
+/// apply the patch, then validate (CREATE) the result. A pod that fails
+/// [`check_manifest_keys`] is denied (400) without being reviewed.
 pub async fn admit_pod<V: ClusterView>(
     pod: &serde_json::Value,
     namespace: &str,
@@ -75,6 +85,13 @@ pub async fn admit_pod<V: ClusterView>(
         pod: pod.clone(),
         warnings,
     };
+    if let Err(e) = check_manifest_keys(pod) {
+        return denied(
+            400,
+            format!("the pod manifest is ambiguous: {e}"),
+            Vec::new(),
+        );
+    }
     let mutate_body = match create_review(pod, namespace) {
         Ok(b) => b,
         Err(e) => return denied(500, format!("unable to encode the pod: {e}"), Vec::new()),

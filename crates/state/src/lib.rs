@@ -6,6 +6,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod documents;
+mod strict_json;
 mod view;
 
 pub use view::FileView;

@@ -1,0 +1,76 @@
+//! The authorization boundary under hostile input: each shape is a way a pod could obtain a
+//! credspec it may not `use`, and each must be denied.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::json;
+use support::*;
+use winkube_policy::{Phase, ReviewContext, admit_pod, check_manifest_keys};
+
+fn ctx() -> ReviewContext {
+    ReviewContext::default()
+}
+
+/// `good` may use `cs`; `bad` may not.
+fn view() -> MemView {
+    MemView::default()
+        .with("cs", json!({"CmsPlugins": ["ActiveDirectory"]}))
+        .allow(NS, "good", "cs")
+        .deny_by_default("")
+}
+
+// ---- offline manifests: exact keys, as the API server reads them ----
+
+#[test]
+fn offline_admission_refuses_keys_the_go_fold_would_read() {
+    let view = view();
+    let base = json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "bad",
+        "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "cs"}}, "containers": []}});
+    let a = block_on(admit_pod(&base, NS, &view, &ctx()));
+    assert_eq!((a.allowed, a.code), (false, 403), "the plain pod is denied");
+    let attacks = [
+        ("/spec", "serviceaccountname", json!("good")),
+        ("/spec", "securitycontext", json!({})),
+        ("/spec/securityContext", "windowsoptionſ", json!({})),
+    ];
+    for (at, key, value) in attacks {
+        let mut pod = base.clone();
+        pod.pointer_mut(at)
+            .unwrap()
+            .as_object_mut()
+            .unwrap()
+            .insert(key.into(), value);
+        let a = block_on(admit_pod(&pod, NS, &view, &ctx()));
+        assert_eq!((a.allowed, a.code), (false, 400), "{key}: {}", a.message);
+        assert!(
+            a.message.starts_with("the pod manifest is ambiguous: key "),
+            "{}",
+            a.message
+        );
+        assert!(a.message.contains(&format!("{key:?}")), "{}", a.message);
+    }
+    // Metadata the decoder reads (the name in messages) is checked too; unknown keys are not.
+    let e = check_manifest_keys(&json!({"metadata": {"nAme": "x"}})).unwrap_err();
+    assert_eq!(
+        (e.path.as_str(), e.key.as_str(), e.field.as_str()),
+        ("metadata", "nAme", "name")
+    );
+    assert!(check_manifest_keys(&json!({"spec": {"SPEC": 1, "nodeName": "n"}})).is_ok());
+}
+
+#[test]
+fn the_webhook_still_decodes_api_server_bodies_the_go_way() {
+    // Byte compatibility with the reference: a review body's keys fold (the API server
+    // never sends such keys; the reference reads them, so must the webhook).
+    let view = view();
+    let pod = json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "good",
+        "SecurityContext": {"windowsOptions": {"gmsaCredentialSpecName": "cs"}}}});
+    let o = run(
+        Phase::Mutate,
+        &review_body("u", "CREATE", &pod, None),
+        &view,
+        &ctx(),
+    );
+    assert_eq!(patch_ops(&o).len(), 1, "the folded key is read");
+}
