@@ -74,3 +74,43 @@ fn the_webhook_still_decodes_api_server_bodies_the_go_way() {
     );
     assert_eq!(patch_ops(&o).len(), 1, "the folded key is read");
 }
+
+// ---- authorization: one question per (service account, credspec) pair ----
+
+#[test]
+fn repeated_references_are_asked_once_and_denials_keep_pod_order() {
+    let view = view();
+    let named = |cs: &str, i: usize| json!({"name": format!("c{i}"), "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": cs}}});
+    let pod = json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "good",
+        "containers": (0..400).map(|i| named("cs", i)).collect::<Vec<_>>()}});
+    let o = run(
+        Phase::Validate,
+        &review_body("u", "CREATE", &pod, None),
+        &view,
+        &ctx(),
+    );
+    assert!(response(&o)["allowed"].as_bool().unwrap());
+    assert_eq!(view.sar_calls().len(), 1, "400 references, one pair");
+
+    // `other` is named first by the init container but the containers come first: the
+    // denial names the first failing reference in the rules' order, whatever answered first.
+    let view = view_with_other();
+    let pod = json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "good",
+        "initContainers": [named("other", 0)],
+        "containers": [named("cs", 1), named("nope", 2), named("cs", 3)]}});
+    let o = run(
+        Phase::Validate,
+        &review_body("u", "CREATE", &pod, None),
+        &view,
+        &ctx(),
+    );
+    assert_eq!(
+        response(&o)["status"]["message"],
+        r#"service account "good" is not authorized to `use` GMSA cred spec "nope""#
+    );
+    assert_eq!(view.sar_calls().len(), 3);
+}
+
+fn view_with_other() -> MemView {
+    view().with("other", json!({"CmsPlugins": ["ActiveDirectory"]}))
+}

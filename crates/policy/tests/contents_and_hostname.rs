@@ -316,10 +316,10 @@ fn admit_pod_mutates_then_validates() {
     assert_eq!(
         view.log(),
         vec![
-            "get:cs", "get:cs", "get:cs", "sar:cs", "get:cs", "sar:cs", "get:cs", "sar:cs",
-            "get:cs"
+            "get:cs", "get:cs", "get:cs", "sar:cs", "get:cs", "get:cs", "get:cs"
         ],
-        "mutate GETs, then validate SAR+GET per reference"
+        "mutate GETs, then one SAR per (service account, credspec) pair (not one per \
+         reference, as the reference does: issue 9), then validate GETs"
     );
     assert!(a.warnings.is_empty());
 }

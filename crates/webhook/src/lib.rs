@@ -26,7 +26,7 @@ pub mod windows;
 
 use std::path::PathBuf;
 
-pub use live::{AuthorizationMode, LiveView, LiveViewConfig};
+pub use live::{AuthorizationMode, DEFAULT_AUTHORIZATION_DEADLINE, LiveView, LiveViewConfig};
 pub use metrics::Metrics;
 pub use paths::Endpoint;
 pub use readiness::Readiness;
