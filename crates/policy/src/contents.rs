@@ -27,7 +27,7 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
         Err(e) => {
             return Comparison::Unparsable(format!(
                 "unable to parse {} as a JSON object: {}",
-                quote(pod_contents),
+                quote_bounded(pod_contents),
                 json_error_text(&e)
             ));
         }
@@ -41,7 +41,7 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
         other => {
             return Comparison::Unparsable(format!(
                 "unable to parse CRD {} as a JSON object: invalid type: {}, expected a map",
-                quote(&credspec.canonical),
+                quote_bounded(&credspec.canonical),
                 type_name(other)
             ));
         }
@@ -56,6 +56,24 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
     } else {
         Comparison::Mismatch
     }
+}
+
+/// How many bytes of unparsable contents a message echoes. The reference quotes them whole:
+/// 3 MB of contents made a 7 MB denial (and log line). Shorter values are quoted exactly as
+/// the reference quotes them.
+pub(crate) const ECHO_LIMIT: usize = 256;
+
+/// Go's `%q` of `s`, or of its first [`ECHO_LIMIT`] bytes (cut at a character boundary)
+/// followed by `…(N bytes)` when it is longer.
+pub(crate) fn quote_bounded(s: &str) -> String {
+    if s.len() <= ECHO_LIMIT {
+        return quote(s);
+    }
+    let mut end = ECHO_LIMIT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…({} bytes)", quote(&s[..end]), s.len())
 }
 
 fn type_name(v: &Value) -> &'static str {

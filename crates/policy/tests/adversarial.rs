@@ -114,3 +114,39 @@ fn repeated_references_are_asked_once_and_denials_keep_pod_order() {
 fn view_with_other() -> MemView {
     view().with("other", json!({"CmsPlugins": ["ActiveDirectory"]}))
 }
+
+// ---- echoes of attacker text are bounded ----
+
+#[test]
+fn unparsable_contents_are_echoed_up_to_256_bytes() {
+    let view = view();
+    let validate = |contents: &str| {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "good",
+            "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "cs", "gmsaCredentialSpec": contents}}}});
+        let o = run(
+            Phase::Validate,
+            &review_body("u", "CREATE", &pod, None),
+            &view,
+            &ctx(),
+        );
+        (o.code, o.message, o.body.len())
+    };
+    let prefix = r#"the GMSA cred spec contents for pod "p" does not match the contents of GMSA resource "cs": unable to parse "#;
+    // 3 MB of non-JSON: the message quotes 256 bytes and says how long the value was.
+    let huge = format!("<{}", "é".repeat(1_500_000));
+    let (code, message, body) = validate(&huge);
+    assert_eq!(code, 422);
+    let expected_quote = format!("\"<{}\"…(3000001 bytes)", "é".repeat(127));
+    assert_eq!(
+        message,
+        format!("{prefix}{expected_quote} as a JSON object: expected value at line 1 column 1")
+    );
+    assert!(body < 2_000, "the answer is {body} bytes");
+    // At the limit, the reference's message exactly.
+    let at_limit = "x".repeat(256);
+    let (_, message, _) = validate(&at_limit);
+    assert_eq!(
+        message,
+        format!("{prefix}\"{at_limit}\" as a JSON object: expected value at line 1 column 1")
+    );
+}
