@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 pub(crate) enum Comparison {
     Match,
     Mismatch,
-    /// A side could not be parsed as a JSON object; the text follows the reference's `: %v`.
+    /// A side could not be parsed as a JSON object, or the pod's has duplicate keys; the
+    /// text follows the reference's `: %v`.
     Unparsable(String),
 }
 
@@ -32,6 +33,16 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
             ));
         }
     };
+    // The reference compares last-key-wins: B's values followed by A's under the same keys
+    // passed as A. Which duplicate Windows reads is not known, so none is accepted.
+    if pod.is_some()
+        && let Err(e) = winkube_api::strict_json::from_str(pod_contents)
+    {
+        return Comparison::Unparsable(format!(
+            "contents with duplicate keys are refused: {}",
+            json_error_text(&e)
+        ));
+    }
     // The cache keeps only the canonical string (written from a parsed document, so it
     // parses); one that does not parse counts as `null`, like a missing document.
     let crd_value = serde_json::from_str::<Value>(&credspec.canonical).unwrap_or(Value::Null);

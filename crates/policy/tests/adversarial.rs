@@ -150,3 +150,37 @@ fn unparsable_contents_are_echoed_up_to_256_bytes() {
         format!("{prefix}\"{at_limit}\" as a JSON object: expected value at line 1 column 1")
     );
 }
+
+// ---- pre-set contents: equal as JSON is not enough when keys repeat ----
+
+#[test]
+fn contents_with_duplicate_keys_never_match() {
+    let view = MemView::default()
+        .with("a", json!({"Sid": "A", "N": {"x": 1}}))
+        .allow(NS, "good", "a");
+    let validate = |contents: &str| {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "good",
+            "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "a", "gmsaCredentialSpec": contents}}}});
+        run(
+            Phase::Validate,
+            &review_body("u", "CREATE", &pod, None),
+            &view,
+            &ctx(),
+        )
+    };
+    // Equal as JSON, not as bytes: still a match.
+    assert!(validate(r#"{ "N": {"x": 1.0}, "Sid": "A" }"#).allowed);
+    let prefix = r#"the GMSA cred spec contents for pod "p" does not match the contents of GMSA resource "a": contents with duplicate keys are refused: duplicate key "#;
+    for (contents, key) in [
+        (r#"{"Sid":"B","N":{"x":1},"Sid":"A"}"#, "Sid"),
+        (r#"{"Sid":"A","N":{"x":2,"x":1}}"#, "x"),
+    ] {
+        let o = validate(contents);
+        assert_eq!((o.allowed, o.code), (false, 422), "{contents}");
+        assert!(
+            o.message.starts_with(&format!("{prefix}{key:?}")),
+            "{}",
+            o.message
+        );
+    }
+}

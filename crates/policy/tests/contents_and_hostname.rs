@@ -50,13 +50,15 @@ fn contents_compare_as_json_values() {
             r#"{"A":"<b>&","B":[1e0,0.2e1],"N":{"x":"y","z":[true,null]}}"#,
             None,
         ),
+        // Equal last-key-wins (the reference admits it), but duplicate keys are refused
+        // (issue 9: which one Windows reads is not known).
         (
             r#"{"A":"x","A":"<b>&","B":[1,2],"N":{"x":"y","z":[true,null]}}"#,
-            None,
+            Some(r#": contents with duplicate keys are refused: duplicate key "A""#),
         ),
         (
             r#"{"A":"<b>&","A":"x","B":[1,2],"N":{"x":"y","z":[true,null]}}"#,
-            Some(""),
+            Some(r#": contents with duplicate keys are refused: duplicate key "A""#),
         ),
         (
             r#"{"A":"<b>&","B":[2,1],"N":{"x":"y","z":[true,null]}}"#,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::StateError;
-use crate::strict_json::{self, StrictValue, UniqueMap};
+use winkube_api::strict_json::{self, StrictValue, UniqueMap};
 
 /// Where a document came from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod documents;
-mod strict_json;
 mod view;
 
 pub use view::FileView;

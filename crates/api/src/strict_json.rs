@@ -1,8 +1,9 @@
-//! JSON parsed as the API server parses manifests on this point: a key given twice in one
-//! object is an error. `serde_json::Value` keeps the last one silently, and Go's
-//! `encoding/json`, which the gMSA decoder follows, does the same: a manifest whose
-//! duplicate keys mean one thing to a reader and another to a parser must not be admitted.
-//! (YAML needs nothing here: serde-saphyr refuses duplicate keys by default.)
+//! JSON parsed with duplicate keys refused: a key given twice in one object is an error.
+//! `serde_json::Value` keeps the last one silently, and so does Go's `encoding/json`, which
+//! the gMSA decoder follows: a document whose duplicate keys mean one thing to one reader
+//! and another to the next must not be trusted. Used for manifests read offline
+//! (`winkube-state`; YAML needs nothing here, serde-saphyr refuses duplicate keys by
+//! default) and for credspec contents a pod carries (`winkube-policy`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,7 +13,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// A JSON value whose objects, at every depth, have no duplicate keys.
-pub(crate) struct StrictValue(pub(crate) Value);
+pub struct StrictValue(pub Value);
 
 impl<'de> Deserialize<'de> for StrictValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -20,14 +21,14 @@ impl<'de> Deserialize<'de> for StrictValue {
     }
 }
 
-/// Parses one JSON value, refusing duplicate keys.
-pub(crate) fn from_str(text: &str) -> Result<Value, serde_json::Error> {
+/// Parses one JSON value, refusing duplicate keys (the error says `duplicate key "k"`).
+pub fn from_str(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<StrictValue>(text).map(|v| v.0)
 }
 
 /// One object level with its values left to the caller (`RawValue` for lazy parsing),
 /// refusing duplicate keys.
-pub(crate) struct UniqueMap<V>(pub(crate) BTreeMap<String, V>);
+pub struct UniqueMap<V>(pub BTreeMap<String, V>);
 
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -115,6 +116,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
