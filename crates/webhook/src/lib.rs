@@ -16,6 +16,7 @@
 pub mod cache;
 pub mod certs;
 pub mod live;
+mod logtext;
 pub mod metrics;
 pub mod paths;
 pub mod ratelimit;
