@@ -2,6 +2,7 @@
 //! validated them: written raw, a newline forges a log line and an escape sequence rewrites
 //! the operator's terminal. [`LogText`] escapes what could do either.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Displays a string with control characters (`\n`, ESC, ...) and bidirectional overrides
@@ -27,6 +28,16 @@ impl fmt::Display for LogText<'_> {
             rest = &rest[i + c.len_utf8()..];
         }
         f.write_str(rest)
+    }
+}
+
+/// The string itself when nothing needs escaping (the common case: no allocation), else its
+/// [`LogText`]. For span fields, which the text log quotes like strings.
+pub(crate) fn escaped(s: &str) -> Cow<'_, str> {
+    if s.chars().any(needs_escape) {
+        Cow::Owned(LogText(s).to_string())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 

@@ -13,7 +13,7 @@
 //! The review body is read into one `Bytes` and handed to the policy as a slice; the policy's
 //! response bytes become the response body without another copy.
 
-use crate::logtext::LogText;
+use crate::logtext::{LogText, escaped};
 use crate::paths::{Endpoint, HEALTH_PATH, INFO_PATH, METRICS_PATH};
 use crate::{Metrics, Readiness};
 use bytes::Bytes;
@@ -216,7 +216,7 @@ impl<V: ClusterView + 'static> Router<V> {
             outcome.code,
             started.elapsed(),
         );
-        span.record("uid", tracing::field::display(LogText(&outcome.uid)));
+        span.record("uid", &*escaped(&outcome.uid));
         span.record("allowed", outcome.allowed);
         span.record("code", outcome.code);
         let _in_span = span.enter();
