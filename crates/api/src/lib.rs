@@ -8,6 +8,7 @@
 pub mod canonical;
 pub mod crd;
 pub mod credspec;
+pub mod strict_json;
 pub mod windows;
 
 pub use canonical::canonical_json;

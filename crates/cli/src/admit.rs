@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
-use winkube_policy::{Admitted, ClusterView, ReviewContext, admit_pod};
+use winkube_policy::{Admitted, ClusterView, ReviewContext, admit_pod, check_manifest_keys};
 
 use winkube_state::documents::{Document, describe};
 
@@ -113,6 +113,18 @@ fn target(doc: &Document, default_namespace: &str) -> Result<Target, InputError>
             pointer_to_path(pointer).unwrap_or_default()
         ))
     })?;
+    // The API server reads manifests with exact keys, the gMSA policy folds them as Go does:
+    // a key that means a field to one and nothing to the other is refused.
+    if let Err(mut e) = check_manifest_keys(template) {
+        if let Some(prefix) = pointer_to_path(pointer) {
+            e.path = if e.path.is_empty() {
+                prefix
+            } else {
+                format!("{prefix}.{}", e.path)
+            };
+        }
+        return Err(InputError(format!("{}: {label}: {e}", doc.location())));
+    }
     let spec = match template.get("spec") {
         Some(spec @ Value::Object(_)) => spec.clone(),
         Some(other) => {

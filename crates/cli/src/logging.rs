@@ -38,13 +38,26 @@ fn filter(level: tracing::Level) -> EnvFilter {
 
 /// Logs of the server: to stdout (like the reference), text or JSON.
 pub fn init_server(level: tracing::Level, format: LogFormat) {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = server_subscriber(level, format, std::io::stdout).try_init();
+}
+
+/// The server's subscriber, writing to `writer` (stdout in production, a buffer in tests).
+fn server_subscriber<W>(
+    level: tracing::Level,
+    format: LogFormat,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(level))
-        .with_writer(std::io::stdout);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+    }
 }
 
 /// Logs of the command-line tools: to stderr (stdout carries the result), warnings and
@@ -56,4 +69,98 @@ pub fn init_cli() {
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use std::sync::{Arc, Mutex};
+    use winkube_webhook::routes::RouterOptions;
+    use winkube_webhook::{Metrics, Readiness, Router};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The denial log line of a `/mutate` for a pod and a credspec whose names carry a
+    /// newline, a terminal escape and a right-to-left override, in `format`.
+    fn denial_log(format: LogFormat) -> String {
+        let hostile = "evil\ninjected line \x1b[31mred\u{202E}txt";
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = server_subscriber(tracing::Level::INFO, format, move || writer.clone());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        let router = Router::new(
+            Arc::new(winkube_state::FileView::empty()),
+            Readiness::ready_now(),
+            metrics,
+            Arc::new(registry),
+            RouterOptions::default(),
+        );
+        let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": hostile, "kind": {"kind": "Pod"}, "namespace": hostile, "operation": "CREATE",
+                "object": {"metadata": {"name": hostile}, "spec": {"serviceAccountName": "sa",
+                    "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": hostile}}}}}});
+        let req = http::Request::post("/mutate")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let resp = runtime.block_on(router.handle(req));
+        assert_eq!(resp.status(), 200);
+        let out = buffer.0.lock().unwrap().clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn text_log_escapes_attacker_names_on_one_line() {
+        let log = denial_log(LogFormat::Text);
+        assert_eq!(log.matches('\n').count(), 1, "one line: {log:?}");
+        assert!(log.contains("refusing to admit pod"), "{log:?}");
+        assert!(
+            !log.contains("\x1b[31m") && !log.contains('\u{202E}'),
+            "{log:?}"
+        );
+        assert!(
+            log.contains("evil\\ninjected line \\u{1b}[31mred\\u{202e}txt"),
+            "{log:?}"
+        );
+        assert!(
+            log.contains("cred spec evil\\ninjected"),
+            "the reason too: {log:?}"
+        );
+    }
+
+    #[test]
+    fn json_log_is_one_object_with_one_message_key() {
+        let log = denial_log(LogFormat::Json);
+        assert_eq!(log.matches('\n').count(), 1, "one line: {log:?}");
+        assert_eq!(log.matches("\"message\"").count(), 1, "{log}");
+        let v: serde_json::Value = serde_json::from_str(log.trim_end()).unwrap();
+        assert_eq!(v["message"], "refusing to admit pod");
+        assert_eq!(v["pod"], "evil\\ninjected line \\u{1b}[31mred\\u{202e}txt");
+        assert!(
+            v["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("cred spec evil\\ninjected"),
+            "{v}"
+        );
+        assert!(!log.contains('\u{202E}'), "{log}");
+    }
 }

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 pub(crate) enum Comparison {
     Match,
     Mismatch,
-    /// A side could not be parsed as a JSON object; the text follows the reference's `: %v`.
+    /// A side could not be parsed as a JSON object, or the pod's has duplicate keys; the
+    /// text follows the reference's `: %v`.
     Unparsable(String),
 }
 
@@ -27,11 +28,21 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
         Err(e) => {
             return Comparison::Unparsable(format!(
                 "unable to parse {} as a JSON object: {}",
-                quote(pod_contents),
+                quote_bounded(pod_contents),
                 json_error_text(&e)
             ));
         }
     };
+    // The reference compares last-key-wins: B's values followed by A's under the same keys
+    // passed as A. Which duplicate Windows reads is not known, so none is accepted.
+    if pod.is_some()
+        && let Err(e) = winkube_api::strict_json::from_str(pod_contents)
+    {
+        return Comparison::Unparsable(format!(
+            "contents with duplicate keys are refused: {}",
+            json_error_text(&e)
+        ));
+    }
     // The cache keeps only the canonical string (written from a parsed document, so it
     // parses); one that does not parse counts as `null`, like a missing document.
     let crd_value = serde_json::from_str::<Value>(&credspec.canonical).unwrap_or(Value::Null);
@@ -41,7 +52,7 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
         other => {
             return Comparison::Unparsable(format!(
                 "unable to parse CRD {} as a JSON object: invalid type: {}, expected a map",
-                quote(&credspec.canonical),
+                quote_bounded(&credspec.canonical),
                 type_name(other)
             ));
         }
@@ -56,6 +67,24 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
     } else {
         Comparison::Mismatch
     }
+}
+
+/// How many bytes of unparsable contents a message echoes. The reference quotes them whole:
+/// 3 MB of contents made a 7 MB denial (and log line). Shorter values are quoted exactly as
+/// the reference quotes them.
+pub(crate) const ECHO_LIMIT: usize = 256;
+
+/// Go's `%q` of `s`, or of its first [`ECHO_LIMIT`] bytes (cut at a character boundary)
+/// followed by `…(N bytes)` when it is longer.
+pub(crate) fn quote_bounded(s: &str) -> String {
+    if s.len() <= ECHO_LIMIT {
+        return quote(s);
+    }
+    let mut end = ECHO_LIMIT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…({} bytes)", quote(&s[..end]), s.len())
 }
 
 fn type_name(v: &Value) -> &'static str {

@@ -5,10 +5,12 @@
 use crate::contents::{Comparison, compare};
 use crate::gofmt::{push_json_string, quote};
 use crate::outcome::{Outcome, Phase, pod_display_name};
-use crate::view::{ClusterView, CredSpecContents, CredSpecLookup};
+use crate::view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+pub use crate::wire::ShadowedKey;
 use crate::wire::{self, ContainerList, Object, Pod, WindowsOptions};
 use base64::Engine as _;
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Per-request inputs that are not in the body; the caller generates randomness.
@@ -60,8 +62,17 @@ pub fn unreadable_body(err: impl std::fmt::Display) -> Outcome {
     .render()
 }
 
+/// Checks that a Pod manifest means the same to the API server and to this policy: the API
+/// server decodes manifests with exact keys, the reviews it sends are decoded here the Go
+/// way (keys folded). A key the fold would read as another field is refused. Run it on
+/// every manifest before [`admit_pod`] to report the key as an input error.
+pub fn check_manifest_keys(pod: &serde_json::Value) -> Result<(), ShadowedKey> {
+    wire::check_pod_keys(pod)
+}
+
 /// Offline admission of one Pod manifest as the API server would run it: mutate (CREATE),
-/// apply the patch, then validate (CREATE) the result.
+/// apply the patch, then validate (CREATE) the result. A pod that fails
+/// [`check_manifest_keys`] is denied (400) without being reviewed.
 pub async fn admit_pod<V: ClusterView>(
     pod: &serde_json::Value,
     namespace: &str,
@@ -75,6 +86,13 @@ pub async fn admit_pod<V: ClusterView>(
         pod: pod.clone(),
         warnings,
     };
+    if let Err(e) = check_manifest_keys(pod) {
+        return denied(
+            400,
+            format!("the pod manifest is ambiguous: {e}"),
+            Vec::new(),
+        );
+    }
     let mutate_body = match create_review(pod, namespace) {
         Ok(b) => b,
         Err(e) => return denied(500, format!("unable to encode the pod: {e}"), Vec::new()),
@@ -343,11 +361,10 @@ async fn decide<V: ClusterView>(
         (Phase::Mutate, Some(old)) => subject.mutate_new_ephemeral(old, view, &mut decision.ops),
         (Phase::Mutate, None) => Ok(()),
         (Phase::Validate, None) => {
+            let uses = subject.ask_uses(view, |_| true, None).await;
             let mut result = Ok(());
             for (t, o) in subject.targets() {
-                result = subject
-                    .validate_create(&t, o, view, &mut decision.warnings)
-                    .await;
+                result = subject.validate_create(&t, o, &uses, view, &mut decision.warnings);
                 if result.is_err() {
                     break;
                 }
@@ -355,12 +372,12 @@ async fn decide<V: ClusterView>(
             result
         }
         (Phase::Validate, Some(old)) => {
+            let is_new = |t: &Target<'_>| ephemeral && t.is_new_ephemeral(old);
+            let uses = subject.ask_uses(view, is_new, Some(old)).await;
             let mut result = Ok(());
             for (t, o) in subject.targets() {
-                result = if ephemeral && t.is_new_ephemeral(old) {
-                    subject
-                        .validate_create(&t, o, view, &mut decision.warnings)
-                        .await
+                result = if is_new(&t) {
+                    subject.validate_create(&t, o, &uses, view, &mut decision.warnings)
                 } else {
                     subject.validate_unchanged(&t, o, old)
                 };
@@ -510,12 +527,51 @@ impl<'p> Subject<'p> {
         Ok(())
     }
 
+    /// Asks whether the pod's service account may `use` each credspec named by a target
+    /// that gets the CREATE rules (`create`; the others must be unchanged from `old`):
+    /// once per credspec however often it is named, all at once. The reference asks once
+    /// per reference, one after the other: 400 references took longer than the webhook
+    /// timeout. The rules then read the answers in their order. Targets after one that is
+    /// denied without asking (contents without a name, a changed setting) are not asked.
+    async fn ask_uses<V: ClusterView>(
+        &self,
+        view: &V,
+        create: impl Fn(&Target<'_>) -> bool,
+        old: Option<&Pod<'_>>,
+    ) -> HashMap<&'p str, UseDecision> {
+        let sa = self.pod.service_account_name();
+        let mut names: Vec<&'p str> = Vec::new();
+        let mut seen = HashSet::new();
+        for (t, o) in self.targets() {
+            if create(&t) {
+                match o.name() {
+                    Some(name) if seen.insert(name) => names.push(name),
+                    Some(_) => {}
+                    None if o.contents().is_some() => break,
+                    None => {}
+                }
+            } else if let Some(old) = old
+                && self.validate_unchanged(&t, o, old).is_err()
+            {
+                break;
+            }
+        }
+        let answers = futures::future::join_all(
+            names
+                .iter()
+                .map(|name| view.may_use_credspec(self.namespace, sa, name)),
+        )
+        .await;
+        names.into_iter().zip(answers).collect()
+    }
+
     /// Reference V1-V7 for one windowsOptions, plus warnings for what the reference lets
-    /// pass silently (V3).
-    async fn validate_create<V: ClusterView>(
+    /// pass silently (V3). `uses` holds the answers of [`Self::ask_uses`].
+    fn validate_create<V: ClusterView>(
         &self,
         t: &Target<'_>,
         o: &WindowsOptions<'_>,
+        uses: &HashMap<&'p str, UseDecision>,
         view: &V,
         warnings: &mut Vec<String>,
     ) -> Result<(), Denial> {
@@ -533,7 +589,18 @@ impl<'p> Subject<'p> {
             return Ok(());
         };
         let sa = self.pod.service_account_name();
-        let decision = view.may_use_credspec(self.namespace, sa, name).await;
+        let unasked;
+        let decision = match uses.get(name) {
+            Some(d) => d,
+            // Every named target was asked; should one not be, it is not allowed.
+            None => {
+                unasked = UseDecision {
+                    allowed: false,
+                    reason: "error when checking authz access: not asked".to_owned(),
+                };
+                &unasked
+            }
+        };
         if !decision.allowed {
             let mut message = format!(
                 "service account {} is not authorized to `use` GMSA cred spec {}",

@@ -31,6 +31,8 @@ pub mod view;
 pub mod windows;
 mod wire;
 
-pub use gmsa::{Admitted, ReviewContext, admit_pod, review, unreadable_body};
+pub use gmsa::{
+    Admitted, ReviewContext, ShadowedKey, admit_pod, check_manifest_keys, review, unreadable_body,
+};
 pub use outcome::{Outcome, Phase};
 pub use view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};

@@ -65,9 +65,11 @@ pub(crate) fn go_fold_eq(key: &str, field: &str) -> bool {
     fb.next().is_none()
 }
 
-/// Declares a struct of optional fields and a Go-compatible map decoder for it.
+/// Declares a struct of optional fields and a Go-compatible map decoder for it, and the
+/// [`ExactKeys`] check of the same field table. Names after `also` are fields the decoder
+/// skips but offline admission reads from the manifest (exact keys, near misses refused).
 macro_rules! go_object {
-    ($(#[$m:meta])* $name:ident { $($field:ident : $ty:ty = $json:literal),* $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($field:ident : $ty:ty = $json:literal),* $(,)? } $(also [$($extra:literal),* $(,)?])?) => {
         $(#[$m])*
         #[derive(Debug, Default)]
         pub(crate) struct $name<'a> {
@@ -97,7 +99,103 @@ macro_rules! go_object {
                 d.deserialize_map(V(PhantomData))
             }
         }
+
+        impl<'a> ExactKeys for $name<'a> {
+            fn check_exact(v: &serde_json::Value, path: &str) -> Result<(), ShadowedKey> {
+                const FIELDS: &[&str] = &[$($json,)* $($($extra,)*)?];
+                // Wrong types are the decoder's to report, not this check's.
+                let Some(map) = v.as_object() else { return Ok(()) };
+                for (key, child) in map {
+                    if FIELDS.contains(&key.as_str()) {
+                        $(if key == $json { <$ty as ExactKeys>::check_exact(child, &join(path, key))?; })*
+                        continue;
+                    }
+                    if let Some(field) = FIELDS.iter().find(|f| go_fold_eq(key, f)) {
+                        return Err(ShadowedKey {
+                            path: path.to_owned(),
+                            key: key.clone(),
+                            field: (*field).to_owned(),
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
     };
+}
+
+/// A manifest key that differs from a field the gMSA decoder reads only by case or by Go's
+/// Unicode folding (`ſ` for `s`, the Kelvin sign for `k`). The API server decodes manifests
+/// with exact keys and would ignore it; the Go-compatible decoder would read it, so the
+/// offline answer could differ from the cluster's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShadowedKey {
+    /// Where the key is, as a dotted path from the pod (`spec.containers[0]`); empty at the top.
+    pub path: String,
+    pub key: String,
+    /// The field it would be read as.
+    pub field: String,
+}
+
+impl fmt::Display for ShadowedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", self.path)
+        };
+        write!(
+            f,
+            "key {:?}{at} differs from the field {:?} only by case or Unicode folding: the API server reads only {:?}, so this key would be ignored in the cluster; rename or remove it",
+            self.key, self.field, self.field
+        )
+    }
+}
+
+/// The exact-key check of one decoded type over a manifest's JSON (see [`ShadowedKey`]).
+pub(crate) trait ExactKeys {
+    fn check_exact(v: &serde_json::Value, path: &str) -> Result<(), ShadowedKey>;
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl ExactKeys for Str<'_> {
+    fn check_exact(_: &serde_json::Value, _: &str) -> Result<(), ShadowedKey> {
+        Ok(())
+    }
+}
+
+impl ExactKeys for &RawValue {
+    fn check_exact(_: &serde_json::Value, _: &str) -> Result<(), ShadowedKey> {
+        Ok(())
+    }
+}
+
+impl<T: ExactKeys> ExactKeys for Option<T> {
+    fn check_exact(v: &serde_json::Value, path: &str) -> Result<(), ShadowedKey> {
+        T::check_exact(v, path)
+    }
+}
+
+impl<T: ExactKeys> ExactKeys for Vec<T> {
+    fn check_exact(v: &serde_json::Value, path: &str) -> Result<(), ShadowedKey> {
+        for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+            T::check_exact(item, &format!("{path}[{i}]"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses keys of a Pod manifest that the Go-compatible decoder would fold onto a field it
+/// reads (see [`ShadowedKey`]). Duplicate keys are the parser's to refuse.
+pub(crate) fn check_pod_keys(pod: &serde_json::Value) -> Result<(), ShadowedKey> {
+    Pod::check_exact(pod, "")
 }
 
 go_object!(
@@ -178,7 +276,7 @@ go_object!(Pod {
 go_object!(ObjectMeta {
     name: Option<Str<'a>> = "name",
     generate_name: Option<Str<'a>> = "generateName",
-});
+} also ["namespace"]);
 
 go_object!(PodSpec {
     security_context: Option<SecurityContext<'a>> = "securityContext",
@@ -187,7 +285,7 @@ go_object!(PodSpec {
     ephemeral_containers: Option<Vec<Option<Container<'a>>>> = "ephemeralContainers",
     hostname: Option<Str<'a>> = "hostname",
     service_account_name: Option<Str<'a>> = "serviceAccountName",
-});
+} also ["serviceAccount"]);
 
 go_object!(
     /// Both `PodSecurityContext` and a container's `SecurityContext`: only `windowsOptions` is read.

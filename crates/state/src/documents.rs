@@ -3,13 +3,13 @@
 //! Every error names the source (file path or `<stdin>`) and, where it is about one
 //! document, its 1-based index, so a user can find the culprit in a long manifest.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use serde_json::Value;
 
 use crate::StateError;
+use winkube_api::strict_json::{self, StrictValue, UniqueMap};
 
 /// Where a document came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,11 +108,12 @@ fn parse_values(text: &str) -> Result<Vec<Value>, String> {
     // tab indentation are not valid YAML block syntax and JSON errors are clearer.
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let mut values = Vec::new();
-        for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
-            values.push(v.map_err(|e| format!("invalid JSON: {e}"))?);
+        for v in serde_json::Deserializer::from_str(text).into_iter::<StrictValue>() {
+            values.push(v.map_err(|e| format!("invalid JSON: {e}"))?.0);
         }
         return Ok(values);
     }
+    // serde-saphyr refuses duplicate keys by default (`DuplicateKeyPolicy::Error`).
     let values: Vec<Value> =
         serde_saphyr::from_str_multiple(text).map_err(|e| format!("invalid YAML: {e}"))?;
     Ok(values.into_iter().filter(|v| !v.is_null()).collect())
@@ -194,12 +195,13 @@ pub(crate) fn lazy_json_documents<'t>(
         .into_iter::<&RawValue>()
         .enumerate()
     {
-        // Last duplicate key wins, as when parsing into a `Value`.
-        let mut fields: BTreeMap<String, &RawValue> = serde_json::from_str(raw.ok()?.get()).ok()?;
+        // Duplicate keys are refused, as by `parse_documents` (which then words the error).
+        let UniqueMap(mut fields) =
+            serde_json::from_str::<UniqueMap<&RawValue>>(raw.ok()?.get()).ok()?;
         let items = fields.remove("items");
         let mut map = serde_json::Map::new();
         for (k, v) in fields {
-            map.insert(k, serde_json::from_str::<Value>(v.get()).ok()?);
+            map.insert(k, strict_json::from_str(v.get()).ok()?);
         }
         // The checks of `parse_documents`; anything it would refuse goes the slow way.
         let non_empty = |f: &str| {
@@ -220,7 +222,7 @@ pub(crate) fn lazy_json_documents<'t>(
                 Some(serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok()?)
             }
             Some(raw) => {
-                map.insert("items".to_owned(), serde_json::from_str(raw.get()).ok()?);
+                map.insert("items".to_owned(), strict_json::from_str(raw.get()).ok()?);
                 None
             }
             None => None,

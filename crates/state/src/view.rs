@@ -110,7 +110,7 @@ impl FileView {
                     None => self.add(lazy.doc)?,
                     Some(items) => {
                         for (i, raw) in items.into_iter().enumerate() {
-                            let item = match serde_json::from_str(raw.get()) {
+                            let item = match winkube_api::strict_json::from_str(raw.get()) {
                                 Ok(v) => v,
                                 // The whole-file parser words this error (with its position).
                                 Err(e) => {

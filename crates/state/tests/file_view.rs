@@ -313,3 +313,25 @@ fn example_state_serves_its_pinned_images() {
     assert!(view.pinned_image("contoso/unknown:1").is_none());
     assert!(view.windows_node_builds().known);
 }
+
+#[test]
+fn duplicate_keys_in_state_files_are_errors_in_json_and_yaml() {
+    // serde_json alone keeps the last duplicate silently; the credspec must not be B's
+    // contents read as A's.
+    let item = r#"{"apiVersion":"windows.k8s.io/v1","kind":"GMSACredentialSpec","metadata":{"name":"a"},"credspec":{"X":"b","X":"a"}}"#;
+    let top = r#"{"apiVersion":"v1","kind":"List","kind":"List","items":[]}"#;
+    for text in [
+        item.to_owned(),
+        format!(r#"{{"apiVersion":"v1","kind":"List","items":[{item}]}}"#),
+        top.to_owned(),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("state.json"), &text).unwrap();
+        let e = FileView::load_dir(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("invalid JSON: duplicate key"), "{text}: {e}");
+    }
+    let e = view("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a, name: b}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.to_lowercase().contains("duplicate"), "{e}");
+}

@@ -16,6 +16,7 @@
 pub mod cache;
 pub mod certs;
 pub mod live;
+mod logtext;
 pub mod metrics;
 pub mod paths;
 pub mod ratelimit;
@@ -26,7 +27,7 @@ pub mod windows;
 
 use std::path::PathBuf;
 
-pub use live::{AuthorizationMode, LiveView, LiveViewConfig};
+pub use live::{AuthorizationMode, DEFAULT_AUTHORIZATION_DEADLINE, LiveView, LiveViewConfig};
 pub use metrics::Metrics;
 pub use paths::Endpoint;
 pub use readiness::Readiness;

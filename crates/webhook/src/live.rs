@@ -8,7 +8,8 @@
 //!   LocalSubjectAccessReview with exactly the reference's body (default), or by local RBAC
 //!   evaluation over watched Roles and bindings with a SubjectAccessReview fallback
 //!   ([`AuthorizationMode::RbacCache`]).
-//! - API calls made while answering a review go through one token bucket (QPS/BURST).
+//! - API calls made while answering a review go through one token bucket (QPS/BURST), and
+//!   each authorization check has a deadline ([`LiveView::set_authorization_deadline`]).
 
 use crate::cache::{Cache, CacheOptions, Projection, Slim, drop_unread_metadata};
 use crate::ratelimit::TokenBucket;
@@ -24,6 +25,8 @@ use serde::Deserialize;
 use std::fmt::Debug;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use winkube_api::GmsaCredentialSpec;
 use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
@@ -51,6 +54,11 @@ pub enum AuthorizationMode {
     /// The webhook needs `list`/`watch` on the four RBAC resources.
     RbacCache,
 }
+
+/// How long the authorization checks of one review may take by default: under the
+/// webhook's `timeoutSeconds` (10 in the bundled configurations), leaving time for the rest
+/// of the review and the answer.
+pub const DEFAULT_AUTHORIZATION_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Settings of the live view.
 #[derive(Clone, Debug)]
@@ -172,6 +180,9 @@ pub struct LiveView {
     credspecs: Cache<Slim<CachedCredSpec>>,
     rbac: Option<RbacCache>,
     limiter: TokenBucket,
+    /// How long one SubjectAccessReview (its wait for the rate limiter included) may take,
+    /// in milliseconds; see [`LiveView::set_authorization_deadline`].
+    authorization_deadline_ms: AtomicU64,
     /// Stops the watches when the view goes away, if the caller's token has not already.
     _stop: DropGuard,
 }
@@ -324,6 +335,7 @@ impl LiveView {
             credspecs,
             rbac,
             limiter: TokenBucket::new(cfg.qps, cfg.burst),
+            authorization_deadline_ms: AtomicU64::new(millis(DEFAULT_AUTHORIZATION_DEADLINE)),
             _stop: cancel.clone().drop_guard(),
         });
         // Holds no reference to the view, so dropping the view still stops everything.
@@ -343,6 +355,23 @@ impl LiveView {
     /// Credspecs currently cached.
     pub fn credspec_count(&self) -> usize {
         self.credspecs.len()
+    }
+
+    /// Sets how long a SubjectAccessReview may take (default
+    /// [`DEFAULT_AUTHORIZATION_DEADLINE`]). A review's checks run at once, so this bounds
+    /// all of them; one that has not answered by then is "not allowed" and the pod is denied
+    /// in-band (403) rather than the API server timing the webhook out. Keep it below the
+    /// webhook configuration's `timeoutSeconds`.
+    // A setter rather than a `LiveViewConfig` field so that existing struct literals of the
+    // config keep compiling; the CLI flag that sets it is still to be added.
+    pub fn set_authorization_deadline(&self, deadline: Duration) {
+        self.authorization_deadline_ms
+            .store(millis(deadline).max(1), Ordering::Relaxed);
+    }
+
+    /// The current deadline of one authorization check.
+    pub fn authorization_deadline(&self) -> Duration {
+        Duration::from_millis(self.authorization_deadline_ms.load(Ordering::Relaxed))
     }
 
     /// One LocalSubjectAccessReview with the reference's exact body (reference §4.1).
@@ -382,9 +411,21 @@ impl LiveView {
             },
             status: None,
         };
-        self.limiter.acquire().await;
         let api = Api::<LocalSubjectAccessReview>::namespaced(self.client.clone(), namespace);
-        match api.create(&PostParams::default(), &review).await {
+        let deadline = self.authorization_deadline();
+        let call = async {
+            self.limiter.acquire().await;
+            api.create(&PostParams::default(), &review).await
+        };
+        let Ok(answer) = tokio::time::timeout(deadline, call).await else {
+            return UseDecision {
+                allowed: false,
+                reason: format!(
+                    "error when checking authz access: the authorization check did not finish within {deadline:?}"
+                ),
+            };
+        };
+        match answer {
             Ok(answer) => match answer.status {
                 Some(s) => UseDecision {
                     allowed: s.allowed && !s.denied.unwrap_or(false),
@@ -401,6 +442,10 @@ impl LiveView {
             },
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl ClusterView for LiveView {

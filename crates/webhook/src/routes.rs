@@ -13,6 +13,7 @@
 //! The review body is read into one `Bytes` and handed to the policy as a slice; the policy's
 //! response bytes become the response body without another copy.
 
+use crate::logtext::{LogText, escaped};
 use crate::paths::{Endpoint, HEALTH_PATH, INFO_PATH, METRICS_PATH};
 use crate::{Metrics, Readiness};
 use bytes::Bytes;
@@ -226,20 +227,22 @@ impl<V: ClusterView + 'static> Router<V> {
             outcome.code,
             started.elapsed(),
         );
-        span.record("uid", outcome.uid.as_str());
+        span.record("uid", &*escaped(&outcome.uid));
         span.record("allowed", outcome.allowed);
         span.record("code", outcome.code);
         let _in_span = span.enter();
         if !outcome.allowed {
+            // Names are attacker text (escaped); the denial is `reason`, so that the JSON
+            // log has one `message` key.
             tracing::info!(
-                namespace = %outcome.namespace,
-                pod = %outcome.name,
-                message = %outcome.message,
+                namespace = %LogText(&outcome.namespace),
+                pod = %LogText(&outcome.name),
+                reason = %LogText(&outcome.message),
                 "refusing to admit pod"
             );
         }
         for warning in &outcome.warnings {
-            tracing::debug!(warning = %warning, "admission warning");
+            tracing::debug!(warning = %LogText(warning), "admission warning");
         }
         with_type(StatusCode::OK, &APPLICATION_JSON, Bytes::from(outcome.body))
     }
