@@ -129,10 +129,13 @@ impl System for TestSystem {
     }
 }
 
-/// A local HTTP server: path → (status, headers, body). Counts requests per path.
+/// A canned answer: status, headers, body.
+type Route = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A local HTTP server: path → answer. Counts requests per path.
 #[derive(Clone, Default)]
 pub struct Site {
-    pub routes: Arc<Mutex<BTreeMap<String, (u16, Vec<(String, String)>, Vec<u8>)>>>,
+    pub routes: Arc<Mutex<BTreeMap<String, Route>>>,
     pub hits: Arc<Mutex<BTreeMap<String, usize>>>,
 }
 
