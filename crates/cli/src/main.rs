@@ -6,6 +6,7 @@ mod admit;
 mod config;
 mod documents;
 mod evaluate;
+mod kube_proxy;
 mod lint;
 mod logging;
 mod manifests;

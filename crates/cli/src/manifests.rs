@@ -95,6 +95,8 @@ pub enum ManifestsCommand {
     Crd,
     /// Print the webhook's install manifests (deploy/install.yaml)
     Install(InstallArgs),
+    /// Print the Windows kube-proxy DaemonSet (HostProcess) for a cluster version and CNI
+    KubeProxy(crate::kube_proxy::KubeProxyArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -191,6 +193,7 @@ pub fn run(args: ManifestsArgs) -> ExitCode {
         None => all_yaml(&args.install),
         Some(ManifestsCommand::Crd) => crd_yaml(),
         Some(ManifestsCommand::Install(install)) => install_yaml(install),
+        Some(ManifestsCommand::KubeProxy(args)) => crate::kube_proxy::kube_proxy_yaml(args),
     };
     let text = match text {
         Ok(t) => t,
