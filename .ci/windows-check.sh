@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Type-check and lint the #[cfg(windows)] code of winkube-csi-proxy for
-# x86_64-pc-windows-gnu from Linux (clippy -D warnings, all targets).
+# Type-check and lint the #[cfg(windows)] code of winkube-csi-proxy and
+# winkube-node for x86_64-pc-windows-gnu from Linux (clippy -D warnings, all
+# targets).
 #
 # Uses Debian's rustc-web toolchain (same compiler and library source version)
 # with -Zbuild-std, called by absolute path so rustup's toolchain on PATH is
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES="${WINDOWS_CHECK_PACKAGES:-winkube-csi-proxy}"
+PACKAGES="${WINDOWS_CHECK_PACKAGES:-winkube-csi-proxy winkube-node}"
 TARGET="${WINDOWS_CHECK_TARGET:-x86_64-pc-windows-gnu}"
 APT_PKGS="rustc-web cargo-web rust-web-src rust-web-clippy binutils-mingw-w64-x86-64 gcc-mingw-w64-x86-64-posix"
 
