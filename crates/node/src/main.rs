@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -427,7 +427,6 @@ fn kubelet_service(args: ServiceArgs) -> anyhow::Result<ExitCode> {
         // In the foreground (for a look at the runner elsewhere); Ctrl-C ends both.
         let (_tx, rx) = std::sync::mpsc::channel();
         let status = winkube_node::service::run_kubelet(&config, &rx)?;
-        let _: &Path = args.config.as_path();
         Ok(if status.success() {
             ExitCode::SUCCESS
         } else {
