@@ -238,7 +238,7 @@ impl System for WindowsSystem {
         };
         let configure = || -> Result<(), windows_service::Error> {
             svc.set_description(&def.description)?;
-            let restart = ServiceAction {
+            let restart = || ServiceAction {
                 action_type: ServiceActionType::Restart,
                 delay: Duration::from_secs(u64::from(def.restart.delay_seconds)),
             };
@@ -248,7 +248,7 @@ impl System for WindowsSystem {
                 ))),
                 reboot_msg: None,
                 command: None,
-                actions: Some(vec![restart; def.restart.attempts as usize]),
+                actions: Some((0..def.restart.attempts).map(|_| restart()).collect()),
             })?;
             // The runner exits non-zero when the kubelet dies: that counts as a failure.
             svc.set_failure_actions_on_non_crash_failures(true)
