@@ -56,13 +56,15 @@ cat > "$work/registry.yml" <<EOF
 version: 0.1
 log:
   level: error
+  accesslog:
+    disabled: true
 storage:
   filesystem:
     rootdirectory: $work/registry
 http:
   addr: 127.0.0.1:$port
 EOF
-docker-registry serve "$work/registry.yml" 2>"$work/registry.log" &
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
