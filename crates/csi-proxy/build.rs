@@ -29,11 +29,29 @@ const APIS: &[(&str, &[&str])] = &[
 fn main() -> Result<(), Box<dyn Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     println!("cargo:rerun-if-changed=proto");
+    // Every served method, so per-call metrics label only methods that exist
+    // (the request path is the client's: an unknown one must not add a series).
+    let mut methods = String::from(
+        "/// (group, version, gRPC service, method) of every served method.\n\
+         pub const METHODS: &[(&str, &str, &str, &str)] = &[\n",
+    );
     for (group, versions) in APIS {
         for version in *versions {
             let file = format!("{group}/{version}/api.proto");
             println!("cargo:rerun-if-changed=proto/{file}");
             let fds = protox::compile([file.as_str()], ["proto"])?;
+            for f in fds.file.iter().filter(|f| f.name() == file) {
+                for service in &f.service {
+                    for method in &service.method {
+                        methods.push_str(&format!(
+                            "    ({group:?}, {version:?}, \"{}.{}\", {:?}),\n",
+                            f.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
             let dir = out.join(group);
             std::fs::create_dir_all(&dir)?;
             tonic_prost_build::configure()
@@ -46,5 +64,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .compile_fds(fds)?;
         }
     }
+    methods.push_str("];\n");
+    std::fs::write(out.join("methods.rs"), methods)?;
     Ok(())
 }

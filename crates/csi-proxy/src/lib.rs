@@ -12,7 +12,9 @@
 
 pub mod core;
 pub mod error;
+pub mod goflags;
 pub mod host;
+pub mod metrics;
 pub mod transport;
 pub mod validate;
 pub mod versions;

@@ -1,15 +1,22 @@
 //! `winkube-csi-proxy`: serves the CSI proxy API groups on named pipes (Windows)
 //! or Unix sockets (`--socket-dir`, for development and tests).
+//!
+//! Upstream's Go-style flags (`-windows-service -log_file=... -v=4`) are
+//! rewritten by `goflags::normalise` before clap parses, so existing service
+//! registrations start this binary unchanged.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::CommandFactory;
 use clap::{Parser, ValueEnum};
 use winkube_csi_proxy::core::{Node, Policy};
+use winkube_csi_proxy::goflags;
 use winkube_csi_proxy::host::Host;
 use winkube_csi_proxy::host::fake::FakeHost;
+use winkube_csi_proxy::metrics::{CallMetrics, MetricsEndpoint};
 use winkube_csi_proxy::transport::{self, Api, ServeOptions};
 use winkube_csi_proxy::validate::{AllowedRoots, ServiceName};
 
@@ -77,17 +84,42 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     max_connections: usize,
 
-    /// Run under the Windows service control manager.
-    #[arg(long)]
+    /// Run under the Windows service control manager (upstream `-windows-service`).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, action = clap::ArgAction::Set)]
     windows_service: bool,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (`host:port`; `:port` for every
+    /// interface). Empty or absent: no metrics (upstream's default).
+    #[arg(long, value_name = "ADDR")]
+    metrics_bind_address: Option<String>,
 
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
-    /// Append logs to this file instead of standard error (a Windows service has none).
+    /// Append logs to this file instead of standard error (a Windows service has none);
+    /// its directory is created. Upstream: `-log_file`.
     #[arg(long)]
     log_file: Option<PathBuf>,
+
+    /// Without --log-file, append logs to DIR/winkube-csi-proxy.log. Upstream: `-log_dir`.
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
+
+    /// klog's -logtostderr: true logs to standard error only, even with --log-file
+    /// (upstream's behaviour when set); false or absent uses --log-file / --log-dir.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    logtostderr: Option<bool>,
+
+    /// klog's -alsologtostderr: log to standard error as well as to the file.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, action = clap::ArgAction::Set)]
+    alsologtostderr: bool,
+
+    /// klog's -v: 0-1 info, 2-4 debug, 5+ trace (RUST_LOG, when set, wins).
+    #[arg(long = "v", value_name = "LEVEL")]
+    verbosity: Option<u8>,
 
     /// Print the endpoints that would be served and exit.
     #[arg(long)]
@@ -124,29 +156,83 @@ fn select_apis(requested: &[String]) -> anyhow::Result<Vec<Api>> {
     Ok(out)
 }
 
-fn init_logging(format: LogFormat, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// Where logs go, from the native and klog flags (klog's rules where they apply).
+#[derive(Debug, PartialEq, Eq)]
+struct LogTarget {
+    file: Option<PathBuf>,
+    stderr: bool,
+    /// Why a given file is not used, for the log.
+    file_ignored: Option<&'static str>,
+}
+
+fn log_target(args: &Args) -> LogTarget {
+    let file = args.log_file.clone().or_else(|| {
+        args.log_dir
+            .as_ref()
+            .map(|d| d.join("winkube-csi-proxy.log"))
+    });
+    match (args.logtostderr, file) {
+        (Some(true), Some(_)) => LogTarget {
+            file: None,
+            stderr: true,
+            file_ignored: Some("-logtostderr=true sends logs to standard error only, as klog does"),
+        },
+        (_, None) => LogTarget {
+            file: None,
+            stderr: true,
+            file_ignored: None,
+        },
+        (_, Some(f)) => LogTarget {
+            file: Some(f),
+            stderr: args.alsologtostderr,
+            file_ignored: None,
+        },
+    }
+}
+
+fn level_of(verbosity: Option<u8>) -> &'static str {
+    match verbosity {
+        None | Some(0..=1) => "info",
+        Some(2..=4) => "debug",
+        Some(_) => "trace",
+    }
+}
+
+fn init_logging(args: &Args) -> anyhow::Result<LogTarget> {
+    use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let writer = match file {
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level_of(args.verbosity)));
+    let target = log_target(args);
+    let writer = match &target.file {
         Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("creating the log file's directory {}", dir.display())
+                })?;
+            }
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .with_context(|| format!("opening --log-file {}", path.display()))?;
-            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(f))
+            let f = std::sync::Mutex::new(f);
+            if target.stderr {
+                BoxMakeWriter::new(f.and(std::io::stderr))
+            } else {
+                BoxMakeWriter::new(f)
+            }
         }
-        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+        None => BoxMakeWriter::new(std::io::stderr),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(file.is_none());
-    match format {
+        .with_ansi(target.file.is_none());
+    match args.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-    Ok(())
+    Ok(target)
 }
 
 fn make_host(fake: bool) -> anyhow::Result<Arc<dyn Host>> {
@@ -197,6 +283,33 @@ async fn run(
     if cfg!(not(windows)) && args.socket_dir.is_none() {
         bail!("--socket-dir is required outside Windows");
     }
+    // One shutdown signal for the gRPC endpoints and the metrics endpoint.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
+    let mut metrics = None;
+    if let Some(addr) = args
+        .metrics_bind_address
+        .as_deref()
+        .filter(|a| !a.is_empty())
+    {
+        let mut registry = prometheus_client::registry::Registry::default();
+        metrics = Some(CallMetrics::register(&mut registry));
+        let endpoint = MetricsEndpoint::bind(addr).await?;
+        let local = endpoint
+            .local_addr()
+            .with_context(|| format!("--metrics-bind-address {addr}"))?;
+        tracing::info!(address = %local, "serving metrics at /metrics");
+        tokio::spawn(endpoint.serve(std::sync::Arc::new(registry), stopped()));
+    }
     tracing::info!(
         apis = apis.len(),
         fake_host = args.fake_host,
@@ -208,9 +321,10 @@ async fn run(
         idle_timeout: Duration::from_secs(args.idle_timeout),
         max_concurrent_streams: args.max_concurrent_streams,
         max_connections: args.max_connections.max(1),
+        metrics,
         ..ServeOptions::default()
     };
-    transport::serve_all(apis, node, opts, args.socket_dir.clone(), shutdown).await?;
+    transport::serve_all(apis, node, opts, args.socket_dir.clone(), stopped()).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -239,8 +353,21 @@ async fn ctrl_c() {
     }
 }
 
+/// argv with upstream's Go-style flags rewritten; exits 2 (clap's usage code) on a bad one.
+fn parse_args() -> (Args, Vec<(String, String)>) {
+    let cmd = Args::command();
+    let native: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+    match goflags::normalise(std::env::args_os(), &native) {
+        Ok(n) => (Args::parse_from(n.args), n.ignored),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let (args, ignored) = parse_args();
     if args.list_apis {
         for api in select_apis(&args.apis)? {
             match &args.socket_dir {
@@ -250,7 +377,13 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    init_logging(args.log_format, args.log_file.as_deref())?;
+    let target = init_logging(&args)?;
+    if let Some(why) = target.file_ignored {
+        tracing::info!(reason = why, "the log file flag is not used");
+    }
+    for (flag, value) in &ignored {
+        tracing::info!(flag = %flag, value = %value, "upstream klog flag accepted; it has no effect in winkube-csi-proxy");
+    }
     if args.windows_service {
         #[cfg(windows)]
         {

@@ -61,6 +61,50 @@ impl Default for ClientOptions {
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// Where the public roots of a [`root_store`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootsSource {
+    /// The system's certificate store.
+    System,
+    /// The system store was empty (a `scratch` image has none): Mozilla's
+    /// roots compiled into the binary (webpki-roots).
+    Bundled,
+    /// No public roots (`system_roots: false`): only `extra_ca_pem`.
+    None,
+}
+
+/// The trust roots of a client: the system's certificates (`system`, as
+/// loaded from the store), or the bundled Mozilla roots when the store is
+/// empty, plus every `extra_ca_pem` certificate (`--registry-ca`).
+pub fn root_store(
+    opts: &ClientOptions,
+    system: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<(rustls::RootCertStore, RootsSource), Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    let mut source = RootsSource::None;
+    if opts.system_roots {
+        for cert in system {
+            // A bad system certificate should not disable the others.
+            let _ = roots.add(cert);
+        }
+        source = RootsSource::System;
+        if roots.is_empty() {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            source = RootsSource::Bundled;
+        }
+    }
+    for pem in &opts.extra_ca_pem {
+        let mut rd = pem.as_slice();
+        for cert in rustls_pemfile::certs(&mut rd) {
+            let cert = cert.map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
+        }
+    }
+    Ok((roots, source))
+}
+
 /// An OCI distribution client. Cheap to clone.
 #[derive(Clone)]
 pub struct RegistryClient {
@@ -125,23 +169,13 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 impl RegistryClient {
     pub fn new(opts: ClientOptions) -> Result<Self, Error> {
-        let mut roots = rustls::RootCertStore::empty();
-        if opts.system_roots {
-            let native = rustls_native_certs::load_native_certs();
-            for cert in native.certs {
-                // A bad system certificate should not disable the others.
-                let _ = roots.add(cert);
-            }
-        }
-        for pem in &opts.extra_ca_pem {
-            let mut rd = pem.as_slice();
-            for cert in rustls_pemfile::certs(&mut rd) {
-                let cert = cert.map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
-            }
-        }
+        let system = if opts.system_roots {
+            rustls_native_certs::load_native_certs().certs
+        } else {
+            Vec::new()
+        };
+        let (roots, source) = root_store(&opts, system)?;
+        tracing::debug!(roots = roots.len(), source = ?source, "registry client trust roots");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -209,13 +243,10 @@ impl RegistryClient {
         }
     }
 
-    async fn resolve_inner(
-        &self,
-        reference: &ImageReference,
-        creds: Option<&Credentials>,
-    ) -> Result<ImagePlatforms, Error> {
+    /// A session for one repository of `reference`'s registry.
+    fn session(&self, reference: &ImageReference, creds: Option<&Credentials>) -> Session<'_> {
         let host = Self::api_host(&reference.registry);
-        let mut s = Session {
+        Session {
             client: self,
             registry: reference.registry.clone(),
             authority: host.to_owned(),
@@ -223,71 +254,99 @@ impl RegistryClient {
             repository: reference.repository.clone(),
             creds: creds.cloned(),
             auth: None,
-        };
-        let manifest_ref = reference.manifest_reference();
-        let url = format!("{}/v2/{}/manifests/{manifest_ref}", s.base, s.repository);
-        let (headers, body) = s
-            .get(
-                &url,
-                Some(&MEDIA_TYPES.join(", ")),
-                &format!("manifest {}:{manifest_ref}", s.repository),
-            )
-            .await?;
-        let computed = sha256_digest(&body);
-        if let Some(want) = &reference.digest
-            && want.starts_with("sha256:")
-            && *want != computed
-        {
-            return Err(s.invalid(
-                "manifest",
-                format!("content digest {computed} does not match {want}"),
-            ));
         }
-        let digest = Some(reference.digest.clone().unwrap_or(computed));
-        let doc: Value = serde_json::from_slice(&body)
-            .map_err(|e| s.invalid("manifest", format!("not JSON: {e}")))?;
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
-        let media_type = doc
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or(content_type)
-            .unwrap_or_default();
-        if INDEX_TYPES.contains(&media_type.as_str()) || doc.get("manifests").is_some() {
+    }
+
+    async fn resolve_inner(
+        &self,
+        reference: &ImageReference,
+        creds: Option<&Credentials>,
+    ) -> Result<ImagePlatforms, Error> {
+        let mut s = self.session(reference, creds);
+        let (digest, doc, is_index) = s.manifest(reference).await?;
+        let digest = Some(digest);
+        if is_index {
             let platforms = parse_index(&doc).map_err(|r| s.invalid("index", r))?;
             return Ok(ImagePlatforms { digest, platforms });
         }
-        if doc.get("schemaVersion").and_then(Value::as_u64) == Some(1) {
-            return Err(s.invalid(
-                "manifest",
-                "Docker schema 1 manifests carry no OS version; push the image with a current client".into(),
-            ));
-        }
-        let config = doc
-            .get("config")
-            .and_then(|c| c.get("digest"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| s.invalid("manifest", "no config digest".into()))?
-            .to_owned();
-        if !config.starts_with("sha256:") || config.len() != 71 || config.contains('/') {
-            return Err(s.invalid("manifest", format!("unsupported config digest {config:?}")));
-        }
-        let url = format!("{}/v2/{}/blobs/{config}", s.base, s.repository);
-        let (_, blob) = s.get(&url, None, &format!("config blob {config}")).await?;
-        if sha256_digest(&blob) != config {
-            return Err(s.invalid("config blob", format!("content does not match {config}")));
-        }
-        let cfg: Value = serde_json::from_slice(&blob)
-            .map_err(|e| s.invalid("config blob", format!("not JSON: {e}")))?;
+        let cfg = s.config_blob(&doc).await?;
         let platform = platform_of(&cfg).map_err(|r| s.invalid("config blob", r))?;
         Ok(ImagePlatforms {
             digest,
             platforms: vec![platform],
         })
     }
+
+    /// The run-time configuration of a single-platform image (user, entrypoint, command,
+    /// platform), read from its config blob. An index is an error naming it: pick one of
+    /// its platforms by digest. Bounded by the configured timeout.
+    pub async fn config(
+        &self,
+        reference: &ImageReference,
+        creds: Option<&Credentials>,
+    ) -> Result<ImageConfig, Error> {
+        let t = self.opts.timeout;
+        let inner = async {
+            let mut s = self.session(reference, creds);
+            let (digest, doc, is_index) = s.manifest(reference).await?;
+            if is_index {
+                return Err(s.invalid(
+                    "manifest",
+                    "an index of several platforms; ask for one of its manifests by digest".into(),
+                ));
+            }
+            let cfg = s.config_blob(&doc).await?;
+            let platform = platform_of(&cfg).map_err(|r| s.invalid("config blob", r))?;
+            let run = cfg.get("config").cloned().unwrap_or(Value::Null);
+            let strings = |k: &str| -> Vec<String> {
+                run.get(k)
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            Ok(ImageConfig {
+                digest,
+                platform,
+                user: run
+                    .get("User")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                entrypoint: strings("Entrypoint"),
+                cmd: strings("Cmd"),
+                env: strings("Env"),
+            })
+        };
+        match tokio::time::timeout(t, inner).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout {
+                registry: reference.registry.clone(),
+                seconds: t.as_secs_f64(),
+            }),
+        }
+    }
+}
+
+/// What an image runs as: the parts of its config blob a deployment depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// The manifest's digest.
+    pub digest: String,
+    /// `os`, `architecture` (and `os.version`, `variant`).
+    pub platform: ImagePlatform,
+    /// `config.User` (empty: root).
+    pub user: String,
+    /// `config.Entrypoint`.
+    pub entrypoint: Vec<String>,
+    /// `config.Cmd`.
+    pub cmd: Vec<String>,
+    /// `config.Env`.
+    pub env: Vec<String>,
 }
 
 fn platform_of(v: &Value) -> Result<ImagePlatform, String> {
@@ -339,6 +398,78 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    /// GETs the manifest of `reference`, checking a pinned digest: (digest, document, is an index).
+    async fn manifest(
+        &mut self,
+        reference: &ImageReference,
+    ) -> Result<(String, Value, bool), Error> {
+        let manifest_ref = reference.manifest_reference();
+        let url = format!(
+            "{}/v2/{}/manifests/{manifest_ref}",
+            self.base, self.repository
+        );
+        let (headers, body) = self
+            .get(
+                &url,
+                Some(&MEDIA_TYPES.join(", ")),
+                &format!("manifest {}:{manifest_ref}", self.repository),
+            )
+            .await?;
+        let computed = sha256_digest(&body);
+        if let Some(want) = &reference.digest
+            && want.starts_with("sha256:")
+            && *want != computed
+        {
+            return Err(self.invalid(
+                "manifest",
+                format!("content digest {computed} does not match {want}"),
+            ));
+        }
+        let digest = reference.digest.clone().unwrap_or(computed);
+        let doc: Value = serde_json::from_slice(&body)
+            .map_err(|e| self.invalid("manifest", format!("not JSON: {e}")))?;
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+        let media_type = doc
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(content_type)
+            .unwrap_or_default();
+        let is_index = INDEX_TYPES.contains(&media_type.as_str()) || doc.get("manifests").is_some();
+        Ok((digest, doc, is_index))
+    }
+
+    /// GETs and checks the config blob a single manifest names.
+    async fn config_blob(&mut self, doc: &Value) -> Result<Value, Error> {
+        if doc.get("schemaVersion").and_then(Value::as_u64) == Some(1) {
+            return Err(self.invalid(
+                "manifest",
+                "Docker schema 1 manifests carry no OS version; push the image with a current client".into(),
+            ));
+        }
+        let config = doc
+            .get("config")
+            .and_then(|c| c.get("digest"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.invalid("manifest", "no config digest".into()))?
+            .to_owned();
+        if !config.starts_with("sha256:") || config.len() != 71 || config.contains('/') {
+            return Err(self.invalid("manifest", format!("unsupported config digest {config:?}")));
+        }
+        let url = format!("{}/v2/{}/blobs/{config}", self.base, self.repository);
+        let (_, blob) = self
+            .get(&url, None, &format!("config blob {config}"))
+            .await?;
+        if sha256_digest(&blob) != config {
+            return Err(self.invalid("config blob", format!("content does not match {config}")));
+        }
+        serde_json::from_slice(&blob)
+            .map_err(|e| self.invalid("config blob", format!("not JSON: {e}")))
+    }
+
     fn invalid(&self, what: &str, reason: String) -> Error {
         Error::Invalid {
             registry: self.registry.clone(),
@@ -565,6 +696,57 @@ mod tests {
         assert_eq!(
             sha256_digest(b""),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    /// A self-signed CA certificate (PEM) and its DER.
+    fn ca() -> (Vec<u8>, rustls::pki_types::CertificateDer<'static>) {
+        let ca = winkube_testkit::tls::TestCa::new("corporate CA").unwrap();
+        (ca.cert_pem().into_bytes(), ca.cert_der())
+    }
+
+    #[test]
+    fn bundled_roots_are_the_fallback_when_the_system_store_is_empty() {
+        let bundled = webpki_roots::TLS_SERVER_ROOTS.len();
+        assert!(bundled > 100, "{bundled} bundled roots");
+        // A scratch image: no system certificates at all.
+        let (roots, source) = root_store(&ClientOptions::default(), Vec::new()).unwrap();
+        assert_eq!(source, RootsSource::Bundled);
+        assert_eq!(roots.len(), bundled);
+
+        // A corporate CA from --registry-ca comes on top of the bundled roots.
+        let (pem, der) = ca();
+        let opts = ClientOptions {
+            extra_ca_pem: vec![pem.clone()],
+            ..Default::default()
+        };
+        let (roots, source) = root_store(&opts, Vec::new()).unwrap();
+        assert_eq!(source, RootsSource::Bundled);
+        assert_eq!(roots.len(), bundled + 1);
+
+        // A system store with certificates is used as it is.
+        let (roots, source) = root_store(&ClientOptions::default(), vec![der.clone()]).unwrap();
+        assert_eq!(source, RootsSource::System);
+        assert_eq!(roots.len(), 1);
+
+        // system_roots off: only the extra CAs, never the bundle.
+        let opts = ClientOptions {
+            system_roots: false,
+            extra_ca_pem: vec![pem],
+            ..Default::default()
+        };
+        let (roots, source) = root_store(&opts, vec![der]).unwrap();
+        assert_eq!(source, RootsSource::None);
+        assert_eq!(roots.len(), 1);
+
+        let bad = ClientOptions {
+            extra_ca_pem: vec![
+                b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".to_vec(),
+            ],
+            ..Default::default()
+        };
+        assert!(
+            matches!(root_store(&bad, Vec::new()), Err(Error::Tls(m)) if m.starts_with("extra CA: "))
         );
     }
 

@@ -141,6 +141,51 @@ async fn resolves_single_manifests_through_the_config_blob() {
 }
 
 #[tokio::test]
+async fn an_images_run_time_config_is_read_from_its_config_blob() {
+    let Some(reg) = TestRegistry::start("the image config test").await else {
+        return;
+    };
+    let cfg = serde_json::to_vec(&json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "config": {"User": "65532:65532", "Entrypoint": ["/winkube", "webhook"],
+                   "Env": ["LOG_LEVEL=info"]}}))
+    .unwrap();
+    let (cfg_digest, cfg_size) = reg.push_blob("winkube/winkube", &cfg).await;
+    let (layer, layer_size) = reg.push_blob("winkube/winkube", b"the binary").await;
+    let manifest = json!({"schemaVersion": 2, "mediaType": winkube_testkit::registry::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest, "size": cfg_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer, "size": layer_size}]});
+    let (digest, _) = reg
+        .push_manifest(
+            "winkube/winkube",
+            "v0.1.0",
+            winkube_testkit::registry::OCI_MANIFEST,
+            &manifest,
+        )
+        .await;
+    let c = client(Duration::from_secs(10));
+    let r = ImageReference::parse(&format!("{}/winkube/winkube:v0.1.0", reg.host())).unwrap();
+    let got = c.config(&r, None).await.unwrap();
+    assert_eq!(got.digest, digest);
+    assert_eq!(got.user, "65532:65532");
+    assert_eq!(got.entrypoint, ["/winkube", "webhook"]);
+    assert!(got.cmd.is_empty());
+    assert_eq!(got.env, ["LOG_LEVEL=info"]);
+    assert_eq!(
+        (got.platform.os.as_str(), got.platform.architecture.as_str()),
+        ("linux", "amd64")
+    );
+
+    reg.push_index("multi", "latest", &MULTI_BUILD, false).await;
+    let r = ImageReference::parse(&format!("{}/multi:latest", reg.host())).unwrap();
+    let e = c.config(&r, None).await.unwrap_err();
+    assert!(
+        e.to_string().contains("an index of several platforms"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
 async fn missing_images_and_wrong_digests_are_clear_errors() {
     let Some(reg) = TestRegistry::start("the registry test").await else {
         return;

@@ -96,7 +96,7 @@ pub enum TransportError {
 }
 
 /// Connection options.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Time a new connection has to send the HTTP/2 preface (grpc-go servers use 120 s).
     pub handshake_timeout: Duration,
@@ -116,6 +116,8 @@ pub struct ServeOptions {
     /// this long stop the endpoint with an error, and so the process with a
     /// non-zero exit, for the service manager to restart it.
     pub accept_give_up: Duration,
+    /// Per-call metrics (`--metrics-bind-address`); none records nothing.
+    pub metrics: Option<crate::metrics::CallMetrics>,
 }
 
 impl Default for ServeOptions {
@@ -127,6 +129,7 @@ impl Default for ServeOptions {
             max_concurrent_streams: 64,
             max_connections: 64,
             accept_give_up: Duration::from_secs(120),
+            metrics: None,
         }
     }
 }
@@ -157,10 +160,15 @@ pub(crate) type GaveUp = std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>
 /// error in `gave_up`.
 pub(crate) fn accept_loop<L: Listener>(
     listener: L,
-    opts: ServeOptions,
+    opts: &ServeOptions,
     gave_up: GaveUp,
 ) -> impl Stream<Item = std::io::Result<authority::AuthorityFilter<L::Io>>> + Send + 'static {
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
+    let (handshake_timeout, idle_timeout, accept_give_up) = (
+        opts.handshake_timeout,
+        opts.idle_timeout,
+        opts.accept_give_up,
+    );
     futures::stream::unfold(listener, move |mut l| {
         let slots = slots.clone();
         let gave_up = gave_up.clone();
@@ -171,14 +179,14 @@ pub(crate) fn accept_loop<L: Listener>(
             loop {
                 match l.accept().await {
                     Ok(io) => {
-                        let conn = authority::AuthorityFilter::new(io, opts.handshake_timeout)
-                            .idle_timeout(opts.idle_timeout)
+                        let conn = authority::AuthorityFilter::new(io, handshake_timeout)
+                            .idle_timeout(idle_timeout)
                             .hold(permit);
                         return Some((Ok(conn), l));
                     }
                     Err(e) => {
                         let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
-                        if since.elapsed() >= opts.accept_give_up {
+                        if since.elapsed() >= accept_give_up {
                             tracing::error!(error = %e, "accept keeps failing; stopping the endpoint");
                             if let Ok(mut g) = gave_up.lock() {
                                 *g = Some(e);
@@ -210,9 +218,14 @@ where
 {
     let routes = versions::routes(&api.group, &api.version, node)
         .ok_or_else(|| TransportError::UnknownApi(api.endpoint_name()))?;
+    let layer = match &opts.metrics {
+        Some(m) => m.layer(api),
+        None => crate::metrics::MetricsLayer::default(),
+    };
     let served = tonic::transport::Server::builder()
         .http2_max_header_list_size(Some(authority::MAX_HEADER_LIST_SIZE as u32))
         .max_concurrent_streams(Some(opts.max_concurrent_streams))
+        .layer(layer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -240,11 +253,16 @@ pub struct UnixEndpoint {
 
 #[cfg(unix)]
 impl UnixEndpoint {
-    /// Binds `<dir>/csi-proxy-<group>-<version>`. A socket that still answers
-    /// is refused (like the first-instance pipe flag); a stale one is replaced.
+    /// Binds `<dir>/csi-proxy-<group>-<version>`, creating `dir` when it is
+    /// missing. A socket that still answers is refused (like the
+    /// first-instance pipe flag); a stale one is replaced.
     pub async fn bind(dir: &Path, api: Api) -> Result<Self, TransportError> {
         let path = api.socket_path(dir);
         let shown = path.display().to_string();
+        std::fs::create_dir_all(dir).map_err(|source| TransportError::Listen {
+            endpoint: format!("{} (creating the directory {})", shown, dir.display()),
+            source,
+        })?;
         if path.exists() {
             if tokio::net::UnixStream::connect(&path).await.is_ok() {
                 return Err(TransportError::InUse(shown));
@@ -284,7 +302,7 @@ impl UnixEndpoint {
             listener,
         } = self;
         let gave_up = GaveUp::default();
-        let incoming = accept_loop(listener, opts, gave_up.clone());
+        let incoming = accept_loop(listener, &opts, gave_up.clone());
         tracing::info!(endpoint = %path.display(), "serving");
         let r = serve_connections(&api, &node, &opts, incoming, gave_up, shutdown).await;
         let _ = std::fs::remove_file(&path);
@@ -312,13 +330,13 @@ pub async fn serve_all(
         {
             let dir = socket_dir.clone().unwrap_or_else(std::env::temp_dir);
             let ep = UnixEndpoint::bind(&dir, api).await?;
-            let node = node.clone();
+            let (node, opts) = (node.clone(), opts.clone());
             set.spawn(async move { ep.serve(node, opts, stop).await });
         }
         #[cfg(windows)]
         {
             let ep = pipe::PipeEndpoint::create(api)?;
-            let node = node.clone();
+            let (node, opts) = (node.clone(), opts.clone());
             set.spawn(async move { ep.serve(node, opts, stop).await });
         }
     }
@@ -393,7 +411,7 @@ mod tests {
         };
         let attempts = Arc::new(AtomicUsize::new(0));
         let gave_up = GaveUp::default();
-        let incoming = accept_loop(Exhausted(attempts.clone()), opts, gave_up.clone());
+        let incoming = accept_loop(Exhausted(attempts.clone()), &opts, gave_up.clone());
         let api = Api {
             group: "disk".into(),
             version: "v1".into(),

@@ -93,7 +93,7 @@ impl PipeEndpoint {
             next: Some(first),
         };
         let gave_up = GaveUp::default();
-        let incoming = accept_loop(listener, opts, gave_up.clone());
+        let incoming = accept_loop(listener, &opts, gave_up.clone());
         tracing::info!(endpoint = %path, "serving");
         serve_connections(&api, &node, &opts, incoming, gave_up, shutdown).await
     }

@@ -32,6 +32,23 @@ pub fn node_with_policy(host: Arc<FakeHost>, f: impl FnOnce(&mut Policy)) -> Nod
     }
 }
 
+/// `GET path` over plain HTTP/1.1 on a real TCP socket: (status, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
 /// Sockets, channels and the raw HTTP/2 client (Unix only: the transport under test).
 #[cfg(unix)]
 mod unix_only {
