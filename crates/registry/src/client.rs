@@ -290,7 +290,9 @@ impl RegistryClient {
     }
 }
 
-fn platform_of(v: &Value) -> Result<ImagePlatform, String> {
+/// The platform an image config blob describes (`os`, `architecture`, `os.version`...).
+/// Public so the fuzz targets and tests reach the parser without a registry.
+pub fn platform_of(v: &Value) -> Result<ImagePlatform, String> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let os = s("os").ok_or("no os")?;
     Ok(ImagePlatform {
@@ -311,7 +313,7 @@ fn platform_of(v: &Value) -> Result<ImagePlatform, String> {
 
 /// Platforms of an OCI index or Docker manifest list. Entries without a platform, and
 /// attestation entries (`unknown/unknown`), are skipped.
-fn parse_index(doc: &Value) -> Result<Vec<ImagePlatform>, String> {
+pub fn parse_index(doc: &Value) -> Result<Vec<ImagePlatform>, String> {
     let entries = doc
         .get("manifests")
         .and_then(Value::as_array)

@@ -17,7 +17,7 @@ mod resolver;
 
 pub use auth::{Challenge, Credentials, DockerConfig};
 pub use cache::{Clock, ManualClock, SystemClock, TtlCache};
-pub use client::{ClientOptions, MEDIA_TYPES, RegistryClient};
+pub use client::{ClientOptions, MEDIA_TYPES, RegistryClient, parse_index, platform_of};
 pub use metadata::{DEADLINE_SLACK, ImageMetadataView, resolve_images};
 pub use resolver::{Resolved, Resolver, ResolverOptions};
 pub use winkube_api::windows::{ImagePlatform, ImagePlatforms, ImageReference};
