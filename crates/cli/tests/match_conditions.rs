@@ -734,3 +734,54 @@ fn the_expression_fits_the_kubernetes_limits() {
     assert!(!e.contains('"') && !e.contains('\''), "{e}");
     assert!(e.len() < 5000, "{} bytes", e.len());
 }
+
+// The policy's adversarial table, shared with crates/policy/tests/adversarial.rs.
+#[path = "../../policy/tests/support/adversarial.rs"]
+mod adversarial_table;
+
+#[test]
+fn every_shape_of_the_adversarial_table_is_sent() {
+    let condition = Condition::new();
+    let rows = adversarial_table::rows();
+    let mut sent = 0;
+    for row in &rows {
+        let operation = match row.operation.as_str() {
+            "CREATE" => "CREATE",
+            "UPDATE" => "UPDATE",
+            other => panic!("{}: operation {other}", row.label),
+        };
+        let sub_resource = match row.sub_resource.as_str() {
+            "" => "",
+            "ephemeralcontainers" => "ephemeralcontainers",
+            // The API server has no such subresource: it never sends the request at all.
+            _ => continue,
+        };
+        // What the API server stores and sends: escapes resolved, duplicate keys last-wins,
+        // case variants and unknown fields (the deep `nestObject` field) dropped.
+        let case = Case {
+            label: row.label.clone(),
+            operation,
+            sub_resource,
+            object: Some(row.object_value()),
+            old: row.old.clone(),
+        };
+        let Some(case) = as_sent(vec![case]).pop() else {
+            panic!("{}: the API server would refuse the pod", row.label)
+        };
+        // A row whose gMSA setting does not survive decoding (a key only the Go fold would
+        // read) stores a pod without one: nothing to check, and it is not sent.
+        let want = sets_gmsa(case.object.as_ref()) || sets_gmsa(case.old.as_ref());
+        assert_eq!(
+            condition.matches(&case),
+            want,
+            "{}: {:#}",
+            row.label,
+            case.request()
+        );
+        if want {
+            sent += 1;
+        }
+    }
+    // All but the subresource spelled with another case and the dropped list key.
+    assert!(sent + 2 >= rows.len(), "{sent} of {} rows sent", rows.len());
+}

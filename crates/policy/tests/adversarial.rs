@@ -4,7 +4,7 @@
 
 mod support;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use support::*;
 use winkube_policy::{Phase, ReviewContext, admit_pod, check_manifest_keys};
 
@@ -183,4 +183,122 @@ fn contents_with_duplicate_keys_never_match() {
             o.message
         );
     }
+}
+
+// ---- the table: every shape must be denied (tests/data/adversarial.json) ----
+
+#[path = "support/adversarial.rs"]
+mod table;
+
+/// The table's cluster: `good` may use `cs` in `ns`; `CS` and `other` exist.
+fn table_view() -> MemView {
+    MemView::default()
+        .with_raw("cs", &table::contents_a())
+        .with_raw("CS", &table::contents_b())
+        .with_raw("other", &table::contents_b())
+        .allow("ns", "good", "cs")
+        .deny_by_default("")
+}
+
+/// Runs on a thread with the stack of a tokio worker (2 MiB): deep documents must be refused
+/// by a bound, not by the test harness's larger stack.
+fn on_worker_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// What the API server would end with: (allowed, code, message) after mutate (its patch
+/// applied) then validate, for CREATE; validate alone for UPDATE (mutate never acts on a
+/// plain UPDATE, and on the subresource only inlines contents).
+fn through_both_phases(row: &table::Row, view: &MemView) -> (bool, u16, String) {
+    let body = row.body(&row.object_text);
+    let validate_as_sent = run(Phase::Validate, &body, view, &ctx());
+    let mutated = run(Phase::Mutate, &body, view, &ctx());
+    for o in [&validate_as_sent, &mutated] {
+        response(o); // well-formed, a denial carries no patch
+        assert!(
+            o.body.len() <= 4 * body.len() + 4096,
+            "{}: {} bytes answer {} bytes",
+            row.label,
+            body.len(),
+            o.body.len()
+        );
+    }
+    if !mutated.allowed {
+        return (false, mutated.code, mutated.message);
+    }
+    let ops = patch_ops(&mutated);
+    let final_body = if ops.is_empty() {
+        body
+    } else {
+        let mut pod = row.object_value();
+        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).unwrap();
+        json_patch::patch(&mut pod, &patch).unwrap();
+        row.body(&pod.to_string())
+    };
+    let v = run(Phase::Validate, &final_body, view, &ctx());
+    response(&v);
+    // Either way the pod is refused: as sent, and after the mutating patch.
+    assert!(
+        !validate_as_sent.allowed,
+        "{}: validate allowed it as sent",
+        row.label
+    );
+    (v.allowed, v.code, v.message)
+}
+
+#[test]
+fn every_shape_in_the_adversarial_table_is_denied() {
+    let rows = table::rows();
+    assert!(rows.len() >= 40, "{} rows", rows.len());
+    let secrets = ["S-1-5-21-1111", "S-1-5-21-2222"];
+    let results = on_worker_stack(move || {
+        let view = table_view();
+        rows.iter()
+            .map(|row| {
+                let (allowed, code, message) = if row.offline {
+                    let a = block_on(admit_pod(
+                        &row.object_value(),
+                        &row.namespace,
+                        &view,
+                        &ctx(),
+                    ));
+                    (a.allowed, a.code, a.message)
+                } else {
+                    through_both_phases(row, &view)
+                };
+                (
+                    row.label.clone(),
+                    row.why.clone(),
+                    row.object_text.clone(),
+                    allowed,
+                    code,
+                    message,
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut wrong = Vec::new();
+    for (label, why, input, allowed, code, message) in results {
+        if allowed {
+            wrong.push(format!("{label}: ALLOWED"));
+            continue;
+        }
+        if !(400..500).contains(&code) || !message.contains(&why) {
+            wrong.push(format!("{label}: {code} {message:.300} (expected {why:?})"));
+        }
+        // A denial never carries a credspec's contents the request did not hold already.
+        for s in secrets {
+            if message.contains(s) && !input.contains(s) {
+                wrong.push(format!(
+                    "{label}: the denial carries contents: {message:.300}"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

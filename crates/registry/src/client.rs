@@ -349,7 +349,9 @@ pub struct ImageConfig {
     pub env: Vec<String>,
 }
 
-fn platform_of(v: &Value) -> Result<ImagePlatform, String> {
+/// The platform an image config blob describes (`os`, `architecture`, `os.version`...).
+/// Public so the fuzz targets and tests reach the parser without a registry.
+pub fn platform_of(v: &Value) -> Result<ImagePlatform, String> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     let os = s("os").ok_or("no os")?;
     Ok(ImagePlatform {
@@ -370,7 +372,7 @@ fn platform_of(v: &Value) -> Result<ImagePlatform, String> {
 
 /// Platforms of an OCI index or Docker manifest list. Entries without a platform, and
 /// attestation entries (`unknown/unknown`), are skipped.
-fn parse_index(doc: &Value) -> Result<Vec<ImagePlatform>, String> {
+pub fn parse_index(doc: &Value) -> Result<Vec<ImagePlatform>, String> {
     let entries = doc
         .get("manifests")
         .and_then(Value::as_array)

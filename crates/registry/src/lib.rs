@@ -18,7 +18,8 @@ mod resolver;
 pub use auth::{Challenge, Credentials, DockerConfig};
 pub use cache::{Clock, ManualClock, SystemClock, TtlCache};
 pub use client::{
-    ClientOptions, ImageConfig, MEDIA_TYPES, RegistryClient, RootsSource, root_store,
+    ClientOptions, ImageConfig, MEDIA_TYPES, RegistryClient, RootsSource, parse_index, platform_of,
+    root_store,
 };
 pub use metadata::{DEADLINE_SLACK, ImageMetadataView, resolve_images};
 pub use resolver::{Resolved, Resolver, ResolverOptions};
