@@ -198,9 +198,20 @@ pub struct Conn {
 }
 
 pub async fn connect(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> std::io::Result<Conn> {
+    connect_to(addr, tls, "localhost").await
+}
+
+/// [`connect`], verifying the server's certificate for `server_name` (as the API server
+/// does for `<service>.<namespace>.svc`).
+pub async fn connect_to(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    server_name: &str,
+) -> std::io::Result<Conn> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = ServerName::try_from(server_name.to_owned()).map_err(std::io::Error::other)?;
     let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .connect(name, tcp)
         .await?;
     let (_, session) = stream.get_ref();
     let peer_cert = session.peer_certificates().unwrap()[0].clone();
