@@ -104,6 +104,11 @@ pub fn client_verifier(
         .map_err(|e| err(e.to_string()))
 }
 
+/// Reads `path` as [`client_verifier`] will, so a bad file is reported at start-up.
+pub fn check_client_ca(path: &Path) -> Result<(), Error> {
+    client_verifier(path, Arc::new(rustls::crypto::ring::default_provider())).map(|_| ())
+}
+
 /// Hands every TLS handshake the current certificate pair.
 #[derive(Debug)]
 pub struct CertResolver {
