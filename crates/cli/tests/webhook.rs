@@ -55,6 +55,8 @@ fn free_port() -> u16 {
 struct Client {
     connector: tokio_rustls::TlsConnector,
     port: u16,
+    /// The name the server's certificate must be for.
+    server_name: String,
 }
 
 impl Client {
@@ -72,6 +74,7 @@ impl Client {
         Self {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             port,
+            server_name: "localhost".into(),
         }
     }
 
@@ -84,7 +87,7 @@ impl Client {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
         let tls = self
             .connector
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .connect(ServerName::try_from(self.server_name.clone()).unwrap(), tcp)
             .await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
@@ -426,4 +429,127 @@ async fn serves_mutate_and_validate_over_https_from_a_state_directory() {
         let exit = exit.unwrap_or_else(|| panic!("no exit after SIGTERM\n{}", server.log()));
         assert!(exit.success(), "{exit}\n{}", server.log());
     }
+}
+
+#[tokio::test]
+async fn self_managed_certificates_need_no_files() {
+    let api = ApiServer::start().await.unwrap();
+    let text = std::fs::read_to_string(repo().join("examples/state/gmsa-webapp-1.yaml")).unwrap();
+    api.create(serde_saphyr::from_str(&text).unwrap()).unwrap();
+    // The webhook configurations as `winkube manifests` installs them (no caBundle).
+    let docs: Vec<Value> = {
+        let o = Command::new(BIN)
+            .args(["manifests", "install"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(o.stdout).unwrap();
+        text.split("\n---\n")
+            .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+            .collect()
+    };
+    for d in &docs {
+        if d["kind"]
+            .as_str()
+            .unwrap()
+            .ends_with("WebhookConfiguration")
+        {
+            api.create(d.clone()).unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    kubeconfig(&api, &kc);
+    let port = free_port();
+    let mut server = spawn(
+        &[
+            "--bind-address",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--certificates",
+            "self-managed",
+            "--certificate-namespace",
+            "winkube",
+        ],
+        &[
+            ("KUBECONFIG", kc.to_string_lossy().into_owned()),
+            ("HOSTNAME", "winkube-pod-1".into()),
+        ],
+        dir.path().join("self-managed.log"),
+    );
+    // The caBundle the binary published is all the client trusts.
+    let mut bundle = None;
+    for _ in 0..500 {
+        let v = api
+            .get(
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+                "",
+                "winkube",
+            )
+            .unwrap();
+        if let Some(b) = v["webhooks"][0]["clientConfig"]["caBundle"].as_str() {
+            bundle = Some(base64::engine::general_purpose::STANDARD.decode(b).unwrap());
+            break;
+        }
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "exited: {}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bundle = bundle.unwrap_or_else(|| panic!("no caBundle: {}", server.log()));
+    let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&bundle).unwrap();
+    let mut client = Client::new(ca, port);
+    client.server_name = "winkube.winkube.svc".into();
+    wait_for_health(&mut server, &client, 204).await;
+    mutate_inlines_the_talk_credspec(&client).await;
+    let secret = api.get("v1", "Secret", "winkube", "winkube-tls").unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    let lease = api
+        .get("coordination.k8s.io/v1", "Lease", "winkube", "winkube-tls")
+        .unwrap();
+    assert!(
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap()
+            .starts_with("winkube-pod-1_"),
+        "{lease}"
+    );
+}
+
+#[test]
+fn an_unreadable_client_ca_stops_start_up_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("client-ca.pem");
+    std::fs::write(&bad, "not PEM").unwrap();
+    let ca = TestCa::new("winkube-test-ca").unwrap();
+    let tls_dir = write_cert(dir.path(), &ca);
+    for file in [bad.clone(), dir.path().join("missing.pem")] {
+        let o = Command::new(BIN)
+            .args(["webhook", "--state", "examples/state", "--client-ca"])
+            .arg(&file)
+            .arg("--tls-cert-file")
+            .arg(tls_dir.join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(tls_dir.join("tls.key"))
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("--client-ca") && err.contains(&*file.to_string_lossy()),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // An unknown mode names the value.
+    let o = Command::new(BIN)
+        .args(["webhook", "--certificates", "cert-manager"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cert-manager"));
 }
