@@ -528,7 +528,9 @@ impl ApiServer {
     }
 
     /// Makes every request with `method` whose path contains `path_contains` fail with
-    /// `code` (`None`: answer those normally again). The request is still recorded.
+    /// `code` (`None`: answer those normally again). The request is still recorded. kube's
+    /// client retries 429, 503 and 504 with backoff (minutes in all): use 500 for a failure
+    /// the caller should see at once.
     pub fn fail_requests(&self, method: &str, path_contains: &str, code: Option<u16>) {
         let mut f = lock(&self.shared.faults);
         f.request_errors

@@ -189,6 +189,31 @@ pub fn client_tls(cas: &[CertificateDer<'static>], alpn: &[&[u8]]) -> Arc<rustls
     Arc::new(cfg)
 }
 
+/// [`client_tls`] presenting `client` (certificate and key PEM) as its client certificate.
+pub fn client_tls_with_cert(
+    cas: &[CertificateDer<'static>],
+    client: &winkube_testkit::Issued,
+) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots.add(ca.clone()).unwrap();
+    }
+    let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(vec![client.cert_der.clone()], key)
+    .unwrap();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.resumption = rustls::client::Resumption::disabled();
+    Arc::new(cfg)
+}
+
 /// One keep-alive HTTP/1.1 connection over TLS.
 pub struct Conn {
     pub sender: http1::SendRequest<Full<Bytes>>,
