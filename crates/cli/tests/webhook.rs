@@ -460,17 +460,32 @@ async fn self_managed_certificates_need_no_files() {
     let kc = dir.path().join("kubeconfig");
     kubeconfig(&api, &kc);
     let port = free_port();
-    let mut server = spawn(
-        &[
+    // The Deployment's own arguments.
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let mut args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        args.contains(&"--certificates=self-managed".to_owned()),
+        "{args:?}"
+    );
+    args.extend(
+        [
             "--bind-address",
             "127.0.0.1",
             "--port",
             &port.to_string(),
-            "--certificates",
-            "self-managed",
             "--certificate-namespace",
             "winkube",
-        ],
+        ]
+        .map(str::to_owned),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = spawn(
+        &args,
         &[
             ("KUBECONFIG", kc.to_string_lossy().into_owned()),
             ("HOSTNAME", "winkube-pod-1".into()),
@@ -517,6 +532,109 @@ async fn self_managed_certificates_need_no_files() {
             .starts_with("winkube-pod-1_"),
         "{lease}"
     );
+    drop(server);
+    // The RBAC `winkube manifests install` grants is enough for every call the webhook made.
+    every_call_is_allowed_by_the_installed_rbac(&api, &docs);
+}
+
+/// Each recorded request, as the API server's authorizer would see it (verb, group,
+/// resource, namespace, name; list/watch selecting `metadata.name` count as that name),
+/// evaluated against the Roles and bindings of `docs` for winkube's service account.
+fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind).cloned();
+    let snapshot = winkube_rbac::RbacSnapshot::try_from_objects(
+        of("Role")
+            .map(|v| serde_json::from_value::<Role>(v).unwrap())
+            .collect::<Vec<_>>(),
+        of("ClusterRole")
+            .map(|v| serde_json::from_value::<ClusterRole>(v).unwrap())
+            .collect::<Vec<_>>(),
+        of("RoleBinding")
+            .map(|v| serde_json::from_value::<RoleBinding>(v).unwrap())
+            .collect::<Vec<_>>(),
+        of("ClusterRoleBinding")
+            .map(|v| serde_json::from_value::<ClusterRoleBinding>(v).unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let user = winkube_rbac::UserInfo::service_account("winkube", "winkube");
+    let mut checked = 0;
+    for r in api.requests() {
+        let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+        let (group, rest) = match segs.as_slice() {
+            ["api", _, rest @ ..] => ("", rest),
+            ["apis", g, _, rest @ ..] => (*g, rest),
+            _ => panic!("unexpected path {}", r.path),
+        };
+        let (ns, resource, name) = match rest {
+            ["namespaces", ns, res] => (*ns, *res, None),
+            ["namespaces", ns, res, name] => (*ns, *res, Some(*name)),
+            [res] => ("", *res, None),
+            [res, name] => ("", *res, Some(*name)),
+            _ => panic!("unexpected path {}", r.path),
+        };
+        let selected = r
+            .query
+            .split('&')
+            .find_map(|p| p.strip_prefix("fieldSelector=metadata.name%3D"))
+            .map(str::to_owned);
+        let verb = match (r.method.as_str(), name) {
+            ("GET", Some(_)) => "get",
+            ("GET", None) if r.is_watch() => "watch",
+            ("GET", None) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", _) => "delete",
+            (m, _) => panic!("unexpected method {m}"),
+        };
+        // The certificate calls (this test's subject) and the gMSA ones. The Windows
+        // policies' node and RuntimeClass watches are left out: the webhook runs them even
+        // when the install has no --windows-policies, which grants them (a separate issue).
+        if matches!(resource, "nodes" | "runtimeclasses") {
+            continue;
+        }
+        let name = name.map(str::to_owned).or(selected).unwrap_or_default();
+        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
+            .in_namespace(ns)
+            .named(&name);
+        let decision = winkube_rbac::authorize(&snapshot, &user, request);
+        assert!(
+            decision.allowed,
+            "{verb} {group}/{resource} {ns}/{name} ({} {}?{}) is not granted: {}",
+            r.method, r.path, r.query, decision.reason
+        );
+        checked += 1;
+    }
+    assert!(checked > 5, "{checked}");
+    // And the grants are narrow: another Secret or webhook configuration is not writable.
+    for (verb, group, resource, ns, name) in [
+        ("update", "", "secrets", "winkube", "other"),
+        ("get", "", "secrets", "kube-system", "winkube-tls"),
+        (
+            "patch",
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "",
+            "other",
+        ),
+        (
+            "update",
+            "coordination.k8s.io",
+            "leases",
+            "winkube",
+            "other",
+        ),
+    ] {
+        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
+            .in_namespace(ns)
+            .named(name);
+        assert!(
+            !winkube_rbac::authorize(&snapshot, &user, request).allowed,
+            "{verb} {resource} {ns}/{name} should not be granted"
+        );
+    }
 }
 
 #[test]
