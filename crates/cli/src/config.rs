@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::certificates::{CertificateArgs, Certificates};
 use crate::registry::{CacheSettings, RegistryArgs};
 
 /// The reference's environment variable names.
@@ -135,6 +136,8 @@ pub struct WebhookArgs {
     /// Private key of the serving certificate (PEM); env TLS_KEY.
     #[arg(long, value_name = "PATH")]
     pub tls_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub certificates: CertificateArgs,
     /// HTTPS port; env HTTPS_PORT [default: 443].
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
@@ -195,6 +198,7 @@ impl Default for WebhookArgs {
         Self {
             tls_cert_file: None,
             tls_key_file: None,
+            certificates: CertificateArgs::default(),
             port: None,
             bind_address: IpAddr::from([0, 0, 0, 0]),
             random_hostname: None,
@@ -218,8 +222,9 @@ impl Default for WebhookArgs {
 #[derive(Clone, Debug, PartialEq)]
 pub struct WebhookConfig {
     pub addr: SocketAddr,
-    pub tls_cert: PathBuf,
-    pub tls_key: PathBuf,
+    pub certificates: Certificates,
+    /// Review paths require a client certificate signed by these CAs (PEM file).
+    pub client_ca: Option<PathBuf>,
     pub random_hostname: bool,
     pub qps: f32,
     pub burst: u32,
@@ -257,24 +262,29 @@ pub fn resolve(
     let mut warnings = Vec::new();
     let env = |name: &str| env(name).filter(|v| !v.is_empty());
 
-    let tls_cert = args
-        .tls_cert_file
-        .clone()
-        .or_else(|| env(ENV_TLS_CRT).map(PathBuf::from))
-        .ok_or_else(|| {
-            ConfigError(format!(
-                "no serving certificate: set --tls-cert-file or the {ENV_TLS_CRT} environment variable"
-            ))
-        })?;
-    let tls_key = args
-        .tls_key_file
-        .clone()
-        .or_else(|| env(ENV_TLS_KEY).map(PathBuf::from))
-        .ok_or_else(|| {
-            ConfigError(format!(
-                "no serving key: set --tls-key-file or the {ENV_TLS_KEY} environment variable"
-            ))
-        })?;
+    let files = || {
+        let tls_cert = args
+            .tls_cert_file
+            .clone()
+            .or_else(|| env(ENV_TLS_CRT).map(PathBuf::from))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "no serving certificate: set --tls-cert-file or the {ENV_TLS_CRT} environment variable"
+                ))
+            })?;
+        let tls_key = args
+            .tls_key_file
+            .clone()
+            .or_else(|| env(ENV_TLS_KEY).map(PathBuf::from))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "no serving key: set --tls-key-file or the {ENV_TLS_KEY} environment variable"
+                ))
+            })?;
+        Ok((tls_cert, tls_key))
+    };
+    let certificates =
+        crate::certificates::resolve(&args.certificates, files, args.state.is_some())?;
 
     let port = match args.port {
         Some(p) => p,
@@ -348,8 +358,8 @@ pub fn resolve(
 
     Ok(WebhookConfig {
         addr: SocketAddr::new(args.bind_address, port),
-        tls_cert,
-        tls_key,
+        certificates,
+        client_ca: args.certificates.client_ca.clone(),
         random_hostname,
         qps,
         burst,
@@ -391,9 +401,15 @@ fn env_number<T: std::str::FromStr + fmt::Display + Copy>(
 /// Checks that the certificate and key files can be read, so a wrong path is reported
 /// before anything else starts (the reference panics on it, issue #50).
 pub fn check_readable(config: &WebhookConfig) -> Result<(), ConfigError> {
+    if let Some(ca) = &config.client_ca {
+        crate::certificates::check_client_ca(ca)?;
+    }
+    let Certificates::Files { cert, key } = &config.certificates else {
+        return Ok(());
+    };
     for (what, path, var) in [
-        ("certificate", &config.tls_cert, ENV_TLS_CRT),
-        ("key", &config.tls_key, ENV_TLS_KEY),
+        ("certificate", cert, ENV_TLS_CRT),
+        ("key", key, ENV_TLS_KEY),
     ] {
         let content = std::fs::read(path).map_err(|e| {
             ConfigError(format!(
@@ -442,8 +458,13 @@ mod tests {
     fn reference_defaults() {
         let c = resolve_env(&[]).unwrap();
         assert_eq!(c.addr.port(), 443);
-        assert_eq!(c.tls_cert, PathBuf::from("/tls/crt"));
-        assert_eq!(c.tls_key, PathBuf::from("/tls/key"));
+        assert_eq!(
+            c.certificates,
+            Certificates::Files {
+                cert: PathBuf::from("/tls/crt"),
+                key: PathBuf::from("/tls/key")
+            }
+        );
         assert!(!c.random_hostname);
         assert_eq!((c.qps, c.burst), (5.0, 10));
         assert_eq!(c.log_level, LogLevel::Info);
@@ -556,8 +577,13 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.tls_cert, PathBuf::from("/flag/crt"));
-        assert_eq!(c.tls_key, PathBuf::from("/env/key"));
+        assert_eq!(
+            c.certificates,
+            Certificates::Files {
+                cert: PathBuf::from("/flag/crt"),
+                key: PathBuf::from("/env/key")
+            }
+        );
         assert_eq!(c.addr.port(), 9443);
         assert!(!c.random_hostname);
         assert_eq!(c.log_level, LogLevel::Warn);
@@ -610,13 +636,19 @@ mod tests {
         let cert = dir.path().join("crt");
         std::fs::write(&cert, "not pem").unwrap();
         let mut c = resolve_env(&[]).unwrap();
-        c.tls_cert = cert.clone();
+        c.certificates = Certificates::Files {
+            cert: cert.clone(),
+            key: PathBuf::from("/tls/key"),
+        };
         let e = check_readable(&c).unwrap_err();
         assert!(
             e.0.contains("contains no PEM data") && e.0.contains(&*cert.to_string_lossy()),
             "{e}"
         );
-        c.tls_cert = dir.path().join("missing");
+        c.certificates = Certificates::Files {
+            cert: dir.path().join("missing"),
+            key: PathBuf::from("/tls/key"),
+        };
         let e = check_readable(&c).unwrap_err();
         assert!(
             e.0.starts_with("cannot read the TLS certificate file"),

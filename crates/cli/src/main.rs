@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod admit;
+mod certificates;
 mod config;
 mod documents;
 mod evaluate;
@@ -69,7 +70,7 @@ enum Command {
     Admit(admit::AdmitArgs),
     /// Serve the admission webhook: gMSA (drop-in for kubernetes-sigs/windows-gmsa) and the Windows workload policies
     #[command(long_about = server::LONG, after_help = server::EXAMPLES, disable_version_flag = true)]
-    Webhook(config::WebhookArgs),
+    Webhook(Box<config::WebhookArgs>),
     /// Print manifests: the whole installation, the GMSACredentialSpec CRD, the install bundle
     #[command(after_help = manifests::EXAMPLES)]
     Manifests(manifests::ManifestsArgs),
@@ -86,7 +87,7 @@ fn main() -> ExitCode {
             logging::init_cli();
             admit::run(args)
         }
-        Command::Webhook(args) => server::run(args),
+        Command::Webhook(args) => server::run(*args),
         Command::Manifests(cmd) => {
             logging::init_cli();
             manifests::run(cmd)

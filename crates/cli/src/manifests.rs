@@ -74,10 +74,10 @@ the flags given), ready for `kubectl apply -f -`.
 
 Examples:
   winkube manifests | kubectl apply -f -
-  winkube manifests --cert-manager --failure-policy Ignore | kubectl apply -f -
+  winkube manifests --certificates cert-manager --failure-policy Ignore | kubectl apply -f -
   winkube manifests crd > crd.yaml
   winkube manifests install --namespace winkube --failure-policy Ignore | kubectl apply -f -
-  winkube manifests install --cert-manager --authorization rbac-cache";
+  winkube manifests install --certificates secret --authorization rbac-cache";
 
 /// `winkube manifests [FLAGS]` (the whole installation) or `winkube manifests SUBCOMMAND`.
 #[derive(Args)]
@@ -121,6 +121,30 @@ impl FailurePolicy {
     }
 }
 
+/// Who makes the serving certificate of an installation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InstallCertificates {
+    /// winkube itself (`winkube webhook --certificates self-managed`): a CA and the
+    /// certificate in the Secret winkube-tls, caBundle set and both rotated by the webhook;
+    /// adds a Role for that Secret and its Lease, and get/patch on winkube's webhook
+    /// configurations.
+    SelfManaged,
+    /// You: create the Secret winkube-tls (tls.crt, tls.key) and set caBundle.
+    Secret,
+    /// cert-manager (self-signed CA in the namespace), which also injects the CA bundle.
+    CertManager,
+}
+
+impl InstallCertificates {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallCertificates::SelfManaged => "self-managed",
+            InstallCertificates::Secret => "secret",
+            InstallCertificates::CertManager => "cert-manager",
+        }
+    }
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct InstallArgs {
     /// Namespace to install into (created; excluded from the webhook); a DNS label
@@ -143,10 +167,11 @@ pub struct InstallArgs {
     /// How the webhook checks that a service account may use a credspec
     #[arg(long, value_enum, default_value = "subject-access-review")]
     pub authorization: Authorization,
-    /// Issue and rotate the serving certificate with cert-manager (self-signed CA in the
-    /// namespace) and have it inject the CA bundle into the webhook configurations.
-    /// Without it, create the Secret `winkube-tls` (tls.crt, tls.key) and set caBundle.
-    #[arg(long)]
+    /// Who makes and rotates the serving certificate
+    #[arg(long, value_enum, default_value = "self-managed")]
+    pub certificates: InstallCertificates,
+    /// Same as --certificates cert-manager (kept for existing scripts)
+    #[arg(long, hide = true, conflicts_with = "certificates")]
     pub cert_manager: bool,
     /// Webhook replicas (a PodDisruptionBudget keeps one available)
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
@@ -179,12 +204,33 @@ impl Default for InstallArgs {
             timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
             no_match_conditions: false,
             authorization: Authorization::SubjectAccessReview,
+            certificates: InstallCertificates::SelfManaged,
             cert_manager: false,
             replicas: 2,
             random_hostname: false,
             windows_policies: false,
             windows_failure_policy: FailurePolicy::Ignore,
         }
+    }
+}
+
+impl InstallArgs {
+    /// `--certificates`, with the older `--cert-manager` folded in.
+    pub fn certificate_mode(&self) -> InstallCertificates {
+        if self.cert_manager {
+            InstallCertificates::CertManager
+        } else {
+            self.certificates
+        }
+    }
+
+    /// The webhook configurations the installation has (their caBundle is set).
+    fn webhook_configuration_names(&self) -> Vec<&'static str> {
+        let mut names = vec![NAME];
+        if self.windows_policies {
+            names.push(WINDOWS_NAME);
+        }
+        names
     }
 }
 
@@ -268,8 +314,11 @@ fn command_line(base: &str, args: &InstallArgs) -> String {
     if args.authorization != defaults.authorization {
         command.push_str(&format!(" --authorization {}", args.authorization.as_str()));
     }
-    if args.cert_manager {
-        command.push_str(" --cert-manager");
+    if args.certificate_mode() != defaults.certificate_mode() {
+        command.push_str(&format!(
+            " --certificates {}",
+            args.certificate_mode().as_str()
+        ));
     }
     if args.replicas != defaults.replicas {
         command.push_str(&format!(" --replicas {}", args.replicas));
@@ -354,8 +403,10 @@ pub fn install_objects(args: &InstallArgs) -> Vec<Value> {
             "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
         }),
     ];
-    if args.cert_manager {
-        objects.extend(cert_manager_objects(ns));
+    match args.certificate_mode() {
+        InstallCertificates::CertManager => objects.extend(cert_manager_objects(ns)),
+        InstallCertificates::SelfManaged => objects.extend(self_managed_rbac(ns)),
+        InstallCertificates::Secret => {}
     }
     if args.windows_policies {
         objects.push(json!({
@@ -419,12 +470,48 @@ fn cluster_role(args: &InstallArgs) -> Value {
             json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
         ]);
     }
+    if args.certificate_mode() == InstallCertificates::SelfManaged {
+        // caBundle of winkube's own webhook configurations, and nothing else.
+        rules.push(json!({
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+            "resourceNames": args.webhook_configuration_names(),
+            "verbs": ["get", "patch"],
+        }));
+    }
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
         "metadata": {"name": NAME, "labels": labels()},
         "rules": rules,
     })
+}
+
+/// The self-managed mode's namespaced rights: its Secret and its Lease, by name (create
+/// cannot be limited by name; RBAC checks it before the name is known).
+fn self_managed_rbac(ns: &str) -> Vec<Value> {
+    const CERTS: &str = "winkube-certificates";
+    vec![
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": CERTS, "namespace": ns, "labels": labels()},
+            "rules": [
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+                // list/watch by name: the watch selects metadata.name.
+                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [TLS_SECRET], "verbs": ["get", "list", "watch", "update"]},
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": [TLS_SECRET], "verbs": ["get", "update"]},
+            ],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": CERTS, "namespace": ns, "labels": labels()},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": CERTS},
+            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
+        }),
+    ]
 }
 
 fn cert_manager_objects(ns: &str) -> Vec<Value> {
@@ -474,10 +561,33 @@ fn deployment(args: &InstallArgs) -> Value {
     let ns = args.namespace.as_str();
     let env = |name: &str, value: String| json!({"name": name, "value": value});
     let mut container_args = vec![format!("--authorization={}", args.authorization.as_str())];
-    // The whole Secret as a directory (no subPath): rotations swap the `..data` symlink,
-    // which winkube watches.
-    let mut mounts = vec![json!({"name": "tls", "mountPath": "/tls", "readOnly": true})];
-    let mut volumes = vec![json!({"name": "tls", "secret": {"secretName": TLS_SECRET}})];
+    let mut mounts = Vec::new();
+    let mut volumes = Vec::new();
+    let self_managed = args.certificate_mode() == InstallCertificates::SelfManaged;
+    let mut env_vars = Vec::new();
+    if self_managed {
+        // No files: the webhook reads (and one replica maintains) the Secret itself.
+        container_args.push("--certificates=self-managed".into());
+        container_args.push(format!(
+            "--webhook-configurations={}",
+            args.webhook_configuration_names().join(",")
+        ));
+    } else {
+        // The whole Secret as a directory (no subPath): rotations swap the `..data`
+        // symlink, which winkube watches.
+        mounts.push(json!({"name": "tls", "mountPath": "/tls", "readOnly": true}));
+        volumes.push(json!({"name": "tls", "secret": {"secretName": TLS_SECRET}}));
+        // The reference's variables: the same Deployment knobs work.
+        env_vars.push(env("TLS_CRT", "/tls/tls.crt".into()));
+        env_vars.push(env("TLS_KEY", "/tls/tls.key".into()));
+    }
+    env_vars.extend([
+        env("HTTPS_PORT", CONTAINER_PORT.to_string()),
+        env("RANDOM_HOSTNAME", args.random_hostname.to_string()),
+        env("QPS", "30".into()),
+        env("BURST", "50".into()),
+        env("LOG_LEVEL", "info".into()),
+    ]);
     if args.windows_policies {
         container_args.push(format!(
             "--policy={WINDOWS_POLICY_DIR}/{WINDOWS_POLICY_FILE}"
@@ -489,7 +599,7 @@ fn deployment(args: &InstallArgs) -> Value {
             json!({"name": "windows-policy", "configMap": {"name": WINDOWS_POLICY_CONFIGMAP}}),
         );
     }
-    json!({
+    let mut deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": NAME, "namespace": ns, "labels": labels()},
@@ -526,16 +636,7 @@ fn deployment(args: &InstallArgs) -> Value {
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["/winkube", "webhook"],
                         "args": container_args,
-                        "env": [
-                            // The reference's variables: the same Deployment knobs work.
-                            env("TLS_CRT", "/tls/tls.crt".into()),
-                            env("TLS_KEY", "/tls/tls.key".into()),
-                            env("HTTPS_PORT", CONTAINER_PORT.to_string()),
-                            env("RANDOM_HOSTNAME", args.random_hostname.to_string()),
-                            env("QPS", "30".into()),
-                            env("BURST", "50".into()),
-                            env("LOG_LEVEL", "info".into()),
-                        ],
+                        "env": env_vars,
                         "ports": [{"name": "https", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
                         // Ready once credspecs (and RBAC, in rbac-cache mode) are cached.
                         "readinessProbe": {
@@ -565,7 +666,18 @@ fn deployment(args: &InstallArgs) -> Value {
                 },
             },
         },
-    })
+    });
+    // Self-managed without the Windows policies mounts nothing.
+    let pod = &mut deployment["spec"]["template"]["spec"];
+    if pod["volumes"].as_array().is_some_and(Vec::is_empty) {
+        if let Some(p) = pod.as_object_mut() {
+            p.remove("volumes");
+        }
+        if let Some(c) = pod["containers"][0].as_object_mut() {
+            c.remove("volumeMounts");
+        }
+    }
+    deployment
 }
 
 fn webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
@@ -605,7 +717,7 @@ fn webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
         webhook["reinvocationPolicy"] = json!("Never");
     }
     let mut metadata = json!({"name": NAME, "labels": labels()});
-    if args.cert_manager {
+    if args.certificate_mode() == InstallCertificates::CertManager {
         metadata["annotations"] = json!({"cert-manager.io/inject-ca-from": format!("{ns}/{NAME}")});
     }
     json!({
@@ -653,7 +765,7 @@ fn windows_webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
         webhook["reinvocationPolicy"] = json!("IfNeeded");
     }
     let mut metadata = json!({"name": WINDOWS_NAME, "labels": labels()});
-    if args.cert_manager {
+    if args.certificate_mode() == InstallCertificates::CertManager {
         metadata["annotations"] = json!({"cert-manager.io/inject-ca-from": format!("{ns}/{NAME}")});
     }
     json!({
@@ -699,7 +811,11 @@ mod tests {
                 "ValidatingWebhookConfiguration" => {
                     round_trips::<ValidatingWebhookConfiguration>(&o)
                 }
-                "Issuer" | "Certificate" => assert!(args.cert_manager),
+                "Issuer" | "Certificate" => {
+                    assert_eq!(args.certificate_mode(), InstallCertificates::CertManager)
+                }
+                "Role" => round_trips::<k8s_openapi::api::rbac::v1::Role>(&o),
+                "RoleBinding" => round_trips::<k8s_openapi::api::rbac::v1::RoleBinding>(&o),
                 other => panic!("unexpected kind {other}"),
             }
         }
@@ -709,9 +825,17 @@ mod tests {
     fn install_objects_are_well_formed_kubernetes_objects() {
         check_all(&InstallArgs::default());
         check_all(&InstallArgs {
-            cert_manager: true,
+            certificates: InstallCertificates::CertManager,
             authorization: Authorization::RbacCache,
             failure_policy: FailurePolicy::Ignore,
+            ..InstallArgs::default()
+        });
+        check_all(&InstallArgs {
+            certificates: InstallCertificates::Secret,
+            ..InstallArgs::default()
+        });
+        check_all(&InstallArgs {
+            windows_policies: true,
             ..InstallArgs::default()
         });
     }
@@ -766,9 +890,90 @@ mod tests {
     }
 
     #[test]
+    fn self_managed_gets_exactly_the_rights_it_needs() {
+        for windows in [false, true] {
+            let args = InstallArgs {
+                namespace: "gmsa".into(),
+                windows_policies: windows,
+                ..InstallArgs::default()
+            };
+            let objects = install_objects(&args);
+            let names = if windows {
+                json!(["winkube", "winkube-windows"])
+            } else {
+                json!(["winkube"])
+            };
+            let rules = find(&objects, "ClusterRole")["rules"]
+                .as_array()
+                .unwrap()
+                .clone();
+            let hooks: Vec<&Value> = rules
+                .iter()
+                .filter(|r| r["apiGroups"][0] == "admissionregistration.k8s.io")
+                .collect();
+            assert_eq!(hooks.len(), 1);
+            assert_eq!(hooks[0]["resourceNames"], names);
+            assert_eq!(hooks[0]["verbs"], json!(["get", "patch"]));
+            let role = find(&objects, "Role");
+            assert_eq!(role["metadata"]["namespace"], "gmsa");
+            for r in role["rules"].as_array().unwrap() {
+                // Anything but create is limited to the one Secret and Lease.
+                if r["verbs"] != json!(["create"]) {
+                    assert_eq!(r["resourceNames"], json!([TLS_SECRET]), "{r}");
+                }
+            }
+            assert_eq!(
+                find(&objects, "RoleBinding")["subjects"][0]["namespace"],
+                "gmsa"
+            );
+            let c = &find(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+            let args_text = c["args"].to_string();
+            assert!(
+                args_text.contains("--certificates=self-managed"),
+                "{args_text}"
+            );
+            assert!(
+                args_text.contains(&format!(
+                    "--webhook-configurations={}",
+                    names
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|n| n.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+                "{args_text}"
+            );
+            assert!(!c["env"].to_string().contains("TLS_CRT"));
+            assert!(
+                !serde_json::to_string(&objects)
+                    .unwrap()
+                    .contains("cert-manager.io")
+            );
+        }
+        // Other modes have neither the Role nor the webhook-configuration rights.
+        for mode in [
+            InstallCertificates::Secret,
+            InstallCertificates::CertManager,
+        ] {
+            let objects = install_objects(&InstallArgs {
+                certificates: mode,
+                ..InstallArgs::default()
+            });
+            assert!(!objects.iter().any(|o| o["kind"] == "Role"));
+            assert!(
+                !find(&objects, "ClusterRole")["rules"]
+                    .to_string()
+                    .contains("webhookconfigurations")
+            );
+        }
+    }
+
+    #[test]
     fn cert_manager_injects_the_ca() {
         let objects = install_objects(&InstallArgs {
-            cert_manager: true,
+            certificates: InstallCertificates::CertManager,
             ..InstallArgs::default()
         });
         let v = find(&objects, "ValidatingWebhookConfiguration");
@@ -786,7 +991,10 @@ mod tests {
 
     #[test]
     fn deployment_is_hardened_and_uses_reference_env() {
-        let objects = install_objects(&InstallArgs::default());
+        let objects = install_objects(&InstallArgs {
+            certificates: InstallCertificates::Secret,
+            ..InstallArgs::default()
+        });
         let d = find(&objects, "Deployment");
         let pod = &d["spec"]["template"]["spec"];
         let c = &pod["containers"][0];
@@ -830,7 +1038,7 @@ mod tests {
         let args = InstallArgs {
             namespace: "gmsa".into(),
             windows_policies: true,
-            cert_manager: true,
+            certificates: InstallCertificates::CertManager,
             ..InstallArgs::default()
         };
         check_all(&args);

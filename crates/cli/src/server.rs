@@ -9,9 +9,10 @@ use tokio_util::sync::CancellationToken;
 use winkube_policy::windows::WindowsPolicyConfig;
 use winkube_webhook::{
     AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Metrics,
-    Readiness, Server, ServerConfig, WindowsPolicies,
+    Readiness, SelfManagedCerts, Server, ServerConfig, WindowsPolicies,
 };
 
+use crate::certificates::Certificates;
 use crate::config::{self, Authorization, WebhookArgs, WebhookConfig};
 use winkube_state::FileView;
 
@@ -24,6 +25,13 @@ environment variables (TLS_CRT, TLS_KEY, HTTPS_PORT, RANDOM_HOSTNAME, QPS, BURST
 LOG_LEVEL), the same decisions and messages. Every variable also has a flag, which wins.
 The serving certificate is reloaded whenever its directory changes (Secret volume
 rotations included); --cert-reload is accepted for compatibility.
+
+With --certificates self-managed there are no files: one replica (holding a Lease) keeps a
+CA and the serving certificate in a Secret (--certificate-secret), sets caBundle in the
+webhook configurations (--webhook-configurations), renews the certificate before it ends
+and rotates the CA with both CAs trusted meanwhile; every replica serves what the Secret
+holds. --client-ca FILE makes the review paths answer only the API server (a client
+certificate signed by FILE's CAs).
 
 Without --state, the cluster is reached with in-cluster configuration or the kubeconfig;
 credspecs are watched (no API call per pod) and authorization uses a
@@ -50,6 +58,9 @@ Examples:
   # Non-root port, cached RBAC, JSON logs
   winkube webhook --tls-cert-file tls.crt --tls-key-file tls.key --port 8443 \\
       --authorization rbac-cache --log-format json
+
+  # Certificates made and rotated by winkube (installed this way by `winkube manifests`)
+  winkube webhook --certificates self-managed --port 8443
 
   # With the Windows workload policies' configuration and a private registry's CA
   winkube webhook --policy /etc/winkube/policy.yaml --registry-ca /etc/winkube/registry-ca.pem
@@ -113,13 +124,21 @@ pub fn run(args: WebhookArgs) -> ExitCode {
     }
 }
 
-async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Result<()> {
-    let mut server = ServerConfig::new(cfg.addr, cfg.tls_cert.clone(), cfg.tls_key.clone());
+/// The server's settings once the certificate source is known.
+fn server_config(cfg: &WebhookConfig, certificates: winkube_webhook::Certificates) -> ServerConfig {
+    let mut server = ServerConfig::with_certificates(cfg.addr, certificates);
     server.random_hostname = cfg.random_hostname;
+    server.client_ca = cfg.client_ca.clone();
+    server
+}
+
+async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Result<()> {
     tracing::info!(
         addr = %cfg.addr,
         random_hostname = cfg.random_hostname,
         authorization = cfg.authorization.as_str(),
+        certificates = cfg.certificates.mode().as_str(),
+        client_ca = cfg.client_ca.is_some(),
         policy = %cfg.policy.as_ref().map_or("(defaults)".into(), |p| p.display().to_string()),
         registry_timeout = ?cfg.registry.timeout,
         version = env!("CARGO_PKG_VERSION"),
@@ -145,10 +164,20 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
             cancel.cancel();
         }
     });
-    server.cancel = cancel.child_token();
     let shutdown = cancel.clone().cancelled_owned();
+    let files = |cfg: &WebhookConfig| match &cfg.certificates {
+        Certificates::Files { cert, key } => Ok(winkube_webhook::Certificates::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        Certificates::SelfManaged(_) => Err(anyhow::anyhow!(
+            "--certificates self-managed needs a cluster"
+        )),
+    };
     match &cfg.state {
         Some(dir) => {
+            let mut server = server_config(&cfg, files(&cfg)?);
+            server.cancel = cancel.child_token();
             let mut view = FileView::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
             view.set_hyperv_handlers(policy.os_build.hyperv_handlers.clone());
             tracing::info!(
@@ -172,6 +201,33 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
                 )
             })?;
             tracing::info!(qps = cfg.qps, burst = cfg.burst, "Kubernetes client ready");
+            // Self-managed: serve once the Secret holds a certificate (this replica makes
+            // it if it wins the Lease); the task keeps it renewed and reloaded.
+            let (certificates, _self_managed) = match &cfg.certificates {
+                Certificates::SelfManaged(s) => {
+                    let namespace = s
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| client.default_namespace().to_owned());
+                    let pod = std::env::var("HOSTNAME").unwrap_or_else(|_| "winkube".into());
+                    let identity = format!("{pod}_{}", uuid::Uuid::new_v4());
+                    tracing::info!(%namespace, secret = %s.secret, %identity, "self-managed certificates: waiting for the serving certificate");
+                    let certs = SelfManagedCerts::start(
+                        client.clone(),
+                        s.config(&namespace, identity),
+                        metrics.clone(),
+                        &cancel,
+                    )
+                    .await?;
+                    (
+                        winkube_webhook::Certificates::Resolver(certs.resolver()),
+                        Some(certs),
+                    )
+                }
+                Certificates::Files { .. } => (files(&cfg)?, None),
+            };
+            let mut server = server_config(&cfg, certificates);
+            server.cancel = cancel.child_token();
             let live = LiveViewConfig {
                 authorization: match cfg.authorization {
                     Authorization::SubjectAccessReview => AuthorizationMode::SubjectAccessReview,

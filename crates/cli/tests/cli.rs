@@ -498,7 +498,7 @@ fn deploy_crd_yaml_is_the_generated_crd() {
 fn deploy_install_yaml_is_the_generated_bundle() {
     check_generated(&["manifests", "install"], "deploy/install.yaml");
     check_generated(
-        &["manifests", "install", "--cert-manager"],
+        &["manifests", "install", "--certificates", "cert-manager"],
         "deploy/install-cert-manager.yaml",
     );
 }

@@ -81,7 +81,7 @@ const FLAG_VALUES: [(&str, &str); 11] = [
     ("--timeout-seconds", "timeoutSeconds"),
     ("--no-match-conditions", "matchConditions"),
     ("--authorization", "authorization"),
-    ("--cert-manager", "certificates.mode"),
+    ("--certificates", "certificates.mode"),
     ("--replicas", "replicas"),
     ("--random-hostname", "randomHostname"),
     ("--windows-policies", "windowsPolicies.enabled"),
@@ -191,7 +191,7 @@ struct Settings {
     flags: &'static [&'static str],
 }
 
-const SETTINGS: [Settings; 5] = [
+const SETTINGS: [Settings; 7] = [
     Settings {
         namespace: "winkube",
         sets: &[],
@@ -213,7 +213,7 @@ const SETTINGS: [Settings; 5] = [
             "randomHostname=true",
         ],
         flags: &[
-            "--cert-manager",
+            "--certificates=cert-manager",
             "--authorization=rbac-cache",
             "--failure-policy=Ignore",
             "--timeout-seconds=3",
@@ -247,9 +247,19 @@ const SETTINGS: [Settings; 5] = [
         ],
         flags: &[
             "--windows-policies",
-            "--cert-manager",
+            "--certificates=cert-manager",
             "--timeout-seconds=30",
         ],
+    },
+    Settings {
+        namespace: "by-hand",
+        sets: &["certificates.mode=secret", "windowsPolicies.enabled=true"],
+        flags: &["--certificates=secret", "--windows-policies"],
+    },
+    Settings {
+        namespace: "self",
+        sets: &["certificates.mode=self-managed", "replicas=1"],
+        flags: &["--certificates=self-managed", "--replicas=1"],
     },
 ];
 
@@ -372,7 +382,8 @@ fn notes_say_how_to_verify_with_one_pod() {
     // `helm install --dry-run=client` renders the notes without a cluster.
     let chart = chart();
     for (sets, secret_steps) in [
-        (&[][..], true),
+        (&[][..], false),
+        (&["certificates.mode=secret"][..], true),
         (&["certificates.mode=cert-manager"][..], false),
     ] {
         let mut args = vec![

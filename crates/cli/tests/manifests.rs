@@ -27,7 +27,8 @@ fn bare_manifests_is_the_crd_then_the_install_bundle() {
         &[
             "--namespace",
             "gmsa",
-            "--cert-manager",
+            "--certificates",
+            "cert-manager",
             "--windows-policies",
         ][..],
     ] {
@@ -46,6 +47,31 @@ fn bare_manifests_is_the_crd_then_the_install_bundle() {
     );
     // The subcommands stay, and install flags belong to the bare form or to `install`.
     let o = winkube(&["manifests", "--cert-manager", "crd"]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+}
+
+#[test]
+fn certificate_modes() {
+    // The older --cert-manager still means cert-manager.
+    assert_eq!(
+        winkube_docs(&["manifests", "install", "--cert-manager"]),
+        winkube_docs(&["manifests", "install", "--certificates", "cert-manager"])
+    );
+    // Self-managed is the default.
+    assert_eq!(
+        winkube_docs(&["manifests", "install"]),
+        winkube_docs(&["manifests", "install", "--certificates", "self-managed"])
+    );
+    let o = winkube(&["manifests", "install", "--certificates", "by-hand"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("by-hand"), "{}", stderr(&o));
+    let o = winkube(&[
+        "manifests",
+        "install",
+        "--cert-manager",
+        "--certificates",
+        "secret",
+    ]);
     assert_eq!(code(&o), 2, "{}", stdout(&o));
 }
 

@@ -55,6 +55,8 @@ fn free_port() -> u16 {
 struct Client {
     connector: tokio_rustls::TlsConnector,
     port: u16,
+    /// The name the server's certificate must be for.
+    server_name: String,
 }
 
 impl Client {
@@ -72,6 +74,7 @@ impl Client {
         Self {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
             port,
+            server_name: "localhost".into(),
         }
     }
 
@@ -84,7 +87,7 @@ impl Client {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
         let tls = self
             .connector
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .connect(ServerName::try_from(self.server_name.clone()).unwrap(), tcp)
             .await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
@@ -426,4 +429,245 @@ async fn serves_mutate_and_validate_over_https_from_a_state_directory() {
         let exit = exit.unwrap_or_else(|| panic!("no exit after SIGTERM\n{}", server.log()));
         assert!(exit.success(), "{exit}\n{}", server.log());
     }
+}
+
+#[tokio::test]
+async fn self_managed_certificates_need_no_files() {
+    let api = ApiServer::start().await.unwrap();
+    let text = std::fs::read_to_string(repo().join("examples/state/gmsa-webapp-1.yaml")).unwrap();
+    api.create(serde_saphyr::from_str(&text).unwrap()).unwrap();
+    // The webhook configurations as `winkube manifests` installs them (no caBundle).
+    let docs: Vec<Value> = {
+        let o = Command::new(BIN)
+            .args(["manifests", "install"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(o.stdout).unwrap();
+        text.split("\n---\n")
+            .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+            .collect()
+    };
+    for d in &docs {
+        if d["kind"]
+            .as_str()
+            .unwrap()
+            .ends_with("WebhookConfiguration")
+        {
+            api.create(d.clone()).unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    kubeconfig(&api, &kc);
+    let port = free_port();
+    // The Deployment's own arguments.
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let mut args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        args.contains(&"--certificates=self-managed".to_owned()),
+        "{args:?}"
+    );
+    args.extend(
+        [
+            "--bind-address",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--certificate-namespace",
+            "winkube",
+        ]
+        .map(str::to_owned),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = spawn(
+        &args,
+        &[
+            ("KUBECONFIG", kc.to_string_lossy().into_owned()),
+            ("HOSTNAME", "winkube-pod-1".into()),
+        ],
+        dir.path().join("self-managed.log"),
+    );
+    // The caBundle the binary published is all the client trusts.
+    let mut bundle = None;
+    for _ in 0..500 {
+        let v = api
+            .get(
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+                "",
+                "winkube",
+            )
+            .unwrap();
+        if let Some(b) = v["webhooks"][0]["clientConfig"]["caBundle"].as_str() {
+            bundle = Some(base64::engine::general_purpose::STANDARD.decode(b).unwrap());
+            break;
+        }
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "exited: {}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let bundle = bundle.unwrap_or_else(|| panic!("no caBundle: {}", server.log()));
+    let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&bundle).unwrap();
+    let mut client = Client::new(ca, port);
+    client.server_name = "winkube.winkube.svc".into();
+    wait_for_health(&mut server, &client, 204).await;
+    mutate_inlines_the_talk_credspec(&client).await;
+    let secret = api.get("v1", "Secret", "winkube", "winkube-tls").unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    let lease = api
+        .get("coordination.k8s.io/v1", "Lease", "winkube", "winkube-tls")
+        .unwrap();
+    assert!(
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap()
+            .starts_with("winkube-pod-1_"),
+        "{lease}"
+    );
+    drop(server);
+    // The RBAC `winkube manifests install` grants is enough for every call the webhook made.
+    every_call_is_allowed_by_the_installed_rbac(&api, &docs);
+}
+
+/// Each recorded request, as the API server's authorizer would see it (verb, group,
+/// resource, namespace, name; list/watch selecting `metadata.name` count as that name),
+/// evaluated against the Roles and bindings of `docs` for winkube's service account.
+fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind).cloned();
+    let snapshot = winkube_rbac::RbacSnapshot::try_from_objects(
+        of("Role")
+            .map(|v| serde_json::from_value::<Role>(v).unwrap())
+            .collect::<Vec<_>>(),
+        of("ClusterRole")
+            .map(|v| serde_json::from_value::<ClusterRole>(v).unwrap())
+            .collect::<Vec<_>>(),
+        of("RoleBinding")
+            .map(|v| serde_json::from_value::<RoleBinding>(v).unwrap())
+            .collect::<Vec<_>>(),
+        of("ClusterRoleBinding")
+            .map(|v| serde_json::from_value::<ClusterRoleBinding>(v).unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let user = winkube_rbac::UserInfo::service_account("winkube", "winkube");
+    let mut checked = 0;
+    for r in api.requests() {
+        let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+        let (group, rest) = match segs.as_slice() {
+            ["api", _, rest @ ..] => ("", rest),
+            ["apis", g, _, rest @ ..] => (*g, rest),
+            _ => panic!("unexpected path {}", r.path),
+        };
+        let (ns, resource, name) = match rest {
+            ["namespaces", ns, res] => (*ns, *res, None),
+            ["namespaces", ns, res, name] => (*ns, *res, Some(*name)),
+            [res] => ("", *res, None),
+            [res, name] => ("", *res, Some(*name)),
+            _ => panic!("unexpected path {}", r.path),
+        };
+        let selected = r
+            .query
+            .split('&')
+            .find_map(|p| p.strip_prefix("fieldSelector=metadata.name%3D"))
+            .map(str::to_owned);
+        let verb = match (r.method.as_str(), name) {
+            ("GET", Some(_)) => "get",
+            ("GET", None) if r.is_watch() => "watch",
+            ("GET", None) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", _) => "delete",
+            (m, _) => panic!("unexpected method {m}"),
+        };
+        // The certificate calls (this test's subject) and the gMSA ones. The Windows
+        // policies' node and RuntimeClass watches are left out: the webhook runs them even
+        // when the install has no --windows-policies, which grants them (a separate issue).
+        if matches!(resource, "nodes" | "runtimeclasses") {
+            continue;
+        }
+        let name = name.map(str::to_owned).or(selected).unwrap_or_default();
+        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
+            .in_namespace(ns)
+            .named(&name);
+        let decision = winkube_rbac::authorize(&snapshot, &user, request);
+        assert!(
+            decision.allowed,
+            "{verb} {group}/{resource} {ns}/{name} ({} {}?{}) is not granted: {}",
+            r.method, r.path, r.query, decision.reason
+        );
+        checked += 1;
+    }
+    assert!(checked > 5, "{checked}");
+    // And the grants are narrow: another Secret or webhook configuration is not writable.
+    for (verb, group, resource, ns, name) in [
+        ("update", "", "secrets", "winkube", "other"),
+        ("get", "", "secrets", "kube-system", "winkube-tls"),
+        (
+            "patch",
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "",
+            "other",
+        ),
+        (
+            "update",
+            "coordination.k8s.io",
+            "leases",
+            "winkube",
+            "other",
+        ),
+    ] {
+        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
+            .in_namespace(ns)
+            .named(name);
+        assert!(
+            !winkube_rbac::authorize(&snapshot, &user, request).allowed,
+            "{verb} {resource} {ns}/{name} should not be granted"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_client_ca_stops_start_up_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("client-ca.pem");
+    std::fs::write(&bad, "not PEM").unwrap();
+    let ca = TestCa::new("winkube-test-ca").unwrap();
+    let tls_dir = write_cert(dir.path(), &ca);
+    for file in [bad.clone(), dir.path().join("missing.pem")] {
+        let o = Command::new(BIN)
+            .args(["webhook", "--state", "examples/state", "--client-ca"])
+            .arg(&file)
+            .arg("--tls-cert-file")
+            .arg(tls_dir.join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(tls_dir.join("tls.key"))
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("--client-ca") && err.contains(&*file.to_string_lossy()),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // An unknown mode names the value.
+    let o = Command::new(BIN)
+        .args(["webhook", "--certificates", "cert-manager"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cert-manager"));
 }

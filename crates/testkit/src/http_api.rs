@@ -1,6 +1,7 @@
 //! The HTTPS front of the stand-in: routing Kubernetes API paths to the store, watches, and
 //! access reviews.
 
+use crate::patch::{self, FieldSelector, PatchType};
 use crate::store::{EventType, StoredEvent, status};
 use crate::{Error, GoneMode, Issued, RecordedRequest, Shared, lock};
 use bytes::Bytes;
@@ -113,6 +114,7 @@ struct Query {
     resource_version: Option<String>,
     bookmarks: bool,
     timeout: Option<Duration>,
+    field_selector: String,
 }
 
 fn parse_query(q: &str) -> Query {
@@ -121,6 +123,7 @@ fn parse_query(q: &str) -> Query {
         resource_version: None,
         bookmarks: false,
         timeout: None,
+        field_selector: String::new(),
     };
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -130,6 +133,7 @@ fn parse_query(q: &str) -> Query {
             "resourceVersion" => out.resource_version = Some(v),
             "allowWatchBookmarks" => out.bookmarks = v == "true",
             "timeoutSeconds" => out.timeout = v.parse::<u64>().ok().map(Duration::from_secs),
+            "fieldSelector" => out.field_selector = v,
             _ => {}
         }
     }
@@ -201,11 +205,30 @@ fn path_not_found(path: &str) -> Error {
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    lock(&shared.requests).push(RecordedRequest {
-        method: req.method().to_string(),
-        path: path.clone(),
-        query: query.clone(),
-    });
+    let index = {
+        let mut requests = lock(&shared.requests);
+        requests.push(RecordedRequest {
+            method: req.method().to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            status: 0,
+        });
+        requests.len() - 1
+    };
+    let resp = handle_recorded(&shared, req, path, query).await;
+    if let Some(r) = lock(&shared.requests).get_mut(index) {
+        r.status = resp.status().as_u16();
+    }
+    resp
+}
+
+async fn handle_recorded(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    path: String,
+    query: String,
+) -> Response<Body> {
+    let shared = shared.clone();
     let expected = format!("Bearer {}", shared.token);
     if req
         .headers()
@@ -220,11 +243,30 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         Err(e) => return error_response(e),
     };
     let method = req.method().clone();
+    if let Some(code) = lock(&shared.faults).injected_error(method.as_str(), &path) {
+        return full(
+            code,
+            &status(
+                code,
+                "InternalError",
+                format!("injected failure of {method} {path}"),
+            ),
+        );
+    }
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = match req.into_body().collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => return full(400, &status(400, "BadRequest", e.to_string())),
     };
     let q = parse_query(&query);
+    let selector = match FieldSelector::parse(&q.field_selector) {
+        Ok(s) => s,
+        Err(e) => return error_response(e),
+    };
     let result = match route {
         Route::AccessReview { namespace } if method == Method::POST => {
             access_review(&shared, namespace.as_deref(), &body).await
@@ -234,14 +276,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             (&Method::GET, None) if q.watch => {
                 let mut paused = shared.watches_paused.subscribe();
                 let _ = paused.wait_for(|p| !*p).await;
-                return watch(&shared, &t, &q);
+                return watch(&shared, &t, &q, selector);
             }
             (&Method::GET, None) => match lock(&shared.faults).list_error {
                 Some(code) => Err(Error::Status {
                     code,
                     body: status(code, "InternalError", "injected list failure"),
                 }),
-                None => Ok(list(&shared, &t)),
+                None => Ok(list(&shared, &t, &selector)),
             },
             (&Method::GET, Some(name)) => {
                 let st = shared.state();
@@ -260,6 +302,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 shared.publish(ev);
                 Ok((200, v))
             }),
+            (&Method::PATCH, Some(name)) => PatchType::from_content_type(content_type.as_deref())
+                .and_then(|kind| {
+                    let mut st = shared.state();
+                    let ns = t.namespace.as_deref();
+                    let current = st.get(t.ty, ns.unwrap_or(""), name)?;
+                    let patched = patch::apply(&current, kind, &body)?;
+                    let (v, ev) = st.replace(t.ty, ns, Some(name), patched)?;
+                    shared.publish(ev);
+                    Ok((200, v))
+                }),
             (&Method::DELETE, Some(name)) => {
                 let mut st = shared.state();
                 st.delete(t.ty, t.namespace.as_deref().unwrap_or(""), name)
@@ -299,10 +351,11 @@ fn parse(body: &[u8]) -> Result<Value, Error> {
     })
 }
 
-fn list(shared: &Shared, t: &Target) -> (u16, Value) {
+fn list(shared: &Shared, t: &Target, selector: &FieldSelector) -> (u16, Value) {
     let st = shared.state();
     let rt = &st.types[t.ty];
-    let items = st.list(t.ty, t.namespace.as_deref());
+    let mut items = st.list(t.ty, t.namespace.as_deref());
+    items.retain(|o| selector.matches(o));
     (
         200,
         json!({
@@ -328,7 +381,7 @@ fn gone(requested: &str, compacted: u64) -> Value {
     )
 }
 
-fn watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Response<Body> {
+fn watch(shared: &Arc<Shared>, t: &Target, q: &Query, selector: FieldSelector) -> Response<Body> {
     let faults = lock(&shared.faults);
     let (gone_mode, bookmark_every) = (faults.gone_mode, faults.bookmark_interval);
     drop(faults);
@@ -373,13 +426,17 @@ fn watch(shared: &Arc<Shared>, t: &Target, q: &Query) -> Response<Body> {
         return resp;
     }
     let ns = t.namespace.clone();
+    let initial_selector = selector.clone();
     let matches = move |ev: &StoredEvent, ty: usize| {
-        ev.ty == ty && ns.as_deref().is_none_or(|n| n == ev.namespace)
+        ev.ty == ty
+            && ns.as_deref().is_none_or(|n| n == ev.namespace)
+            && selector.matches(&ev.object)
     };
     let initial: Vec<Bytes> = match from {
         None => st
             .list(t.ty, t.namespace.as_deref())
             .iter()
+            .filter(|o| initial_selector.matches(o))
             .map(|o| event_line(EventType::Added.as_str(), o))
             .collect(),
         Some(r) => st

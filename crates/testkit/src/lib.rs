@@ -11,9 +11,16 @@
 //!   counter, `uid` and `creationTimestamp` filled in, optimistic concurrency on PUT.
 //! - **Verbs**: GET, LIST (`kind: <Kind>List`, `metadata.resourceVersion`; across namespaces
 //!   or in one), WATCH (`?watch=true`, `resourceVersion`, `allowWatchBookmarks`,
-//!   `timeoutSeconds`; newline-delimited `{"type":..,"object":..}` events), POST, PUT, DELETE.
-//!   `limit` is ignored (every list is one page, which servers may do); label and field
-//!   selectors are not implemented.
+//!   `timeoutSeconds`; newline-delimited `{"type":..,"object":..}` events), POST, PUT, PATCH
+//!   (JSON merge patch and JSON patch; a failed JSON-patch operation such as a `test` is 422,
+//!   a patched resourceVersion other than the stored one is 409), DELETE. `limit` is ignored
+//!   (every list is one page, which servers may do); field selectors on `metadata.name` and
+//!   `metadata.namespace` filter lists and watches; label selectors are not implemented.
+//! - **Validation**: what the API server refuses with 422 `Invalid` where clients meet it:
+//!   a `kubernetes.io/tls` Secret without `tls.crt`/`tls.key`, a Secret's type changed,
+//!   non-base64 data or `caBundle`, duplicate webhook names, a Lease duration below 1.
+//! - **Injected failures**: [`ApiServer::fail_requests`] answers matching requests with an
+//!   error status (a PATCH of webhook configurations, a PUT of a Secret...).
 //! - **Watch history**: a watch from resourceVersion R replays the changes after R, then
 //!   streams live ones. R older than the compaction point ([`ApiServer::compact`], or the last
 //!   10,000 changes) gets a 410 `Expired` — as an `ERROR` event by default, or as an HTTP 410
@@ -45,6 +52,7 @@
 //! ```
 
 mod http_api;
+mod patch;
 pub mod registry;
 mod store;
 pub mod tls;
@@ -165,6 +173,7 @@ impl ResourceType {
             Self::new("", "v1", "serviceaccounts", "ServiceAccount", true),
             Self::new("", "v1", "configmaps", "ConfigMap", true),
             Self::new("", "v1", "secrets", "Secret", true),
+            Self::new("coordination.k8s.io", "v1", "leases", "Lease", true),
             Self::new("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", false),
             Self::new(
                 "admissionregistration.k8s.io",
@@ -202,6 +211,8 @@ pub struct RecordedRequest {
     pub path: String,
     /// The raw query string, `""` if none.
     pub query: String,
+    /// The HTTP status answered (0 while the request is being handled; 200 for a watch).
+    pub status: u16,
 }
 
 impl RecordedRequest {
@@ -220,6 +231,17 @@ pub(crate) struct Faults {
     pub gone_mode: GoneMode,
     pub bookmark_interval: Option<Duration>,
     pub list_error: Option<u16>,
+    /// (method, path substring, status): matching requests fail with that status.
+    pub request_errors: Vec<(String, String, u16)>,
+}
+
+impl Faults {
+    pub fn injected_error(&self, method: &str, path: &str) -> Option<u16> {
+        self.request_errors
+            .iter()
+            .find(|(m, p, _)| m == method && path.contains(p.as_str()))
+            .map(|(_, _, code)| *code)
+    }
 }
 
 pub(crate) struct Shared {
@@ -503,6 +525,20 @@ impl ApiServer {
     /// none at all — real servers send one about every minute).
     pub fn set_bookmark_interval(&self, every: Option<Duration>) {
         lock(&self.shared.faults).bookmark_interval = every;
+    }
+
+    /// Makes every request with `method` whose path contains `path_contains` fail with
+    /// `code` (`None`: answer those normally again). The request is still recorded. kube's
+    /// client retries 429, 503 and 504 with backoff (minutes in all): use 500 for a failure
+    /// the caller should see at once.
+    pub fn fail_requests(&self, method: &str, path_contains: &str, code: Option<u16>) {
+        let mut f = lock(&self.shared.faults);
+        f.request_errors
+            .retain(|(m, p, _)| !(m == method && p == path_contains));
+        if let Some(code) = code {
+            f.request_errors
+                .push((method.to_owned(), path_contains.to_owned(), code));
+        }
     }
 
     /// Makes access reviews fail with this HTTP status (`None`: evaluate normally).

@@ -235,6 +235,12 @@ impl State {
         obj: Value,
     ) -> Result<(Value, Arc<StoredEvent>), Error> {
         let (mut obj, ns, name) = self.normalise(ty, namespace, obj)?;
+        crate::patch::validate(
+            &self.types[ty].kind,
+            &self.types[ty].qualified(),
+            None,
+            &obj,
+        )?;
         let key = (ns.clone(), name.clone());
         if self.objects.get(&ty).is_some_and(|m| m.contains_key(&key)) {
             let t = &self.types[ty];
@@ -300,6 +306,12 @@ impl State {
                 ),
             });
         }
+        crate::patch::validate(
+            &self.types[ty].kind,
+            &self.types[ty].qualified(),
+            Some(&current),
+            &obj,
+        )?;
         let uid = current.pointer("/metadata/uid").cloned();
         if let Some(ts) = current.pointer("/metadata/creationTimestamp").cloned()
             && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)

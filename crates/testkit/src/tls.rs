@@ -52,6 +52,23 @@ impl TestCa {
         self.issuer.pem()
     }
 
+    /// Issues a client certificate (TLS client authentication) for `common_name`.
+    pub fn issue_client(&self, common_name: &str) -> Result<Issued, Error> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(rcgen_err)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().map_err(rcgen_err)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(rcgen_err)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().clone(),
+        })
+    }
+
     /// Issues a serving certificate for `sans` (DNS names or IP addresses) with a fresh key.
     pub fn issue(&self, common_name: &str, sans: &[&str]) -> Result<Issued, Error> {
         let mut params =

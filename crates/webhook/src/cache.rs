@@ -113,6 +113,9 @@ impl<K: Lookup<DynamicType = ()> + 'static> Debug for Cache<K> {
 pub struct CacheOptions {
     /// Keep an index by namespace, for [`Cache::visit_namespace`].
     pub index_by_namespace: bool,
+    /// Watch only what this field selector selects (`metadata.name=...` for one object,
+    /// which RBAC `resourceNames` then allows).
+    pub field_selector: Option<String>,
 }
 
 /// Drops the metadata no cache reader uses (`managedFields` alone is often most of an
@@ -308,7 +311,7 @@ where
         on_change: impl FnMut(&Store<R>) + Send + 'static,
         cancel: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
-        let stream = relisting_watcher(what, api).modify(modify);
+        let stream = relisting_watcher(what, api, watch_config(&opts)).modify(modify);
         Self::run(what, stream, opts, on_change, cancel)
     }
 }
@@ -328,7 +331,7 @@ impl<P: Projection> Cache<Slim<P>> {
     where
         W: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
     {
-        let stream = relisting_watcher(what, api)
+        let stream = relisting_watcher(what, api, watch_config(&opts))
             .map_ok(move |event| map_event(event, |w| Slim(project(w))));
         Self::run(what, stream, opts, on_change, cancel)
     }
@@ -344,17 +347,25 @@ fn map_event<A, B>(event: Event<A>, mut f: impl FnMut(A) -> B) -> Event<B> {
     }
 }
 
+fn watch_config(opts: &CacheOptions) -> watcher::Config {
+    match &opts.field_selector {
+        Some(f) => watcher::Config::default().fields(f),
+        None => watcher::Config::default(),
+    }
+}
+
 /// The watcher of `api` with backoff, replaced by a fresh one (which lists again) when a watch
 /// start fails with HTTP 410 (see the module documentation).
 fn relisting_watcher<R>(
     what: &'static str,
     api: Api<R>,
+    config: watcher::Config,
 ) -> impl Stream<Item = watcher::Result<Event<R>>> + Send + 'static
 where
     R: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     futures::stream::repeat_with(move || {
-        watcher::watcher(api.clone(), watcher::Config::default())
+        watcher::watcher(api.clone(), config.clone())
             .default_backoff()
             .take_while(move |event| {
                 let gone = matches!(

@@ -21,6 +21,25 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Parses and checks a PEM certificate chain and private key held in memory (the
+/// self-managed mode's Secret); `Err` says what is wrong.
+pub fn parse_pair(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, String> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: invalid PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("certificate: no CERTIFICATE block found".into());
+    }
+    let private = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| format!("key: no usable private key: {e}"))?;
+    CertifiedKey::from_der(chain, private, provider)
+        .map_err(|e| format!("certificate and key cannot be used together: {e}"))
+}
+
 /// Reads and checks a PEM certificate chain and private key.
 pub fn load_pair(
     cert: &Path,
@@ -54,6 +73,42 @@ pub fn load_pair(
     })
 }
 
+/// The verifier of `--client-ca`: client certificates must chain to a CA in `path` (PEM).
+/// Clients without one are let through the handshake (probes present none); the server
+/// refuses them on review paths.
+pub fn client_verifier(
+    path: &Path,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, Error> {
+    let err = |reason: String| Error::CertFile {
+        what: "client CA",
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let cas = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(format!("invalid PEM: {e}")))?;
+    if cas.is_empty() {
+        return Err(err("no CERTIFICATE block found".into()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots
+            .add(ca)
+            .map_err(|e| err(format!("not a usable CA certificate: {e}")))?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| err(e.to_string()))
+}
+
+/// Reads `path` as [`client_verifier`] will, so a bad file is reported at start-up.
+pub fn check_client_ca(path: &Path) -> Result<(), Error> {
+    client_verifier(path, Arc::new(rustls::crypto::ring::default_provider())).map(|_| ())
+}
+
 /// Hands every TLS handshake the current certificate pair.
 #[derive(Debug)]
 pub struct CertResolver {
@@ -72,7 +127,8 @@ impl CertResolver {
         self.current.load_full()
     }
 
-    fn store(&self, next: CertifiedKey) {
+    /// Makes `next` the pair new handshakes get.
+    pub fn store(&self, next: CertifiedKey) {
         self.current.store(Arc::new(next));
     }
 }

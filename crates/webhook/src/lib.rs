@@ -9,6 +9,9 @@
 //!   HTTP, the live views and the registry lookups of the Windows policies ([`windows`]).
 //! - [`certs`]: the serving certificate, re-read when the directory holding it changes (Secret
 //!   volumes swap a `..data` symlink, so watching the files themselves misses later rotations).
+//! - [`selfcert`]: self-managed certificates: a Lease-elected replica keeps a CA and the
+//!   serving certificate in a Secret, publishes the CA bundle into the webhook configurations
+//!   and rotates both without a failed review; every replica serves what the Secret holds.
 //! - [`LiveView`]: the [`ClusterView`](winkube_policy::ClusterView) backed by a watch-fed credspec
 //!   cache and SubjectAccessReviews (or a local RBAC cache, see [`AuthorizationMode`]).
 //! - [`Metrics`]: Prometheus text exposition.
@@ -22,6 +25,7 @@ pub mod paths;
 pub mod ratelimit;
 pub mod readiness;
 pub mod routes;
+pub mod selfcert;
 pub mod server;
 pub mod windows;
 
@@ -32,7 +36,8 @@ pub use metrics::Metrics;
 pub use paths::Endpoint;
 pub use readiness::Readiness;
 pub use routes::Router;
-pub use server::{Server, ServerConfig, serve};
+pub use selfcert::{SelfCertConfig, SelfManagedCerts};
+pub use server::{Certificates, Server, ServerConfig, serve};
 pub use windows::{LiveWindowsOptions, LiveWindowsView, WindowsPolicies, WindowsView};
 
 /// The crate version, reported by `/info`.
@@ -66,6 +71,14 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("cannot make the {what}: {source}")]
+    CertGenerate {
+        what: &'static str,
+        #[source]
+        source: rcgen::Error,
+    },
+    #[error("self-managed certificates: {0}")]
+    SelfCert(String),
 }
 
 /// Installs rustls' ring provider as the process default. The server itself builds its config

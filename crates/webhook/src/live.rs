@@ -137,7 +137,10 @@ impl RbacCache {
                 + Sync
                 + 'static,
         {
-            let opts = CacheOptions { index_by_namespace };
+            let opts = CacheOptions {
+                index_by_namespace,
+                ..CacheOptions::default()
+            };
             let modify = drop_unread_metadata::<R>;
             Cache::spawn(
                 what,

@@ -268,7 +268,7 @@ fn with_type(status: StatusCode, ty: &HeaderValue, body: Bytes) -> Response<Resp
     r
 }
 
-fn text(status: StatusCode, msg: &'static str) -> Response<ResponseBody> {
+pub(crate) fn text(status: StatusCode, msg: &'static str) -> Response<ResponseBody> {
     with_type(status, &TEXT_PLAIN, Bytes::from_static(msg.as_bytes()))
 }
 

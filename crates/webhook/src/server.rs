@@ -22,14 +22,30 @@ use winkube_policy::ClusterView;
 /// The API server refuses objects above roughly 3 MB, so a review of any admissible pod fits.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
+/// Where the serving certificate comes from.
+#[derive(Clone, Debug)]
+pub enum Certificates {
+    /// PEM files, re-read when their directory changes.
+    Files {
+        /// PEM certificate chain.
+        cert: PathBuf,
+        /// PEM private key (PKCS#8, PKCS#1 or SEC1), re-read with the certificate.
+        key: PathBuf,
+    },
+    /// A resolver someone else keeps current (the self-managed mode's Secret watch,
+    /// [`crate::selfcert`]).
+    Resolver(Arc<CertResolver>),
+}
+
 /// How the server listens and behaves.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub addr: SocketAddr,
-    /// PEM certificate chain, re-read when its directory changes.
-    pub tls_cert: PathBuf,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1), re-read with the certificate.
-    pub tls_key: PathBuf,
+    pub certificates: Certificates,
+    /// PEM file of the CAs that sign the API server's client certificate: when set, review
+    /// paths answer only clients presenting a certificate they signed (health and info stay
+    /// open to probes, which present none).
+    pub client_ca: Option<PathBuf>,
     /// Give `/mutate`d pods without a hostname a random 15-character one (`RANDOM_HOSTNAME`).
     pub random_hostname: bool,
     /// Largest accepted review body; bigger requests get 413.
@@ -51,11 +67,27 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// Serving the certificate files `tls_cert` and `tls_key`.
     pub fn new(addr: SocketAddr, tls_cert: PathBuf, tls_key: PathBuf) -> Self {
+        Self::with_certificates(
+            addr,
+            Certificates::Files {
+                cert: tls_cert,
+                key: tls_key,
+            },
+        )
+    }
+
+    /// Serving what `resolver` holds.
+    pub fn with_resolver(addr: SocketAddr, resolver: Arc<CertResolver>) -> Self {
+        Self::with_certificates(addr, Certificates::Resolver(resolver))
+    }
+
+    pub fn with_certificates(addr: SocketAddr, certificates: Certificates) -> Self {
         Self {
             addr,
-            tls_cert,
-            tls_key,
+            certificates,
+            client_ca: None,
             random_hostname: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown_grace: Duration::from_secs(20),
@@ -66,6 +98,13 @@ impl ServerConfig {
             cancel: CancellationToken::new(),
         }
     }
+}
+
+fn client_cert_required() -> http::Response<crate::routes::ResponseBody> {
+    crate::routes::text(
+        http::StatusCode::UNAUTHORIZED,
+        "a client certificate signed by the configured client CA is required\n",
+    )
 }
 
 /// Binds, then serves until `shutdown` completes; see [`Server`].
@@ -94,7 +133,9 @@ pub struct Server<V> {
     resolver: Arc<CertResolver>,
     /// Stops the reloader when the server stops.
     stop_tasks: CancellationToken,
-    _reloader: ReloaderGuard,
+    _reloader: Option<ReloaderGuard>,
+    /// Review paths need a verified client certificate (`client_ca`).
+    require_client_cert: bool,
 }
 
 impl<V: ClusterView + 'static> Server<V> {
@@ -110,26 +151,37 @@ impl<V: ClusterView + 'static> Server<V> {
     ) -> Result<Self, Error> {
         crate::install_crypto_provider();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let initial = certs::load_pair(&config.tls_cert, &config.tls_key, &provider)?;
-        let resolver = Arc::new(CertResolver::new(initial));
         let stop_tasks = config.cancel.child_token();
-        let reloader = certs::spawn_reloader(
-            ReloadOptions {
-                cert: config.tls_cert.clone(),
-                key: config.tls_key.clone(),
-                debounce: config.cert_reload_debounce,
-                poll_interval: config.cert_poll_interval,
-            },
-            resolver.clone(),
-            provider.clone(),
-            metrics.clone(),
-            stop_tasks.clone(),
-        )?;
+        let (resolver, reloader) = match &config.certificates {
+            Certificates::Files { cert, key } => {
+                let initial = certs::load_pair(cert, key, &provider)?;
+                let resolver = Arc::new(CertResolver::new(initial));
+                let reloader = certs::spawn_reloader(
+                    ReloadOptions {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                        debounce: config.cert_reload_debounce,
+                        poll_interval: config.cert_poll_interval,
+                    },
+                    resolver.clone(),
+                    provider.clone(),
+                    metrics.clone(),
+                    stop_tasks.clone(),
+                )?;
+                (resolver, Some(reloader))
+            }
+            Certificates::Resolver(r) => (r.clone(), None),
+        };
 
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+        let builder = match &config.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                builder.with_client_cert_verifier(certs::client_verifier(path, provider)?)
+            }
+        };
+        let mut tls = builder.with_cert_resolver(resolver.clone());
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
         let listener = TcpListener::bind(config.addr)
@@ -152,7 +204,9 @@ impl<V: ClusterView + 'static> Server<V> {
                 random_hostname: config.random_hostname,
             },
         );
+        let require_client_cert = config.client_ca.is_some();
         Ok(Self {
+            require_client_cert,
             listener,
             local_addr,
             acceptor: TlsAcceptor::from(Arc::new(tls)),
@@ -199,6 +253,7 @@ impl<V: ClusterView + 'static> Server<V> {
             resolver: _,
             stop_tasks,
             _reloader,
+            require_client_cert,
         } = self;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -248,9 +303,20 @@ impl<V: ClusterView + 'static> Server<V> {
                         return;
                     }
                 };
-                let service = hyper::service::service_fn(move |req| {
+                // The verifier accepted the certificate if there is one; without one, only the
+                // paths probes use are answered.
+                let authenticated = tls.get_ref().1.peer_certificates().is_some();
+                let service = hyper::service::service_fn(move |req: http::Request<_>| {
                     let router = router.clone();
-                    async move { Ok::<_, Infallible>(router.handle(req).await) }
+                    async move {
+                        if require_client_cert
+                            && !authenticated
+                            && crate::Endpoint::from_path(req.uri().path()).is_some()
+                        {
+                            return Ok::<_, Infallible>(client_cert_required());
+                        }
+                        Ok::<_, Infallible>(router.handle(req).await)
+                    }
                 });
                 let conn = builder
                     .serve_connection(TokioIo::new(tls), service)

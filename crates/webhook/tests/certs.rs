@@ -318,3 +318,80 @@ async fn tls_1_2_clients_are_served() {
     let mut c = connect(addr, Arc::new(tls12)).await.unwrap();
     assert_eq!(c.get("/health").await.unwrap().0, 204);
 }
+
+/// `--client-ca`: review paths answer only clients whose certificate the CA signed; probes
+/// without one still get /health and /info; a certificate of another CA fails the handshake.
+#[tokio::test]
+async fn client_ca_limits_review_paths_to_the_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_ca = TestCa::new("serving").unwrap();
+    let (cert, key) = write_pair(
+        dir.path(),
+        &server_ca.issue("winkube", &["localhost"]).unwrap(),
+    );
+    let client_ca = TestCa::new("api-server clients").unwrap();
+    let ca_file = dir.path().join("client-ca.pem");
+    std::fs::write(&ca_file, client_ca.cert_pem()).unwrap();
+    let mut c = config(cert.clone(), key.clone());
+    c.client_ca = Some(ca_file);
+    let server = bind(c, view(), Readiness::ready_now()).await.unwrap();
+    let addr = server.local_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(server.run(stop.clone().cancelled_owned()));
+    let pod = gmsa_pod("default", "credspec-0", None);
+    let body = review_body("u1", "CREATE", "apps", &pod);
+
+    // The API server's client certificate.
+    let apiserver = client_ca.issue_client("kube-apiserver").unwrap();
+    let mut conn = connect(
+        addr,
+        client_tls_with_cert(&[server_ca.cert_der()], &apiserver),
+    )
+    .await
+    .unwrap();
+    let (status, _) = conn.post("/mutate", body.clone()).await.unwrap();
+    assert_eq!(status, 200);
+
+    // No client certificate: probes work, reviews do not.
+    let mut anon = connect(addr, client_tls(&[server_ca.cert_der()], &[b"http/1.1"]))
+        .await
+        .unwrap();
+    assert_eq!(anon.get("/health").await.unwrap().0, 204);
+    assert_eq!(anon.get("/info").await.unwrap().0, 200);
+    for path in [
+        "/mutate",
+        "/validate",
+        "/mutate-windows",
+        "/validate-windows",
+    ] {
+        let (status, text) = anon.post(path, body.clone()).await.unwrap();
+        assert_eq!(status, 401, "{path}");
+        assert!(String::from_utf8_lossy(&text).contains("client certificate"));
+    }
+
+    // A certificate another CA signed is refused in the handshake.
+    let stranger = TestCa::new("somebody else")
+        .unwrap()
+        .issue_client("pod")
+        .unwrap();
+    let refused = async {
+        let mut c = connect(
+            addr,
+            client_tls_with_cert(&[server_ca.cert_der()], &stranger),
+        )
+        .await?;
+        c.post("/mutate", body.clone())
+            .await
+            .map_err(std::io::Error::other)
+    };
+    assert!(refused.await.is_err());
+
+    // A CA file that is not one is an error naming it.
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "garbage").unwrap();
+    let mut c = config(cert, key);
+    c.client_ca = Some(bad.clone());
+    let e = bind(c, view(), Readiness::ready_now()).await.err().unwrap();
+    assert!(e.to_string().contains(&*bad.to_string_lossy()), "{e}");
+    stop.cancel();
+}

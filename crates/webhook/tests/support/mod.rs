@@ -189,6 +189,31 @@ pub fn client_tls(cas: &[CertificateDer<'static>], alpn: &[&[u8]]) -> Arc<rustls
     Arc::new(cfg)
 }
 
+/// [`client_tls`] presenting `client` (certificate and key PEM) as its client certificate.
+pub fn client_tls_with_cert(
+    cas: &[CertificateDer<'static>],
+    client: &winkube_testkit::Issued,
+) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots.add(ca.clone()).unwrap();
+    }
+    let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(vec![client.cert_der.clone()], key)
+    .unwrap();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.resumption = rustls::client::Resumption::disabled();
+    Arc::new(cfg)
+}
+
 /// One keep-alive HTTP/1.1 connection over TLS.
 pub struct Conn {
     pub sender: http1::SendRequest<Full<Bytes>>,
@@ -198,9 +223,20 @@ pub struct Conn {
 }
 
 pub async fn connect(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> std::io::Result<Conn> {
+    connect_to(addr, tls, "localhost").await
+}
+
+/// [`connect`], verifying the server's certificate for `server_name` (as the API server
+/// does for `<service>.<namespace>.svc`).
+pub async fn connect_to(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    server_name: &str,
+) -> std::io::Result<Conn> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = ServerName::try_from(server_name.to_owned()).map_err(std::io::Error::other)?;
     let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .connect(name, tcp)
         .await?;
     let (_, session) = stream.get_ref();
     let peer_cert = session.peer_certificates().unwrap()[0].clone();
