@@ -197,3 +197,43 @@ fn bash_completion_loads_in_bash() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("winkube"));
 }
+
+#[test]
+fn help_names_only_files_that_exist_and_says_what_the_webhook_answers() {
+    for cmd in [
+        vec!["--help"],
+        vec!["admit", "--help"],
+        vec!["lint", "--help"],
+        vec!["webhook", "--help"],
+        vec!["manifests", "--help"],
+        vec!["manifests", "install", "--help"],
+        vec!["runtimeclass", "--help"],
+        vec!["completion", "--help"],
+    ] {
+        let help = stdout(&winkube(&cmd));
+        for word in help.split_whitespace() {
+            let word = word.trim_matches(|c: char| "`'\",;:()".contains(c));
+            if word.starts_with("examples/") {
+                assert!(
+                    repo().join(word).exists(),
+                    "{cmd:?} names {word}, which does not exist"
+                );
+            }
+        }
+    }
+    let webhook = stdout(&winkube(&["webhook", "--help"]));
+    assert!(webhook.contains("admission.k8s.io/v1"), "{webhook}");
+    assert!(!webhook.contains("v1 or\nv1beta1"), "{webhook}");
+    for s in [
+        "--offline",
+        "--show-pods",
+        "-f, --filename",
+        "-R, --recursive",
+    ] {
+        let admit = stdout(&winkube(&["admit", "--help"]));
+        if s == "--offline" {
+            assert!(webhook.contains(s), "webhook --help lacks {s}");
+        }
+        assert!(admit.contains(s), "admit --help lacks {s}");
+    }
+}
