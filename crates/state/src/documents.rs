@@ -201,8 +201,18 @@ fn values_of(source: &Source, text: &str) -> Result<Vec<Value>, String> {
     } else {
         None
     };
-    // serde-saphyr refuses duplicate keys by default (`DuplicateKeyPolicy::Error`).
-    match serde_saphyr::from_str_multiple::<Value, Vec<Value>>(text) {
+    // serde-saphyr refuses duplicate keys by default (`DuplicateKeyPolicy::Error`). Its
+    // default budget (1024 documents, 250k nodes) is for small configuration files; a
+    // rendered chart or a `kubectl get -A -o yaml` dump is a local file the user chose and
+    // is longer. Depth, alias and scalar-size limits stay as they are.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 1_000_000,
+            max_nodes: 50_000_000,
+            max_events: 200_000_000,
+        },
+    };
+    match serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(text, options) {
         Ok(values) => Ok(values.into_iter().filter(|v| !v.is_null()).collect()),
         Err(e) => {
             let at = e
@@ -426,6 +436,18 @@ mod tests {
         .to_string();
         let line: u32 = e.split(':').nth(1).unwrap().parse().unwrap();
         assert!((5..=6).contains(&line), "{e}");
+    }
+
+    #[test]
+    fn long_streams_parse() {
+        // A rendered chart or a cluster dump: past the YAML parser's default 1024 documents.
+        let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n";
+        let text = vec![doc; 3000].join("---\n");
+        let docs = parse_documents(&src(), &text).unwrap();
+        assert_eq!(docs.len(), 3000);
+        // Duplicate keys are still refused with the larger budget.
+        let e = parse_documents(&src(), "apiVersion: v1\nkind: Pod\nkind: Pod\n").unwrap_err();
+        assert!(e.to_string().contains("invalid YAML"), "{e}");
     }
 
     #[test]
