@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
-use winkube_policy::{Admitted, ClusterView, ReviewContext, admit_pod, check_manifest_keys};
+use winkube_policy::{Admitted, ReviewContext, admit_pod, check_manifest_keys};
 
 use winkube_state::documents::{Document, describe};
 
@@ -54,39 +54,87 @@ pub struct Target {
     pointer: &'static str,
 }
 
+impl Target {
+    /// A workload's pod template, not a Pod.
+    pub fn is_workload(&self) -> bool {
+        !self.pointer.is_empty()
+    }
+}
+
 /// A document and the pods in it (several for a List).
 #[derive(Debug)]
 pub struct Input {
     pub doc: Document,
     /// For a List: (item index, targets of the item); otherwise one entry with index 0.
     pub targets: Vec<(Option<usize>, Target)>,
+    /// Objects that are not pods or workloads (Namespaces, Services, ConfigMaps, CRDs...):
+    /// `admit` prints them unchanged, `lint` counts them as skipped.
+    pub others: usize,
+    /// Those of `others` that are cluster state (credspecs, RBAC, ...), added to the view.
+    pub state: usize,
 }
 
-/// Turns a document into pods to admit. Anything that is not a pod or a workload is an
-/// input error: admitting a Service would silently prove nothing.
-pub fn prepare(doc: Document, default_namespace: &str) -> Result<Input, InputError> {
-    let mut targets = Vec::new();
-    let group = doc.api_version().split_once('/').map_or("", |(g, _)| g);
-    if group.is_empty() && doc.kind() == "List" {
-        let items = match doc.value.get("items") {
+/// Turns a document into pods to admit. Cluster state (credspecs, RBAC, service
+/// accounts, nodes, RuntimeClasses, pull secrets) is added to `view`; any other kind
+/// passes through. A pod or workload that cannot be read is an input error.
+pub fn prepare(
+    doc: Document,
+    default_namespace: &str,
+    view: &mut FileView,
+) -> Result<Input, InputError> {
+    let mut input = Input {
+        doc,
+        targets: Vec::new(),
+        others: 0,
+        state: 0,
+    };
+    let group = input
+        .doc
+        .api_version()
+        .split_once('/')
+        .map_or("", |(g, _)| g);
+    if group.is_empty() && input.doc.kind() == "List" {
+        let items = match input.doc.value.get("items") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items.clone(),
             Some(other) => {
                 return Err(InputError(format!(
                     "{}: List `items` must be a list, got {}",
-                    doc.location(),
+                    input.doc.location(),
                     describe(other)
                 )));
             }
         };
         for (i, item) in items.into_iter().enumerate() {
-            let item_doc = doc.list_item(i, item)?;
-            targets.push((Some(i), target(&item_doc, default_namespace)?));
+            let item_doc = input.doc.list_item(i, item)?;
+            input.add(Some(i), item_doc, default_namespace, view)?;
         }
     } else {
-        targets.push((None, target(&doc, default_namespace)?));
+        let doc = input.doc.clone();
+        input.add(None, doc, default_namespace, view)?;
     }
-    Ok(Input { doc, targets })
+    Ok(input)
+}
+
+impl Input {
+    fn add(
+        &mut self,
+        item: Option<usize>,
+        doc: Document,
+        default_namespace: &str,
+        view: &mut FileView,
+    ) -> Result<(), InputError> {
+        if template_pointer(doc.api_version(), doc.kind()).is_some() {
+            self.targets.push((item, target(&doc, default_namespace)?));
+            return Ok(());
+        }
+        self.others += 1;
+        if FileView::is_state(&doc) {
+            self.state += 1;
+            view.add_input(doc)?;
+        }
+        Ok(())
+    }
 }
 
 fn target(doc: &Document, default_namespace: &str) -> Result<Target, InputError> {
@@ -215,11 +263,12 @@ pub struct Verdict {
 }
 
 /// Admits one pod against `view`. `hostname` is the random hostname to offer when
-/// `--random-hostname` is on.
-pub async fn admit_target<V: ClusterView>(
+/// `--random-hostname` is on. `has_state`: cluster state was given, so a service account
+/// missing from it is worth a warning.
+pub async fn admit_target(
     target: &Target,
-    view: &V,
-    state: Option<&FileView>,
+    view: &FileView,
+    has_state: bool,
     hostname: Option<String>,
 ) -> Verdict {
     let ctx = ReviewContext {
@@ -227,18 +276,30 @@ pub async fn admit_target<V: ClusterView>(
     };
     let admitted = admit_pod(&target.pod, &target.namespace, view, &ctx).await;
     let mut extra_warnings = Vec::new();
-    if let Some(state) = state {
+    if has_state {
         let sa = target
             .pod
             .pointer("/spec/serviceAccountName")
             .and_then(Value::as_str)
             .unwrap_or("default");
-        if !state.has_service_account(&target.namespace, sa) {
+        if !view.has_service_account(&target.namespace, sa) {
             extra_warnings.push(format!(
                 "service account \"{}/{sa}\" is not in the state directory; the API server refuses pods whose service account does not exist",
                 target.namespace
             ));
         }
+    }
+    if !admitted.allowed && admitted.code == 404 && view.credspec_count() == 0 {
+        // The usual cause: no --state at all, or a state directory without credspecs.
+        extra_warnings.push(format!(
+            "the cluster state has no GMSACredentialSpec ({}): build a state directory from the cluster with `{}` and pass --state state/ (see README, \"Cluster state\")",
+            if has_state {
+                "none in --state or among the inputs"
+            } else {
+                "no --state given, and none among the inputs"
+            },
+            crate::evaluate::STATE_HOWTO
+        ));
     }
     Verdict {
         admitted,
@@ -293,14 +354,23 @@ pub fn random_hostname() -> String {
     s
 }
 
-pub const ABOUT: &str = "Run the admission webhook's decision (gMSA, Windows policies) on manifest files, without a cluster";
+pub const ABOUT: &str =
+    "Run the admission webhook's decision (gMSA, Windows policies) on manifests, without a cluster";
 
 pub const LONG: &str = "\
-Run the admission webhook's decision on manifest files, without a cluster.
+Run the admission webhook's decision on manifests, without a cluster.
 
-Each FILE (or `-` for standard input) holds YAML documents or JSON objects: Pods, or
-Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers
-and PodTemplates, whose pod template is admitted as the pod their controller would create.
+Inputs are files, directories (read recursively: *.yaml, *.yml, *.json) and `-` for
+standard input, as arguments or with kubectl's -f/--filename (repeatable; -R is accepted).
+Each holds YAML documents or JSON objects, such as `helm template` output. Pods are
+admitted as they are; Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs,
+ReplicationControllers and PodTemplates through their pod template, as the pod their
+controller would create; `kind: List` items one by one. Any other object (Namespace,
+Service, ConfigMap, CRD...) passes through unchanged. Cluster state among the inputs
+(credspecs, RBAC, service accounts, nodes, RuntimeClasses, pull secrets) is used as well
+as --state. In a directory, files that are not Kubernetes manifests (Helm values,
+Chart.yaml, kustomization.yaml) are skipped with a note.
+
 The pod is reviewed as the API server would send it: namespace from the manifest (else
 --namespace, else `default`), service account `default` when none is set. The mutating
 phase (credspec contents inlined) runs first, then the validating phase (the service
@@ -319,20 +389,32 @@ which GMSACredentialSpecs, ServiceAccounts, Roles, ClusterRoles, RoleBindings,
 ClusterRoleBindings, Nodes (node.kubernetes.io/windows-build), RuntimeClasses and Secrets
 of type kubernetes.io/dockerconfigjson are read (other kinds are ignored); a file named
 images.yaml holds pinned image metadata instead. RBAC is evaluated locally for the
-identity the webhook's SubjectAccessReview uses. Without --state the cluster is empty.
+identity the webhook's SubjectAccessReview uses. Without --state the cluster is empty;
+build a state directory from a cluster with
+  mkdir -p state && kubectl get gmsacredentialspecs,clusterroles,clusterrolebindings,roles,rolebindings,nodes,runtimeclasses -A -o yaml > state/cluster.yaml
 
-Output: admitted objects, mutated, as YAML (or JSON) on stdout; warnings and denials on
-stderr, e.g. `denied (403): service account \"web\" is not authorized to `use` GMSA cred
-spec \"gmsa-webapp-1\"`. Every input is processed and reported.
+Output, safe to apply: Pods as admission changes them (credspec contents inlined,
+scheduling added); every other object as the API server would store it, so workloads come
+back unchanged: the webhook changes the pods a workload creates, never the workload (a
+template with the contents baked in would break every later pod once the credspec
+changes). --show-pods prints, instead of each workload, the pod its controller would
+create as admission changes it (to read, not to apply). YAML (or JSON with -o json) on
+stdout; warnings and denials on stderr, e.g. `denied (403): service account \"web\" is
+not authorized to `use` GMSA cred spec \"gmsa-webapp-1\"`. Every input is processed and
+reported; denied objects are not printed.
 
-Exit codes: 0 all admitted, 1 at least one denied, 2 bad usage or input (nothing printed).";
+Exit codes: 0 all admitted, 1 at least one denied, 2 bad usage or input (a file that does
+not parse is named with its line, the rest is still checked, and nothing is printed on
+stdout).";
 
 pub const EXAMPLES: &str = "\
 Examples:
   winkube admit --state examples/state examples/webapp-pod.yaml
   kubectl get deploy web -o yaml | winkube admit --state cluster-state/ -
-  winkube admit --state cluster-state/ --namespace prod -o json k8s/*.yaml
-  winkube admit --state examples/state --policy examples/policy.yaml --offline examples/windows/web.yaml";
+  helm template my-release ./chart | winkube admit --state cluster-state/ -
+  winkube admit --state cluster-state/ --namespace prod -o json -f k8s/ -R
+  winkube admit --state examples/state --policy examples/policy.yaml --offline examples/windows/iis-pod.yaml
+  winkube admit --state examples/state --show-pods examples/webapp-deployment.yaml";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -345,17 +427,25 @@ pub enum OutputFormat {
 pub struct AdmitArgs {
     #[command(flatten)]
     pub eval: EvalArgs,
-    /// Give gMSA pods without a hostname a random 15-character one, as RANDOM_HOSTNAME=true
-    #[arg(long)]
+    /// Give gMSA pods without a hostname a random 15-character one, as the webhook's
+    /// --random-hostname and RANDOM_HOSTNAME=true (Go ParseBool syntax: --random-hostname,
+    /// --random-hostname=false)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = crate::config::parse_go_bool)]
     pub random_hostname: bool,
     /// Output format of the admitted objects
     #[arg(long, short = 'o', value_enum, default_value = "yaml")]
     pub output: OutputFormat,
+    /// Print, instead of each workload, the pod its controller would create as admission
+    /// changes it (not for applying: the workload itself is never changed)
+    #[arg(long)]
+    pub show_pods: bool,
 }
 
 pub fn run(args: AdmitArgs) -> ExitCode {
-    // Everything is read and checked before anything is admitted: bad input prints
-    // nothing on stdout.
+    // Everything is read and checked before anything is admitted; with an input error,
+    // the rest is still checked but nothing is printed on stdout.
     let (loaded, runtime) = match evaluate::prepare(&args.eval) {
         Ok(p) => p,
         Err(code) => return code,
@@ -373,7 +463,19 @@ pub fn run(args: AdmitArgs) -> ExitCode {
                 eprintln!("{who}: warning: {w}");
             }
             match result.denial() {
-                None => write_back(&mut value, *item, target, result.pod()),
+                None if !target.is_workload() => {
+                    write_back(&mut value, *item, target, result.pod());
+                }
+                None if args.show_pods => replace(&mut value, *item, result.pod().clone()),
+                None => {
+                    let changes = json_patch::diff(&target.pod, result.pod()).0.len();
+                    if changes > 0 {
+                        eprintln!(
+                            "{who}: admitted; printed unchanged, as the API server stores it: each pod it creates would get {changes} change{} (--show-pods prints that pod)",
+                            if changes == 1 { "" } else { "s" }
+                        );
+                    }
+                }
                 Some((code, message)) => {
                     all_admitted = false;
                     denied += 1;
@@ -384,6 +486,19 @@ pub fn run(args: AdmitArgs) -> ExitCode {
         if all_admitted {
             admitted_docs.push(value);
         }
+    }
+    if !loaded.input_errors.is_empty() {
+        // Half a stream would be applied as if it were all of it.
+        eprintln!(
+            "error: {} input error{}: nothing printed",
+            loaded.input_errors.len(),
+            if loaded.input_errors.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
+        return evaluate::exit_code(&loaded, denied);
     }
 
     let out = match args.output {
@@ -404,7 +519,18 @@ pub fn run(args: AdmitArgs) -> ExitCode {
     if let Err(code) = evaluate::write_stdout(&out) {
         return code;
     }
-    evaluate::exit_code(denied)
+    evaluate::exit_code(&loaded, denied)
+}
+
+/// Replaces the document (or its List item) with `object`.
+fn replace(doc: &mut Value, item: Option<usize>, object: Value) {
+    let dest = match item {
+        Some(i) => doc.pointer_mut(&format!("/items/{i}")),
+        None => Some(doc),
+    };
+    if let Some(dest) = dest {
+        *dest = object;
+    }
 }
 
 #[cfg(test)]
@@ -423,6 +549,7 @@ mod tests {
         let input = prepare(
             doc("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: i}]}\n"),
             "default",
+            &mut FileView::empty(),
         )
         .unwrap();
         let t = &input.targets[0].1;
@@ -438,6 +565,7 @@ mod tests {
         let input = prepare(
             doc("apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: nightly}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec: {serviceAccount: batch, containers: []}\n"),
             "ops",
+            &mut FileView::empty(),
         )
         .unwrap();
         let t = &input.targets[0].1;
@@ -446,19 +574,34 @@ mod tests {
     }
 
     #[test]
-    fn non_workloads_and_missing_specs_are_input_errors() {
-        let e = prepare(
+    fn other_kinds_pass_through_and_state_kinds_feed_the_view() {
+        let mut view = FileView::empty();
+        let input = prepare(
             doc("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"),
             "default",
+            &mut view,
         )
-        .unwrap_err();
-        assert!(
-            e.0.starts_with("w.yaml (document 1): Service \"s\" (v1) is not a pod or workload"),
-            "{e}"
-        );
+        .unwrap();
+        assert!(input.targets.is_empty());
+        assert_eq!((input.others, input.state), (1, 0));
+        let input = prepare(
+            doc("apiVersion: v1\nkind: List\nitems:\n- apiVersion: windows.k8s.io/v1\n  kind: GMSACredentialSpec\n  metadata: {name: cs}\n  credspec: {CmsPlugins: [ActiveDirectory]}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n  spec: {containers: []}\n"),
+            "default",
+            &mut view,
+        )
+        .unwrap();
+        assert_eq!(input.targets.len(), 1);
+        assert_eq!(input.targets[0].0, Some(2));
+        assert_eq!((input.others, input.state), (2, 1));
+        assert_eq!(view.credspec_count(), 1);
+    }
+
+    #[test]
+    fn missing_specs_are_input_errors() {
         let e = prepare(
             doc("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {}\n"),
             "default",
+            &mut FileView::empty(),
         )
         .unwrap_err();
         assert_eq!(
@@ -468,6 +611,7 @@ mod tests {
         let e = prepare(
             doc("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"),
             "default",
+            &mut FileView::empty(),
         )
         .unwrap_err();
         assert_eq!(e.0, "w.yaml (document 1): Pod default/p: missing spec");
@@ -479,7 +623,7 @@ mod tests {
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec: {containers: [{name: c}]}\n",
         );
         let mut value = d.value.clone();
-        let input = prepare(d, "default").unwrap();
+        let input = prepare(d, "default", &mut FileView::empty()).unwrap();
         let t = &input.targets[0].1;
         let mut pod = t.pod.clone();
         pod["spec"]["hostname"] = json!("h");

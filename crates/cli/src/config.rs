@@ -173,6 +173,10 @@ pub struct WebhookArgs {
     /// a cluster: no API server needed, ready immediately. For tests and demos.
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// With --state: never ask a registry; image metadata only from the state directory's
+    /// images.yaml (as `winkube admit --offline`)
+    #[arg(long, requires = "state")]
+    pub offline: bool,
     /// Windows workload policy file (YAML; see docs/windows-policies.md), served on
     /// /mutate-windows and /validate-windows. Those paths are always served: without this
     /// flag, with the defaults (scheduling and OS-build compatibility enforce, memory and
@@ -209,6 +213,7 @@ impl Default for WebhookArgs {
             cert_reload: None,
             authorization: Authorization::SubjectAccessReview,
             state: None,
+            offline: false,
             policy: None,
             registry: RegistryArgs::default(),
             registry_cache_size: DEFAULT_REGISTRY_CACHE_SIZE,

@@ -1,16 +1,32 @@
-//! The command's manifest input (files or stdin, parsed by [`winkube_state::documents`])
-//! and output (YAML streams with a stable key order).
+//! The command's manifest input (files, directories or stdin, parsed by
+//! [`winkube_state::documents`]) and output (YAML streams with a stable key order).
 //!
 //! Every error names the source (file path or `<stdin>`) and, where it is about one
 //! document, its 1-based index, so a user can find the culprit in a long manifest.
 
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use serde_json::Value;
 use winkube_state::StateError;
-use winkube_state::documents::{Document, Source, parse_documents};
+use winkube_state::documents::{Document, Source, check_object, manifest_files, parse_values};
+
+/// The manifest inputs of `admit` and `lint`, as kubectl takes them.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Manifest files or directories (read recursively: *.yaml, *.yml, *.json); `-` reads
+    /// standard input
+    #[arg(value_name = "FILE", required_unless_present = "filename")]
+    pub files: Vec<PathBuf>,
+    /// A manifest file or directory, as kubectl's -f (repeatable; `-` is standard input)
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Vec<PathBuf>,
+    /// Accepted as kubectl's -R: directories are always read recursively
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
 
 /// `-` means standard input, like kubectl's `-f -`.
 pub fn source_from_arg(arg: &Path) -> Source {
@@ -39,21 +55,127 @@ impl From<StateError> for InputError {
     }
 }
 
-/// Reads all documents of `source`. Empty documents (only comments or `---`) are skipped,
-/// as kubectl does; every remaining document must be a mapping with `apiVersion` and `kind`.
-pub fn read_source(source: &Source) -> Result<Vec<Document>, InputError> {
-    let text = match source {
-        Source::File(path) => std::fs::read_to_string(path)
+/// Every document of every input, with what could not be read.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub docs: Vec<Document>,
+    /// Files or documents that cannot be read or parsed (exit code 2); the rest is still
+    /// checked.
+    pub errors: Vec<String>,
+    /// Files of a directory skipped because they are not Kubernetes manifests (values
+    /// files, Chart.yaml, kustomization.yaml).
+    pub notes: Vec<String>,
+}
+
+/// Reads every input: files, directories (recursively) and standard input.
+pub fn read_inputs(args: &InputArgs) -> Inputs {
+    let mut out = Inputs::default();
+    let mut stdin_used = false;
+    for arg in args.files.iter().chain(&args.filename) {
+        let source = source_from_arg(arg);
+        match &source {
+            Source::Stdin if stdin_used => {
+                out.errors
+                    .push("`-` (standard input) given more than once".to_owned());
+            }
+            Source::Stdin => {
+                stdin_used = true;
+                read_one(&source, false, &mut out);
+            }
+            Source::File(path) if path.is_dir() => match manifest_files(path) {
+                Ok(files) if files.is_empty() => out.errors.push(format!(
+                    "{}: no .yaml, .yml or .json file in this directory",
+                    path.display()
+                )),
+                Ok(files) => {
+                    for file in files {
+                        read_one(&Source::File(file), true, &mut out);
+                    }
+                }
+                Err(e) => out.errors.push(e.to_string()),
+            },
+            Source::File(_) => read_one(&source, false, &mut out),
+        }
+    }
+    out
+}
+
+fn read_one(source: &Source, in_directory: bool, out: &mut Inputs) {
+    let text = match read_text(source) {
+        Ok(t) => t,
+        Err(e) => return out.errors.push(e.0),
+    };
+    let docs = match parse_values(source, &text) {
+        Ok(d) => d,
+        Err(_) if in_directory && text.contains("{{") => {
+            // A chart's templates/: manifests only once rendered.
+            return out.notes.push(format!(
+                "{source}: an unrendered template, skipped (render it with `helm template ... | winkube lint -`)"
+            ));
+        }
+        Err(e) => return out.errors.push(e.to_string()),
+    };
+    if docs.is_empty() && !in_directory {
+        return out
+            .errors
+            .push(format!("{source}: no Kubernetes objects found"));
+    }
+    let mut kept = Vec::new();
+    for doc in docs {
+        if let Err(e) = check_object(&doc) {
+            if in_directory {
+                // A values file or Chart.yaml next to the manifests: not for winkube.
+                return out.notes.push(format!(
+                    "{source}: not a Kubernetes manifest, skipped ({e})"
+                ));
+            }
+            out.errors.push(e.to_string());
+            continue;
+        }
+        if is_tool_config(&doc) {
+            out.notes.push(format!(
+                "{}: {} ({}) is a tool's configuration, not a Kubernetes object: skipped",
+                doc.location(),
+                doc.kind(),
+                doc.api_version()
+            ));
+            continue;
+        }
+        kept.push(doc);
+    }
+    out.docs.extend(kept);
+}
+
+/// kustomization.yaml and the like: they have `apiVersion` and `kind` but the API server
+/// never sees them.
+fn is_tool_config(doc: &Document) -> bool {
+    doc.api_version()
+        .split_once('/')
+        .is_some_and(|(group, _)| group.ends_with(".config.k8s.io"))
+}
+
+fn read_text(source: &Source) -> Result<String, InputError> {
+    let bytes = match source {
+        Source::File(path) => std::fs::read(path)
             .map_err(|e| InputError(format!("{source}: cannot read file: {e}")))?,
         Source::Stdin => {
-            let mut s = String::new();
+            let mut b = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut s)
+                .read_to_end(&mut b)
                 .map_err(|e| InputError(format!("{source}: cannot read standard input: {e}")))?;
-            s
+            b
         }
     };
-    Ok(parse_documents(source, &text)?)
+    String::from_utf8(bytes)
+        .map_err(|_| InputError(format!("{source}: not YAML or JSON (not UTF-8 text)")))
+}
+
+/// The header of every generated file: how to regenerate it, one form for all of them
+/// (`command` is what follows `cargo run -q -p winkube --`).
+pub fn generated_header(command: &str) -> String {
+    format!(
+        "# Generated by winkube; do not edit. Regenerate with:\n#   cargo run -q -p winkube -- {command}\n"
+    )
 }
 
 /// Serialises values as a multi-document YAML stream (`---` between documents), keys in

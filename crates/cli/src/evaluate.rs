@@ -7,11 +7,13 @@ use std::process::ExitCode;
 
 use clap::Args;
 use winkube_state::FileView;
-use winkube_state::documents::Source;
 
 use crate::admit;
-use crate::documents::{read_source, source_from_arg};
+use crate::documents::{InputArgs, read_inputs};
 use crate::windows;
+
+/// How to build a state directory from a cluster, for messages and `--help`.
+pub const STATE_HOWTO: &str = "kubectl get gmsacredentialspecs,clusterroles,clusterrolebindings,roles,rolebindings,nodes,runtimeclasses -A -o yaml > state/cluster.yaml";
 
 /// The evaluation flags of `admit` and `lint`.
 #[derive(Args)]
@@ -25,13 +27,13 @@ pub struct EvalArgs {
     pub namespace: String,
     #[command(flatten)]
     pub policy: windows::PolicyArgs,
-    /// Manifest files; `-` reads standard input
-    #[arg(value_name = "FILE", required = true)]
-    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub inputs: InputArgs,
 }
 
-/// Reads everything [`load`] reads and starts the async runtime; on any error, prints
-/// them all and gives the exit code (2 for bad input).
+/// Reads everything [`load`] reads and starts the async runtime. Input errors (a file
+/// that does not parse) are printed and the rest is still checked; errors in the state,
+/// the policy or the flags stop everything (exit code 2).
 pub fn prepare(args: &EvalArgs) -> Result<(Loaded, tokio::runtime::Runtime), ExitCode> {
     let loaded = load(args).map_err(|errors| {
         for e in errors {
@@ -39,12 +41,20 @@ pub fn prepare(args: &EvalArgs) -> Result<(Loaded, tokio::runtime::Runtime), Exi
         }
         ExitCode::from(2)
     })?;
+    for n in &loaded.notes {
+        eprintln!("note: {n}");
+    }
+    for e in &loaded.input_errors {
+        eprintln!("error: {e}");
+    }
     Ok((loaded, runtime()?))
 }
 
-/// 1 when any pod was denied, else 0.
-pub fn exit_code(denied: usize) -> ExitCode {
-    if denied > 0 {
+/// 2 when an input could not be read, else 1 when any pod was denied, else 0.
+pub fn exit_code(loaded: &Loaded, denied: usize) -> ExitCode {
+    if !loaded.input_errors.is_empty() {
+        ExitCode::from(2)
+    } else if denied > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -53,23 +63,26 @@ pub fn exit_code(denied: usize) -> ExitCode {
 
 /// Everything `admit` and `lint` read before evaluating anything.
 pub struct Loaded {
+    /// The state directory plus the cluster state found among the inputs.
     pub view: FileView,
+    /// Whether any cluster state was given (`--state`, or state objects among the inputs).
     pub has_state: bool,
     pub inputs: Vec<admit::Input>,
+    /// Inputs that could not be read or parsed (already printed).
+    pub input_errors: Vec<String>,
+    /// Files skipped because they are not Kubernetes manifests (already printed).
+    pub notes: Vec<String>,
     pub policy: winkube_policy::windows::WindowsPolicyConfig,
     /// `None` with `--offline`.
     pub resolver: Option<winkube_registry::Resolver>,
 }
 
-/// Reads the state, the policy and every input; all errors are reported together (exit 2)
-/// and nothing is evaluated when there is one.
+/// Reads the state, the policy and every input. Errors in the state, the policy or the
+/// registry flags are returned (nothing is evaluated); input errors are kept in
+/// [`Loaded::input_errors`].
 fn load(args: &EvalArgs) -> Result<Loaded, Vec<String>> {
-    let (state, policy_args, namespace, files) = (
-        args.state.as_ref(),
-        &args.policy,
-        args.namespace.as_str(),
-        &args.files,
-    );
+    let (state, policy_args, namespace) =
+        (args.state.as_ref(), &args.policy, args.namespace.as_str());
     let mut errors = Vec::new();
     let mut view = match state {
         Some(dir) => match FileView::load_dir(dir) {
@@ -96,41 +109,33 @@ fn load(args: &EvalArgs) -> Result<Loaded, Vec<String>> {
             None
         }
     };
-    let mut stdin_used = false;
+    let read = read_inputs(&args.inputs);
+    let mut input_errors = read.errors;
     let mut inputs = Vec::new();
-    for file in files {
-        let source = source_from_arg(file);
-        if source == Source::Stdin {
-            if stdin_used {
-                errors.push("`-` (standard input) given more than once".to_owned());
-                continue;
+    let mut state_objects = 0;
+    for doc in read.docs {
+        match admit::prepare(doc, namespace, &mut view) {
+            Ok(input) => {
+                state_objects += input.state;
+                inputs.push(input);
             }
-            stdin_used = true;
-        }
-        match read_source(&source) {
-            Ok(docs) => {
-                if docs.is_empty() {
-                    errors.push(format!("{source}: no Kubernetes objects found"));
-                }
-                for doc in docs {
-                    match admit::prepare(doc, namespace) {
-                        Ok(input) => inputs.push(input),
-                        Err(e) => errors.push(e.0),
-                    }
-                }
-            }
-            Err(e) => errors.push(e.0),
+            Err(e) => input_errors.push(e.0),
         }
     }
     match resolver {
         Some(resolver) if errors.is_empty() => Ok(Loaded {
             view,
-            has_state: state.is_some(),
+            has_state: state.is_some() || state_objects > 0,
             inputs,
+            input_errors,
+            notes: read.notes,
             policy,
             resolver,
         }),
-        _ => Err(errors),
+        _ => {
+            errors.extend(input_errors);
+            Err(errors)
+        }
     }
 }
 
@@ -184,8 +189,7 @@ pub async fn evaluate(
     target: &admit::Target,
     hostname: Option<String>,
 ) -> Evaluated {
-    let state = loaded.has_state.then_some(&loaded.view);
-    let gmsa = admit::admit_target(target, &loaded.view, state, hostname).await;
+    let gmsa = admit::admit_target(target, &loaded.view, loaded.has_state, hostname).await;
     let windows = if gmsa.admitted.allowed && !windows::all_off(&loaded.policy) {
         Some(
             windows::admit(

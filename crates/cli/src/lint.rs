@@ -85,22 +85,27 @@ pub fn report(target: &Target, result: &Evaluated) -> String {
     out
 }
 
-pub const ABOUT: &str = "Report what admission (gMSA, Windows policies) would do to manifest files, without printing them";
+pub const ABOUT: &str =
+    "Report what admission (gMSA, Windows policies) would do to manifests, without printing them";
 
 pub const LONG: &str = "\
-Report what admission would do to manifest files, without a cluster and without printing
-any manifest: the same evaluation as `winkube admit` (gMSA admission, then the Windows
-workload policies from --policy FILE, with image metadata from the registry or the state
-directory's images.yaml), printed per object: the target OS and the signals it was decided
-from, the changes the mutating phase would make, warnings, and the denial if any.
+Report what admission would do to manifests, without a cluster and without printing any
+manifest: the same inputs and evaluation as `winkube admit` (files, directories, `-`,
+-f/--filename, `helm template` streams; gMSA admission, then the Windows workload policies
+from --policy FILE, with image metadata from the registry or the state directory's
+images.yaml), printed per pod or workload: the target OS and the signals it was decided
+from, the changes the mutating phase would make to the pod (for a workload, to each pod
+it creates), warnings, and the denial if any. Other objects are counted as skipped;
+cluster state among them is used as well as --state.
 
 Exit codes: 0 nothing would be denied, 1 at least one object would be denied, 2 bad usage
-or input.";
+or input (a file that does not parse is named with its line; the rest is still checked).";
 
 pub const EXAMPLES: &str = "\
 Examples:
-  winkube lint --state examples/state examples/windows/*.yaml
-  winkube lint --state cluster-state/ --policy policy.yaml --offline k8s/*.yaml";
+  winkube lint --state examples/state examples/windows/
+  winkube lint --state cluster-state/ --policy policy.yaml --offline -R -f k8s/
+  helm template my-release ./chart | winkube lint --state cluster-state/ -";
 
 /// Flags of `winkube lint`.
 #[derive(Args)]
@@ -115,8 +120,10 @@ pub fn run(args: LintArgs) -> ExitCode {
         Err(code) => return code,
     };
     let mut report = String::new();
-    let (mut objects, mut denied) = (0usize, 0usize);
+    let (mut objects, mut denied, mut others, mut state) = (0usize, 0usize, 0usize, 0usize);
     for input in &loaded.inputs {
+        others += input.others;
+        state += input.state;
         for (_, target) in &input.targets {
             objects += 1;
             let result = runtime.block_on(evaluate::evaluate(&loaded, target, None));
@@ -126,12 +133,31 @@ pub fn run(args: LintArgs) -> ExitCode {
             report.push_str(&self::report(target, &result));
         }
     }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     report.push_str(&format!(
-        "{objects} object{} checked, {denied} would be denied\n",
-        if objects == 1 { "" } else { "s" }
+        "{objects} object{} checked, {denied} would be denied",
+        plural(objects)
     ));
+    if others > 0 {
+        report.push_str(&format!(
+            ", {others} other object{} skipped (not pods or workloads",
+            plural(others)
+        ));
+        if state > 0 {
+            report.push_str(&format!("; {state} read as cluster state"));
+        }
+        report.push(')');
+    }
+    if !loaded.input_errors.is_empty() {
+        report.push_str(&format!(
+            ", {} input error{}",
+            loaded.input_errors.len(),
+            plural(loaded.input_errors.len())
+        ));
+    }
+    report.push('\n');
     if let Err(code) = evaluate::write_stdout(&report) {
         return code;
     }
-    evaluate::exit_code(denied)
+    evaluate::exit_code(&loaded, denied)
 }

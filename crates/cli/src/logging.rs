@@ -36,16 +36,28 @@ fn filter(level: tracing::Level) -> EnvFilter {
     EnvFilter::new(directives)
 }
 
+/// Colours only for a person: the stream is a terminal and `NO_COLOR` (no-color.org) is
+/// unset or empty. Log collectors and pipes get plain text.
+pub fn colours(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+fn colours_on(stream: &impl std::io::IsTerminal) -> bool {
+    colours(stream.is_terminal(), std::env::var_os("NO_COLOR"))
+}
+
 /// Logs of the server: to stdout (like the reference), text or JSON.
 pub fn init_server(level: tracing::Level, format: LogFormat) {
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let _ = server_subscriber(level, format, std::io::stdout).try_init();
+    let ansi = colours_on(&std::io::stdout());
+    let _ = server_subscriber(level, format, ansi, std::io::stdout).try_init();
 }
 
 /// The server's subscriber, writing to `writer` (stdout in production, a buffer in tests).
 fn server_subscriber<W>(
     level: tracing::Level,
     format: LogFormat,
+    ansi: bool,
     writer: W,
 ) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
@@ -53,6 +65,7 @@ where
 {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(level))
+        .with_ansi(ansi)
         .with_writer(writer);
     match format {
         LogFormat::Text => Box::new(builder.finish()),
@@ -66,6 +79,7 @@ pub fn init_cli() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter(tracing::Level::WARN))
         .with_writer(std::io::stderr)
+        .with_ansi(colours_on(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .try_init();
@@ -99,7 +113,8 @@ mod tests {
         let hostile = "evil\ninjected line \x1b[31mred\u{202E}txt";
         let buffer = Buffer::default();
         let writer = buffer.clone();
-        let subscriber = server_subscriber(tracing::Level::INFO, format, move || writer.clone());
+        let subscriber =
+            server_subscriber(tracing::Level::INFO, format, false, move || writer.clone());
         let _guard = tracing::subscriber::set_default(subscriber);
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(Metrics::register(&mut registry));
@@ -125,6 +140,14 @@ mod tests {
         assert_eq!(resp.status(), 200);
         let out = buffer.0.lock().unwrap().clone();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colours(true, None));
+        assert!(colours(true, Some("".into())));
+        assert!(!colours(true, Some("1".into())));
+        assert!(!colours(false, None));
     }
 
     #[test]

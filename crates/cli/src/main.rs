@@ -14,6 +14,7 @@ mod manifests;
 mod registry;
 mod runtimeclass;
 mod server;
+mod version;
 mod windows;
 
 use std::ffi::OsString;
@@ -34,6 +35,8 @@ One binary:
   manifests     print the whole installation (CRD first, for `kubectl apply -f -`), or
                 the GMSACredentialSpec CRD or the install bundle alone
   runtimeclass  print RuntimeClasses for process and Hyper-V isolation per Windows build
+  version       print the version and the git commit it was built from
+  completion    print shell completions (bash, zsh, fish, powershell, elvish)
 
 The webhook in the cluster and `winkube admit` on a laptop run the same policy code,
 so CI answers what the cluster will answer.";
@@ -43,8 +46,12 @@ Examples:
   # Admit the talk's webapp pod against example cluster state
   winkube admit --state examples/state examples/webapp-pod.yaml
 
-  # Check Windows workloads in CI, without network
-  winkube lint --state examples/state --policy examples/policy.yaml --offline k8s/*.yaml
+  # Check Windows workloads in CI, without network: a directory, or a rendered chart
+  winkube lint --state examples/state --policy examples/policy.yaml --offline -R -f k8s/
+  helm template my-release ./chart | winkube lint --state examples/state -
+
+  # Shell completions
+  winkube completion bash > /etc/bash_completion.d/winkube
 
   # RuntimeClasses for Windows Server 2019 and 2022
   winkube runtimeclass --build 2019 --build 2022 | kubectl apply -f -
@@ -55,10 +62,11 @@ Examples:
   # Install into a cluster (the CRD, then the webhook)
   winkube manifests --cert-manager | kubectl apply -f -
 
-Exit codes: 0 success, 1 a pod was denied (admit, lint) or the server failed, 2 bad usage or input.";
+Exit codes: 0 success, 1 a pod was denied (admit, lint) or the server failed at run time,
+2 bad usage, configuration or input.";
 
 #[derive(Parser)]
-#[command(name = "winkube", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+#[command(name = "winkube", version = version::LONG, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,7 +86,23 @@ enum Command {
     Lint(lint::LintArgs),
     #[command(about = runtimeclass::ABOUT, long_about = runtimeclass::LONG, after_help = runtimeclass::EXAMPLES)]
     Runtimeclass(runtimeclass::RuntimeClassArgs),
+    /// Print the version and the git commit it was built from (as --version)
+    Version,
+    /// Print shell completions for winkube
+    #[command(after_help = COMPLETION_EXAMPLES)]
+    Completion {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
+
+const COMPLETION_EXAMPLES: &str = "\
+Examples:
+  winkube completion bash > /etc/bash_completion.d/winkube
+  winkube completion zsh > \"${fpath[1]}/_winkube\"
+  winkube completion fish > ~/.config/fish/completions/winkube.fish
+  winkube completion powershell >> $PROFILE";
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(go_style_flags(std::env::args_os().collect()));
@@ -99,6 +123,19 @@ fn main() -> ExitCode {
         Command::Runtimeclass(args) => {
             logging::init_cli();
             runtimeclass::run(&args)
+        }
+        Command::Version => match evaluate::write_stdout(&format!("{}\n", version::line())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "winkube", &mut out);
+            match evaluate::write_stdout(&String::from_utf8_lossy(&out)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(code) => code,
+            }
         }
     }
 }

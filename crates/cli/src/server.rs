@@ -13,12 +13,14 @@ use winkube_webhook::{
 };
 
 use crate::certificates::Certificates;
-use crate::config::{self, Authorization, WebhookArgs, WebhookConfig};
+use crate::config::{self, Authorization, LogFormat, WebhookArgs, WebhookConfig};
 use winkube_state::FileView;
 
 pub const LONG: &str = "\
-Serve the admission webhook over HTTPS: POST /mutate and /validate (AdmissionReview v1 or
-v1beta1), GET /health (204 once caches are synced), /info and /metrics.
+Serve the admission webhook over HTTPS: POST /mutate and /validate, GET /health (204 once
+caches are synced), /info and /metrics. Reviews are answered as admission.k8s.io/v1 (the
+gMSA paths answer v1 whatever the request says, as the reference does; register them with
+admissionReviewVersions: [v1], as `winkube manifests` does).
 
 A drop-in for the kubernetes-sigs/windows-gmsa webhook: the same paths, the same
 environment variables (TLS_CRT, TLS_KEY, HTTPS_PORT, RANDOM_HOSTNAME, QPS, BURST,
@@ -33,7 +35,9 @@ and rotates the CA with both CAs trusted meanwhile; every replica serves what th
 holds. --client-ca FILE makes the review paths answer only the API server (a client
 certificate signed by FILE's CAs).
 
-Without --state, the cluster is reached with in-cluster configuration or the kubeconfig;
+With --state DIR, no cluster is needed: credspecs, RBAC, nodes and RuntimeClasses come
+from the directory (as `winkube admit --state`), and --offline keeps image lookups to its
+images.yaml. Without --state, the cluster is reached with in-cluster configuration or the kubeconfig;
 credspecs are watched (no API call per pod) and authorization uses a
 LocalSubjectAccessReview per check (--authorization subject-access-review, exact) or
 locally evaluated RBAC from watched objects (--authorization rbac-cache, no API call).
@@ -65,12 +69,12 @@ Examples:
   # With the Windows workload policies' configuration and a private registry's CA
   winkube webhook --policy /etc/winkube/policy.yaml --registry-ca /etc/winkube/registry-ca.pem
 
-  # No cluster: serve from files (demos, tests)
-  winkube webhook --state examples/state --tls-cert-file tls.crt --tls-key-file tls.key --port 8443";
+  # No cluster: serve from files (demos, tests), without asking registries
+  winkube webhook --state examples/state --offline --tls-cert-file tls.crt --tls-key-file tls.key --port 8443";
 
 pub fn run(args: WebhookArgs) -> ExitCode {
     if args.version {
-        println!("winkube {}", env!("CARGO_PKG_VERSION"));
+        println!("{}", crate::version::line());
         return ExitCode::SUCCESS;
     }
     let cfg = match config::resolve(&args, |k| std::env::var(k).ok()) {
@@ -84,20 +88,12 @@ pub fn run(args: WebhookArgs) -> ExitCode {
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
-    if let Err(e) = config::check_readable(&cfg) {
-        tracing::error!("{e}");
-        eprintln!("winkube webhook: {e}");
-        return ExitCode::from(2);
-    }
-    let policy = match crate::windows::load_policy(cfg.policy.as_ref()) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("winkube webhook: {e}");
-            return ExitCode::from(2);
-        }
+    // Everything the configuration names is read and checked before anything starts:
+    // a bad file is a configuration error (exit 2), not a runtime failure.
+    let startup = match Startup::read(&cfg, args.offline) {
+        Ok(s) => s,
+        Err(e) => return fail(&cfg, 2, &e),
     };
-    winkube_webhook::install_crypto_provider();
     // On one CPU (e.g. a 1-core limit or `taskset`), a current-thread runtime: the
     // multi-thread scheduler's LIFO slot lets a busy connection jump the queue, which shows
     // up as tail latency when 32 connections share one core.
@@ -109,18 +105,71 @@ pub fn run(args: WebhookArgs) -> ExitCode {
     };
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("winkube webhook: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(&cfg, 1, &format!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(serve(cfg, policy)) {
+    let log_cfg = cfg.clone();
+    match runtime.block_on(serve(cfg, startup)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("winkube webhook: {e:#}");
-            ExitCode::FAILURE
+        Err(e) => fail(&log_cfg, 1, &format!("{e:#}")),
+    }
+}
+
+/// Reports a start-up error once: as a JSON log line with `--log-format json` (what a log
+/// pipeline reads), else as one line on stderr.
+fn fail(cfg: &WebhookConfig, code: u8, message: &str) -> ExitCode {
+    match cfg.log_format {
+        LogFormat::Json => tracing::error!("{message}"),
+        LogFormat::Text => eprintln!("winkube webhook: {message}"),
+    }
+    ExitCode::from(code)
+}
+
+/// What the configuration names, read and checked before the server starts.
+struct Startup {
+    policy: WindowsPolicyConfig,
+    resolver: Arc<winkube_registry::Resolver>,
+    /// `--state`: the view read from the directory.
+    state: Option<FileView>,
+    offline: bool,
+}
+
+impl Startup {
+    fn read(cfg: &WebhookConfig, offline: bool) -> Result<Self, String> {
+        config::check_readable(cfg).map_err(|e| e.to_string())?;
+        winkube_webhook::install_crypto_provider();
+        if let (Some(provider), Certificates::Files { cert, key }) = (
+            rustls::crypto::CryptoProvider::get_default(),
+            &cfg.certificates,
+        ) {
+            winkube_webhook::certs::load_pair(cert, key, provider).map_err(
+                |e| {
+                    let setting = match &e {
+                        winkube_webhook::Error::CertFile { what: "key", .. } => {
+                            "--tls-key-file / TLS_KEY"
+                        }
+                        winkube_webhook::Error::CertFile { .. } => "--tls-cert-file / TLS_CRT",
+                        _ => "--tls-cert-file / TLS_CRT and --tls-key-file / TLS_KEY",
+                    };
+                    format!("{e} ({setting})")
+                },
+            )?;
         }
+        let policy = crate::windows::load_policy(cfg.policy.as_ref()).map_err(|e| e.0)?;
+        let resolver = Arc::new(cfg.registry.resolver(Some(cfg.registry_cache))?);
+        let state = match &cfg.state {
+            Some(dir) => {
+                let mut view = FileView::load_dir(dir).map_err(|e| e.to_string())?;
+                view.set_hyperv_handlers(policy.os_build.hyperv_handlers.clone());
+                Some(view)
+            }
+            None => None,
+        };
+        Ok(Self {
+            policy,
+            resolver,
+            state,
+            offline,
+        })
     }
 }
 
@@ -132,7 +181,13 @@ fn server_config(cfg: &WebhookConfig, certificates: winkube_webhook::Certificate
     server
 }
 
-async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Result<()> {
+async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
+    let Startup {
+        policy,
+        resolver,
+        state,
+        offline,
+    } = startup;
     tracing::info!(
         addr = %cfg.addr,
         random_hostname = cfg.random_hostname,
@@ -141,13 +196,9 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
         client_ca = cfg.client_ca.is_some(),
         policy = %cfg.policy.as_ref().map_or("(defaults)".into(), |p| p.display().to_string()),
         registry_timeout = ?cfg.registry.timeout,
-        version = env!("CARGO_PKG_VERSION"),
+        offline,
+        version = crate::version::VERSION,
         "starting winkube webhook"
-    );
-    let resolver = Arc::new(
-        cfg.registry
-            .resolver(Some(cfg.registry_cache))
-            .map_err(|e| anyhow::anyhow!(e))?,
     );
     // The process's one metrics registry: each part registers its families into it, and
     // the server's /metrics encodes all of it.
@@ -174,20 +225,21 @@ async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Resul
             "--certificates self-managed needs a cluster"
         )),
     };
-    match &cfg.state {
-        Some(dir) => {
+    match state {
+        Some(view) => {
             let mut server = server_config(&cfg, files(&cfg)?);
             server.cancel = cancel.child_token();
-            let mut view = FileView::load_dir(dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-            view.set_hyperv_handlers(policy.os_build.hyperv_handlers.clone());
             tracing::info!(
-                state = %dir.display(),
+                state = %cfg.state.as_ref().map_or(String::new(), |d| d.display().to_string()),
                 credspecs = view.credspec_count(),
                 ignored_documents = view.ignored().len(),
                 "serving from a state directory (no cluster)"
             );
             let view = Arc::new(view);
-            let windows = WindowsPolicies::new(policy, resolver, view.clone());
+            let mut windows = WindowsPolicies::new(policy, resolver, view.clone());
+            if offline {
+                windows = windows.offline();
+            }
             Server::bind(server, view, Readiness::ready_now(), metrics, registry)
                 .await?
                 .with_windows(Arc::new(windows))

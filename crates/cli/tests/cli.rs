@@ -1,13 +1,12 @@
 //! End-to-end tests of the `winkube` binary on the files in examples/ and deploy/.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 mod support;
-use support::{BIN, code, repo, stderr, stdout, yaml_docs};
+use support::{BIN, code, repo, stderr, stdout, temp_file, yaml_docs};
 
 /// `admit` and `lint` run `--offline`: these tests are about the gMSA policy and the
 /// examples, and must never ask a registry off this machine (tests/windows.rs covers the
@@ -30,21 +29,9 @@ fn winkube(args: &[&str]) -> Output {
 }
 
 fn winkube_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(offline(args))
-        .current_dir(repo())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let args = offline(args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    support::winkube_stdin(&args, stdin)
 }
 
 /// The reference's `json.Marshal` of the talk's credspec: what the pod must carry.
@@ -82,21 +69,31 @@ fn readme_first_command_admits_the_talk_pod_with_inlined_contents() {
 }
 
 #[test]
-fn deployment_pod_template_is_admitted_and_mutated() {
-    let o = winkube(&[
-        "admit",
-        "--state",
-        "examples/state",
-        "examples/webapp-deployment.yaml",
-    ]);
+fn a_deployment_is_printed_as_stored_and_its_pod_with_show_pods() {
+    let file = "examples/webapp-deployment.yaml";
+    let o = winkube(&["admit", "--state", "examples/state", file]);
     assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
     let d = &yaml_docs(&stdout(&o))[0];
-    assert_eq!(d["kind"], "Deployment");
+    // The webhook never changes a workload, only the pods it creates: the template comes
+    // back as written, without the credspec contents baked in.
+    let written = &yaml_docs(&std::fs::read_to_string(repo().join(file)).unwrap())[0];
+    assert_eq!(d, written);
+    assert!(
+        stderr(&o)
+            .contains("each pod it creates would get 2 changes (--show-pods prints that pod)"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = winkube(&["admit", "--state", "examples/state", "--show-pods", file]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    let pod = &yaml_docs(&stdout(&o))[0];
+    assert_eq!(pod["kind"], "Pod");
+    assert_eq!(pod["metadata"]["generateName"], "webapp-");
     assert_eq!(
-        d["spec"]["template"]["spec"]["securityContext"]["windowsOptions"]["gmsaCredentialSpec"],
+        pod["spec"]["securityContext"]["windowsOptions"]["gmsaCredentialSpec"],
         CANONICAL
     );
-    assert_eq!(d["spec"]["replicas"], 2);
 }
 
 #[test]
@@ -228,15 +225,6 @@ fn namespace_flag_applies_to_objects_without_one() {
     );
 }
 
-fn temp_file(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
-    let p = dir.path().join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(&p, content).unwrap();
-    p.to_string_lossy().into_owned()
-}
-
 #[test]
 fn missing_file_is_an_input_error_naming_it() {
     let o = winkube(&["admit", "--state", "examples/state", "no/such/pod.yaml"]);
@@ -268,26 +256,34 @@ fn invalid_yaml_is_an_input_error_and_nothing_is_printed() {
     assert_eq!(code(&o), 2);
     assert_eq!(stdout(&o), "");
     let err = stderr(&o);
-    assert!(err.contains(&format!("{bad}: invalid YAML")), "{err}");
+    assert!(err.contains(&format!("{bad}:3:")), "{err}");
+    assert!(err.contains("invalid YAML"), "{err}");
+    // The good file was still checked.
+    assert!(err.contains("1 input error: nothing printed"), "{err}");
 }
 
 #[test]
-fn a_non_pod_is_an_input_error() {
+fn other_objects_pass_through_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let svc = temp_file(
         &dir,
         "svc.yaml",
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec: {containers: []}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {}\n",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: ok}\nspec: {containers: []}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n",
     );
     let o = winkube(&["admit", &svc]);
-    assert_eq!(code(&o), 2);
-    assert_eq!(stdout(&o), "");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let docs = yaml_docs(&stdout(&o));
+    let kinds: Vec<_> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Namespace", "Pod", "Service"]);
+    assert_eq!(docs[2]["spec"]["ports"][0]["port"], 80);
+    let o = winkube(&["lint", &svc]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!(
-            "{svc} (document 2): Service \"web\" (v1) is not a pod or workload"
-        )),
+        stdout(&o).ends_with(
+            "1 object checked, 0 would be denied, 2 other objects skipped (not pods or workloads)\n"
+        ),
         "{}",
-        stderr(&o)
+        stdout(&o)
     );
 }
 
@@ -401,12 +397,27 @@ fn help_explains_every_command() {
 }
 
 #[test]
-fn version_is_winkube_and_the_crate_version() {
-    let want = format!("winkube {}\n", env!("CARGO_PKG_VERSION"));
-    assert_eq!(stdout(&winkube(&["--version"])), want);
-    assert_eq!(stdout(&winkube(&["webhook", "--version"])), want);
+fn version_is_winkube_the_crate_version_and_the_commit() {
+    let out = stdout(&winkube(&["--version"]));
+    let prefix = format!("winkube {} (commit ", env!("CARGO_PKG_VERSION"));
+    assert!(out.starts_with(&prefix) && out.ends_with(")\n"), "{out}");
+    let commit = &out[prefix.len()..out.len() - 2];
+    // This test runs in a git checkout (CI clones the repository): the commit is known.
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repo())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap());
+    match head {
+        Some(head) => assert!(head.starts_with(commit), "{commit} is not HEAD {head}"),
+        None => assert_eq!(commit, "unknown"),
+    }
+    assert_eq!(stdout(&winkube(&["version"])), out);
+    assert_eq!(stdout(&winkube(&["webhook", "--version"])), out);
     // Go flag syntax, as the reference's Deployments may pass it.
-    assert_eq!(stdout(&winkube(&["webhook", "-version"])), want);
+    assert_eq!(stdout(&winkube(&["webhook", "-version"])), out);
 }
 
 fn webhook_with_env(env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -483,6 +494,16 @@ fn check_generated(args: &[&str], file: &str) {
         "{file} is out of date with the code; regenerate it with:\n  cargo run -q -p winkube -- {} > {file}",
         args.join(" ")
     );
+    // Every generated file names its regeneration command the same way: this one.
+    let header: Vec<&str> = committed.lines().take(2).collect();
+    assert_eq!(
+        header,
+        [
+            "# Generated by winkube; do not edit. Regenerate with:".to_owned(),
+            format!("#   cargo run -q -p winkube -- {} > {file}", args.join(" ")),
+        ],
+        "{file}"
+    );
 }
 
 #[test]
@@ -532,4 +553,9 @@ fn install_flags_change_the_bundle() {
     let o = winkube(&["manifests", "install", "--namespace", "Bad_NS"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("not a valid namespace name"));
+}
+
+#[test]
+fn deploy_runtimeclasses_yaml_header_has_the_same_form() {
+    check_generated(&["runtimeclass"], "deploy/runtimeclasses.yaml");
 }

@@ -41,7 +41,7 @@ fn bare_manifests_is_the_crd_then_the_install_bundle() {
     // The header names the command that regenerates it.
     let o = winkube(&["manifests", "--timeout-seconds", "3"]);
     assert!(
-        stdout(&o).contains("#   winkube manifests --timeout-seconds 3\n"),
+        stdout(&o).contains("#   cargo run -q -p winkube -- manifests --timeout-seconds 3\n"),
         "{}",
         stdout(&o)
     );

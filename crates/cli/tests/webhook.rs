@@ -671,3 +671,54 @@ fn an_unreadable_client_ca_stops_start_up_naming_the_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cert-manager"));
 }
+
+/// `webhook --state --offline`: image metadata only from the directory's images.yaml, and
+/// a pod whose only OS signal is an image that cannot be resolved is admitted with a
+/// warning in the AdmissionReview (fail open, never silently).
+#[tokio::test]
+async fn offline_state_webhook_warns_when_an_unresolved_image_was_the_only_os_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("winkube-test-ca").unwrap();
+    let tls_dir = write_cert(dir.path(), &ca);
+    let port = free_port();
+    let mut server = spawn(
+        &[
+            "--state",
+            "examples/state",
+            "--offline",
+            "--bind-address",
+            "127.0.0.1",
+        ],
+        &[
+            (
+                "TLS_CRT",
+                tls_dir.join("tls.crt").to_string_lossy().into_owned(),
+            ),
+            (
+                "TLS_KEY",
+                tls_dir.join("tls.key").to_string_lossy().into_owned(),
+            ),
+            ("HTTPS_PORT", port.to_string()),
+        ],
+        dir.path().join("server.log"),
+    );
+    let client = Client::new(ca.cert_der(), port);
+    wait_for_health(&mut server, &client, 204).await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"serviceAccountName": "default", "containers": [{"name": "c", "image": "registry.example/app:1.0"}]}});
+    let (status, body) = client
+        .request("POST", "/mutate-windows", Some(&review("u1", &pod)))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    let warnings = answer["response"]["warnings"].to_string();
+    assert!(warnings.contains("target OS unknown"), "{warnings}");
+    assert!(warnings.contains("registry.example/app:1.0"), "{warnings}");
+    assert!(
+        warnings.contains("--offline"),
+        "{warnings}\n{}",
+        server.log()
+    );
+}

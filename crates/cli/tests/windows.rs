@@ -417,7 +417,10 @@ fn lint_reports_per_object_and_never_prints_manifests() {
 
     let o = winkube(&["lint", "--offline", "examples/nonexistent.yaml"]);
     assert_eq!(code(&o), 2);
-    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stdout(&o),
+        "0 objects checked, 0 would be denied, 1 input error\n"
+    );
     assert!(stderr(&o).contains("examples/nonexistent.yaml: cannot read file"));
 }
 

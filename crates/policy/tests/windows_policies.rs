@@ -1154,3 +1154,39 @@ fn pinned_metadata_matches_normalised_references() {
     assert!(matches!(res["app:2019"], ImageLookup::Found(_)));
     assert!(matches!(res["other:1"], ImageLookup::Unavailable(_)));
 }
+
+#[test]
+fn an_unresolved_image_as_the_only_os_signal_fails_open_with_a_warning_or_closed() {
+    // "down:1" could not be looked up; nothing else in the pod names an OS.
+    let p = pod(json!({"containers": [{"name": "c", "image": "down:1"}]}));
+    for phase in [Phase::Mutate, Phase::Validate] {
+        let d = evaluate(&p, NS, &cfg(""), &cluster(&[17763]), &registry(), phase);
+        assert!(d.allowed, "{d:#?}");
+        assert_warned(&d, "[winkube os] target OS unknown");
+        assert_warned(&d, "\"down:1\" (connection refused) could not be resolved");
+        let d = evaluate(
+            &p,
+            NS,
+            &cfg("images: {onUnresolved: deny}"),
+            &cluster(&[17763]),
+            &registry(),
+            phase,
+        );
+        assert_denied(&d, &["[os] target OS unknown", "down:1"]);
+    }
+    // A resolved image with no single OS, or a pod with its own OS signal: no such warning.
+    for spec in [
+        json!({"containers": [{"name": "c", "image": "busybox:1"}]}),
+        json!({"nodeSelector": {"kubernetes.io/os": "linux"}, "containers": [{"name": "c", "image": "down:1"}]}),
+    ] {
+        let d = run(&pod(spec), &cfg(""), &cluster(&[17763]));
+        assert!(
+            !d.warnings.iter().any(|w| w.contains("target OS unknown")),
+            "{:?}",
+            d.warnings
+        );
+    }
+    // detectOs off: images are not an OS signal, so nothing failed.
+    let d = run(&p, &cfg("images: {detectOs: false}"), &cluster(&[17763]));
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+}

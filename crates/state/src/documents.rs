@@ -4,7 +4,7 @@
 //! document, its 1-based index, so a user can find the culprit in a long manifest.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -87,39 +87,177 @@ impl Document {
 
 /// Parses `text` (JSON values, or YAML documents separated by `---`) from `source`.
 pub fn parse_documents(source: &Source, text: &str) -> Result<Vec<Document>, StateError> {
-    let values = parse_values(text).map_err(|e| StateError::Invalid(format!("{source}: {e}")))?;
-    let mut docs = Vec::with_capacity(values.len());
-    for (i, value) in values.into_iter().enumerate() {
-        let doc = Document {
-            source: source.clone(),
-            index: i + 1,
-            item: None,
-            value,
-        };
+    let mut docs = Vec::new();
+    for doc in parse_values(source, text)? {
         check_object(&doc)?;
         docs.push(doc);
     }
     Ok(docs)
 }
 
-fn parse_values(text: &str) -> Result<Vec<Value>, String> {
-    let trimmed = text.trim_start();
-    // JSON first when it looks like JSON: YAML is a superset in theory, but JSON files with
-    // tab indentation are not valid YAML block syntax and JSON errors are clearer.
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let mut values = Vec::new();
-        for v in serde_json::Deserializer::from_str(text).into_iter::<StrictValue>() {
-            values.push(v.map_err(|e| format!("invalid JSON: {e}"))?.0);
-        }
-        return Ok(values);
+/// Parses `text` into documents without checking that they are Kubernetes objects (for
+/// callers that skip what is not one, such as values files in a directory). Empty
+/// documents are skipped. A syntax error names the source and the line.
+pub fn parse_values(source: &Source, text: &str) -> Result<Vec<Document>, StateError> {
+    let values = values_of(source, text).map_err(StateError::Invalid)?;
+    if !has_manifest_extension(source) && values.iter().any(|v| !v.is_object()) {
+        // A text file (README, TOML...) read as YAML is a plain string: say what it is.
+        return Err(StateError::Invalid(format!(
+            "{source}: not YAML or JSON (no Kubernetes object in it)"
+        )));
     }
-    // serde-saphyr refuses duplicate keys by default (`DuplicateKeyPolicy::Error`).
-    let values: Vec<Value> =
-        serde_saphyr::from_str_multiple(text).map_err(|e| format!("invalid YAML: {e}"))?;
-    Ok(values.into_iter().filter(|v| !v.is_null()).collect())
+    Ok(values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| Document {
+            source: source.clone(),
+            index: i + 1,
+            item: None,
+            value,
+        })
+        .collect())
 }
 
-fn check_object(doc: &Document) -> Result<(), StateError> {
+/// Whether the source's name ends in `.yaml`, `.yml` or `.json` (stdin counts as one).
+fn has_manifest_extension(source: &Source) -> bool {
+    match source {
+        Source::Stdin => true,
+        Source::File(p) => is_manifest_file(p),
+    }
+}
+
+/// `.yaml`, `.yml` or `.json`: the files read from a directory.
+pub fn is_manifest_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// The `.yaml`, `.yml` and `.json` files under `dir`, recursively, in path order; hidden
+/// entries (`.git`) are skipped.
+pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, StateError> {
+    let mut out = Vec::new();
+    collect_files(dir, &mut out)?;
+    Ok(out)
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StateError> {
+    let io = |e| StateError::Io {
+        context: format!("{}: cannot read directory", dir.display()),
+        source: e,
+    };
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        paths.push(entry.path());
+    }
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else if is_manifest_file(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn values_of(source: &Source, text: &str) -> Result<Vec<Value>, String> {
+    let trimmed = text.trim_start();
+    let extension =
+        |x: &str| matches!(source, Source::File(p) if p.extension().is_some_and(|e| e == x));
+    let json_name = extension("json");
+    let yaml_name = extension("yaml") || extension("yml");
+    // JSON first when it looks like JSON: YAML is a superset in theory, but JSON files with
+    // tab indentation are not valid YAML block syntax and JSON errors are clearer.
+    let json_error = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let mut values = Vec::new();
+        let mut error = None;
+        for v in serde_json::Deserializer::from_str(text).into_iter::<StrictValue>() {
+            match v {
+                Ok(v) => values.push(v.0),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        match error {
+            None => return Ok(values),
+            Some(e) if json_name || !e.is_syntax() => {
+                return Err(format!(
+                    "{source}:{}:{}: invalid JSON: {}",
+                    e.line(),
+                    e.column(),
+                    json_message(&e)
+                ));
+            }
+            Some(e) => Some(e),
+        }
+    } else {
+        None
+    };
+    // serde-saphyr refuses duplicate keys by default (`DuplicateKeyPolicy::Error`). Its
+    // default budget (1024 documents, 250k nodes) is for small configuration files; a
+    // rendered chart or a `kubectl get -A -o yaml` dump is a local file the user chose and
+    // is longer. Depth, alias and scalar-size limits stay as they are.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 1_000_000,
+            max_nodes: 50_000_000,
+            max_events: 200_000_000,
+        },
+    };
+    match serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(text, options) {
+        Ok(values) => Ok(values.into_iter().filter(|v| !v.is_null()).collect()),
+        Err(e) => {
+            let at = e
+                .location()
+                .map_or(String::new(), |l| format!(":{}:{}", l.line(), l.column()));
+            let message = first_line(&e.to_string());
+            if !has_manifest_extension(source) {
+                Err(format!("{source}{at}: not YAML or JSON ({message})"))
+            } else if let Some(je) = json_error.filter(|_| !yaml_name) {
+                // Looked like JSON and is neither: word it as JSON, where the error is.
+                Err(format!(
+                    "{source}:{}:{}: invalid JSON: {}",
+                    je.line(),
+                    je.column(),
+                    json_message(&je)
+                ))
+            } else {
+                Err(format!("{source}{at}: invalid YAML: {message}"))
+            }
+        }
+    }
+}
+
+/// serde_json's message without its ` at line L column C` suffix.
+fn json_message(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rsplit_once(" at line ") {
+        Some((message, _)) => message.to_owned(),
+        None => s,
+    }
+}
+
+/// The first line of a parser message (serde-saphyr appends a source snippet), without
+/// the `error: line L column C:` prefix the caller already gives as `file:L:C`.
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line.split_once(": ") {
+        Some((at, rest)) if at.starts_with("line ") && at.contains(" column ") => rest.to_owned(),
+        _ => line.to_owned(),
+    }
+}
+
+/// Checks that a document is a Kubernetes object: a mapping with `apiVersion` and `kind`.
+pub fn check_object(doc: &Document) -> Result<(), StateError> {
     let Some(obj) = doc.value.as_object() else {
         return Err(StateError::Invalid(format!(
             "{}: expected a Kubernetes object (a mapping with apiVersion and kind), got {}",
@@ -281,8 +419,56 @@ mod tests {
         let e = parse_documents(&src(), "apiVersion: v1\n").unwrap_err();
         assert_eq!(e.to_string(), "m.yaml (document 1): missing `kind`");
         let e = parse_documents(&src(), "a: [1\n").unwrap_err();
-        assert!(e.to_string().starts_with("m.yaml: invalid YAML"), "{e}");
-        let e = parse_documents(&src(), "{\"a\": 1,}").unwrap_err();
-        assert!(e.to_string().starts_with("m.yaml: invalid JSON"), "{e}");
+        assert!(e.to_string().starts_with("m.yaml:"), "{e}");
+        assert!(e.to_string().contains(": invalid YAML: "), "{e}");
+        let e = parse_documents(&src(), "{\"a\": 1,").unwrap_err();
+        assert!(e.to_string().starts_with("m.yaml:1:"), "{e}");
+        assert!(e.to_string().contains(": invalid JSON: "), "{e}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line() {
+        let e = parse_documents(
+            &src(),
+            "apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: [Pod\n",
+        )
+        .unwrap_err()
+        .to_string();
+        let line: u32 = e.split(':').nth(1).unwrap().parse().unwrap();
+        assert!((5..=6).contains(&line), "{e}");
+    }
+
+    #[test]
+    fn long_streams_parse() {
+        // A rendered chart or a cluster dump: past the YAML parser's default 1024 documents.
+        let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n";
+        let text = vec![doc; 3000].join("---\n");
+        let docs = parse_documents(&src(), &text).unwrap();
+        assert_eq!(docs.len(), 3000);
+        // Duplicate keys are still refused with the larger budget.
+        let e = parse_documents(&src(), "apiVersion: v1\nkind: Pod\nkind: Pod\n").unwrap_err();
+        assert!(e.to_string().contains("invalid YAML"), "{e}");
+    }
+
+    #[test]
+    fn text_files_are_not_yaml_or_json() {
+        let toml = Source::File("Cargo.toml".into());
+        let e = parse_documents(&toml, "[workspace]\nresolver = \"2\"\nmembers = [\"a\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("Cargo.toml"), "{e}");
+        assert!(e.contains("not YAML or JSON"), "{e}");
+        assert!(!e.contains("invalid JSON"), "{e}");
+        let md = Source::File("README.md".into());
+        let e = parse_documents(&md, "# winkube\n\nWindows containers\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "README.md: not YAML or JSON (no Kubernetes object in it)"
+        );
+        // Flow-style YAML that is not JSON is still YAML.
+        let docs = parse_documents(&src(), "{apiVersion: v1, kind: Pod}").unwrap();
+        assert_eq!(docs[0].kind(), "Pod");
     }
 }

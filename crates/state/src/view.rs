@@ -33,7 +33,9 @@ use winkube_rbac::{BindingOutcome, Explanation, RbacSnapshot, ResourceRequest, U
 use winkube_registry::{DockerConfig, ImageMetadataView};
 
 use crate::StateError;
-use crate::documents::{Document, Source, describe, lazy_json_documents, parse_documents};
+use crate::documents::{
+    Document, Source, describe, lazy_json_documents, manifest_files, parse_documents,
+};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 const RBAC_VERSION: &str = "rbac.authorization.k8s.io/v1";
@@ -85,8 +87,7 @@ impl FileView {
                 dir.display()
             )));
         }
-        let mut files = Vec::new();
-        collect_files(dir, &mut files)?;
+        let files = manifest_files(dir)?;
         let mut view = Self::default();
         for file in files {
             if is_pinned_images_file(&file) {
@@ -246,6 +247,34 @@ impl FileView {
             || self
                 .service_accounts
                 .contains_key(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    /// Whether a document is cluster state this view reads: a GMSACredentialSpec,
+    /// ServiceAccount, Role, ClusterRole, RoleBinding, ClusterRoleBinding, Node,
+    /// RuntimeClass or pull secret.
+    pub fn is_state(doc: &Document) -> bool {
+        let group = doc.api_version().split_once('/').map_or("", |(g, _)| g);
+        matches!(
+            (group, doc.kind()),
+            ("windows.k8s.io", "GMSACredentialSpec")
+                | ("", "ServiceAccount" | "Node")
+                | (
+                    RBAC_GROUP,
+                    "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+                )
+                | ("node.k8s.io", "RuntimeClass")
+        ) || (group.is_empty() && doc.kind() == "Secret" && is_pull_secret(doc))
+    }
+
+    /// Adds cluster state found among the inputs of `winkube admit` or `lint` (see
+    /// [`Self::is_state`]), checked as in a state directory. An object also read from the
+    /// state directory is replaced: the input is what is about to be applied. The same
+    /// object twice among the inputs is an error naming both.
+    pub fn add_input(&mut self, doc: Document) -> Result<(), StateError> {
+        if !Self::is_state(&doc) {
+            return Ok(());
+        }
+        self.add(doc)
     }
 
     fn add(&mut self, doc: Document) -> Result<(), StateError> {
@@ -598,32 +627,6 @@ fn one_line_explanation(e: &Explanation, namespace: &str, service_account: &str)
         parts.push(format!("{}: {what}", b.binding));
     }
     parts.join("; ")
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StateError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| io_error(format!("{}: cannot read directory", dir.display()), e))?;
-    let mut paths = Vec::new();
-    for entry in entries {
-        let entry =
-            entry.map_err(|e| io_error(format!("{}: cannot read directory", dir.display()), e))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        paths.push(entry.path());
-    }
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            collect_files(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 fn expect_version(doc: &Document, accepted: &[&str]) -> Result<(), StateError> {

@@ -335,3 +335,55 @@ fn duplicate_keys_in_state_files_are_errors_in_json_and_yaml() {
         .to_string();
     assert!(e.to_lowercase().contains("duplicate"), "{e}");
 }
+
+#[test]
+fn state_among_inputs_is_added_and_the_same_object_twice_among_them_is_an_error() {
+    let docs = |yaml: &str| parse_documents(&Source::File("in.yaml".into()), yaml).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("state.yaml"), TALK).unwrap();
+    let mut v = FileView::load_dir(dir.path()).unwrap();
+    assert_eq!(v.credspec_count(), 1);
+    let ignored = v.ignored().len();
+    let inputs = docs(
+        "apiVersion: windows.k8s.io/v1\nkind: GMSACredentialSpec\nmetadata: {name: gmsa-webapp-1}\ncredspec: {CmsPlugins: [ActiveDirectory]}\n---\napiVersion: windows.k8s.io/v1\nkind: GMSACredentialSpec\nmetadata: {name: other}\ncredspec: {CmsPlugins: [ActiveDirectory]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
+    );
+    let kinds: Vec<bool> = inputs.iter().map(FileView::is_state).collect();
+    assert_eq!(kinds, [true, true, false, false]);
+    for doc in inputs {
+        // The input replaces what --state had; other kinds are not the view's.
+        v.add_input(doc).unwrap();
+    }
+    assert_eq!(v.credspec_count(), 2);
+    assert_eq!(v.ignored().len(), ignored, "{:?}", v.ignored());
+    let again =
+        docs("apiVersion: windows.k8s.io/v1\nkind: GMSACredentialSpec\nmetadata: {name: other}\n");
+    let e = v.add_input(again.into_iter().next().unwrap()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("GMSACredentialSpec other is defined twice (first in in.yaml (document 2))"),
+        "{e}"
+    );
+}
+
+#[test]
+fn manifest_files_walks_directories_in_order_and_skips_hidden_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "b/x.yml",
+        "a.json",
+        "c.yaml",
+        "notes.txt",
+        ".git/config.yaml",
+        "b/.hidden.yaml",
+    ] {
+        let p = dir.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "{}").unwrap();
+    }
+    let files: Vec<String> = winkube_state::documents::manifest_files(dir.path())
+        .unwrap()
+        .iter()
+        .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+        .collect();
+    assert_eq!(files, ["a.json", "b/x.yml", "c.yaml"]);
+}

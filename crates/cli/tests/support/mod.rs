@@ -2,8 +2,9 @@
 //! `winkube` binary, reading its YAML output, and finding the external tools (helm).
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -22,6 +23,34 @@ pub fn winkube(args: &[&str]) -> Output {
         .env_remove("RUST_LOG")
         .output()
         .unwrap()
+}
+
+/// Runs `winkube ARGS` in the repository root with `stdin` on its standard input.
+pub fn winkube_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(repo())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // The command may stop reading early (an error): a broken pipe is its answer.
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Writes `content` to `dir/name` (parents created); its path.
+pub fn temp_file(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
+    let p = dir.path().join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, content).unwrap();
+    p.to_string_lossy().into_owned()
 }
 
 pub fn stdout(o: &Output) -> String {

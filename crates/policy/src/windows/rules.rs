@@ -171,7 +171,41 @@ impl<'a> Ctx<'a> {
                 self.gmsa_readiness();
             }
             TargetOs::Linux => self.linux_pinning(),
-            TargetOs::Unknown => {}
+            TargetOs::Unknown => self.unknown_os(),
+        }
+    }
+
+    /// No OS signal at all. When images could have given one but were not resolved, the
+    /// policies were skipped because of a failure, not because the pod is portable: fail
+    /// open with a warning (`onUnresolved: allow`) or deny (`deny`), never silently.
+    fn unknown_os(&mut self) {
+        let Some(decision) = &self.os else { return };
+        if decision.conflict || !decision.signals.is_empty() || !self.config.images.detect_os {
+            return;
+        }
+        let unresolved: Vec<String> = os::pod_images(self.spec)
+            .into_iter()
+            .filter_map(|image| match self.images.get(&image) {
+                // Unparsable references are not looked up (imageTags reports them).
+                None if os::parse_image(&image).is_err() => None,
+                None => Some(format!("{image:?} (not resolved)")),
+                Some(ImageLookup::Unavailable(why)) => Some(format!("{image:?} ({why})")),
+                Some(ImageLookup::Found(_)) => None,
+            })
+            .collect();
+        if unresolved.is_empty() {
+            return;
+        }
+        let msg = format!(
+            "target OS unknown: the pod has no OS field, selector or windowsOptions, and its image(s) {} could not be resolved; the Windows policies were not applied",
+            unresolved.join(", ")
+        );
+        match self.config.images.on_unresolved {
+            OnUnresolved::Allow => self.warn(PolicyName::Os, msg),
+            OnUnresolved::Deny => {
+                let mode = self.config.scheduling.mode;
+                self.violate(PolicyName::Os, mode, msg);
+            }
         }
     }
 

@@ -114,6 +114,8 @@ pub struct WindowsPolicies {
     view: WindowsView,
     /// Bound on reading pull secrets plus resolving every image of one pod.
     lookup_deadline: Duration,
+    /// Never ask a registry: pinned image metadata only (`winkube webhook --offline`).
+    offline: bool,
 }
 
 impl Debug for WindowsPolicies {
@@ -139,7 +141,15 @@ impl WindowsPolicies {
             resolver,
             view: view.into(),
             lookup_deadline,
+            offline: false,
         }
+    }
+
+    /// Uses only the view's pinned image metadata, never a registry.
+    #[must_use]
+    pub fn offline(mut self) -> Self {
+        self.offline = true;
+        self
     }
 
     pub fn config(&self) -> &WindowsPolicyConfig {
@@ -155,8 +165,13 @@ impl WindowsPolicies {
             Decoded::Answered(answer) => return answer,
         };
         let requests = review.images_to_resolve(&self.config);
+        let resolver = if self.offline {
+            None
+        } else {
+            Some(&*self.resolver)
+        };
         let (images, warnings) = resolve_images(
-            Some(&self.resolver),
+            resolver,
             &self.view,
             &requests,
             review.namespace(),
