@@ -481,3 +481,69 @@ mod service {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may unwrap
+    use super::*;
+
+    fn args(line: &[&str]) -> Args {
+        let cmd = Args::command();
+        let native: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+        let n = goflags::normalise(
+            std::iter::once("csi-proxy.exe")
+                .chain(line.iter().copied())
+                .map(std::ffi::OsString::from),
+            &native,
+        )
+        .unwrap();
+        Args::try_parse_from(n.args).unwrap()
+    }
+
+    #[test]
+    fn log_destination_follows_klogs_flags() {
+        let t = log_target(&args(&["-log_file=C:\\l\\a.log", "-logtostderr=false"]));
+        assert_eq!(t.file, Some(PathBuf::from("C:\\l\\a.log")));
+        assert!(!t.stderr);
+        // As klog: -logtostderr=true wins over a log file, and says so.
+        let t = log_target(&args(&["-log_file=a.log", "-logtostderr"]));
+        assert_eq!((t.file, t.stderr), (None, true));
+        assert!(t.file_ignored.is_some());
+        // A file given alone is used (a Windows service has no standard error).
+        let t = log_target(&args(&["--log-file", "a.log"]));
+        assert_eq!((t.file, t.stderr), (Some(PathBuf::from("a.log")), false));
+        let t = log_target(&args(&["-log_dir=/var/log/csi", "-alsologtostderr"]));
+        assert_eq!(
+            (t.file, t.stderr),
+            (
+                Some(PathBuf::from("/var/log/csi/winkube-csi-proxy.log")),
+                true
+            )
+        );
+        let t = log_target(&args(&[]));
+        assert_eq!((t.file, t.stderr), (None, true));
+    }
+
+    #[test]
+    fn verbosity_maps_to_levels_and_the_service_flag_parses() {
+        assert_eq!(level_of(args(&[]).verbosity), "info");
+        assert_eq!(level_of(args(&["-v=1"]).verbosity), "info");
+        assert_eq!(level_of(args(&["-v", "4"]).verbosity), "debug");
+        assert_eq!(level_of(args(&["--v=9"]).verbosity), "trace");
+        assert!(args(&["-windows-service"]).windows_service);
+        assert!(!args(&["-windows-service=false"]).windows_service);
+        assert!(args(&["--windows-service"]).windows_service);
+        assert!(!args(&["-require-privacy=0"]).require_privacy);
+        assert!(args(&[]).require_privacy);
+        assert_eq!(
+            args(&["-kubelet-pod-path=C:\\p", "-working-dir", "C:\\w"]).working_dirs,
+            ["C:\\p", "C:\\w"]
+        );
+        assert_eq!(
+            args(&["-metrics-bind-address=:8888"])
+                .metrics_bind_address
+                .as_deref(),
+            Some(":8888")
+        );
+    }
+}
