@@ -3,12 +3,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod admit;
+mod apiclient;
 mod config;
 mod documents;
 mod evaluate;
 mod lint;
 mod logging;
 mod manifests;
+mod ops;
 mod registry;
 mod runtimeclass;
 mod server;

@@ -111,6 +111,7 @@ impl<V: ClusterView + 'static> Server<V> {
         crate::install_crypto_provider();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let initial = certs::load_pair(&config.tls_cert, &config.tls_key, &provider)?;
+        metrics.record_certificate_not_after(certs::not_after(&initial));
         let resolver = Arc::new(CertResolver::new(initial));
         let stop_tasks = config.cancel.child_token();
         let reloader = certs::spawn_reloader(
