@@ -472,6 +472,9 @@ mod tests {
                 "unable to parse environment variable HTTPS_PORT with value \"https\"; using default value 443"
             ]
         );
+        // Go's Atoi does not trim: the reference uses the default for " 8443" too.
+        let c = resolve_env(&[("HTTPS_PORT", " 8443")]).unwrap();
+        assert_eq!((c.addr.port(), c.warnings.len()), (443, 1));
         // Out of range for a port is invalid too.
         let c = resolve_env(&[("HTTPS_PORT", "70000")]).unwrap();
         assert_eq!(c.addr.port(), 443);

@@ -174,6 +174,16 @@ mod tests {
             }
         }
         assert!(Cli::try_parse_from(["winkube", "webhook", "--cert-reload=yes"]).is_err());
+        // client-go's "no limit" can be given as a flag too, detached or not.
+        for argv in [
+            ["winkube", "webhook", "--qps", "-1"],
+            ["winkube", "webhook", "--qps=-1", "--burst=0"],
+        ] {
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Webhook(a) => assert_eq!(a.qps, Some(-1.0), "{argv:?}"),
+                _ => panic!("not webhook"),
+            }
+        }
         // `--cert-reload false` is not Go syntax either: the value must be attached.
         assert!(Cli::try_parse_from(["winkube", "webhook", "--cert-reload", "false"]).is_err());
     }

@@ -108,6 +108,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn operations_are_matched_exactly_and_bounded() {
+        for op in Operation::ALL {
+            if op != Operation::Other {
+                assert_eq!(Operation::from_wire(op.as_str()), op);
+            }
+        }
+        // Attacker text never becomes a label value.
+        for other in ["create", "", "CREATE ", "PATCH", "\u{202e}CREATE"] {
+            assert_eq!(Operation::from_wire(other), Operation::Other, "{other:?}");
+        }
+        assert_eq!(Operation::Other.as_str(), "other");
+    }
+
+    #[test]
     fn pods_are_named_by_name_then_request_then_generate_name() {
         assert_eq!(pod_display_name("a", "b", "c-"), "a");
         assert_eq!(pod_display_name("", "b", "c-"), "b");
