@@ -149,10 +149,11 @@ pub struct WebhookArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = parse_go_bool)]
     pub random_hostname: Option<bool>,
-    /// Kubernetes API client queries per second; env QPS [default: 5].
-    #[arg(long, value_name = "QPS")]
+    /// Kubernetes API client queries per second; env QPS [default: 5]. As client-go: 0 is the
+    /// default, a negative value means no client-side limit.
+    #[arg(long, value_name = "QPS", allow_negative_numbers = true)]
     pub qps: Option<f32>,
-    /// Kubernetes API client burst; env BURST [default: 10].
+    /// Kubernetes API client burst; env BURST [default: 10; 0 is the default].
     #[arg(long, value_name = "N")]
     pub burst: Option<u32>,
     /// panic, fatal, error, warn, info, debug or trace; env LOG_LEVEL [default: info].
@@ -194,6 +195,8 @@ pub struct WebhookArgs {
     /// Print `winkube <version>` and exit.
     #[arg(long)]
     pub version: bool,
+    #[command(flatten)]
+    pub ops: crate::ops::OpsArgs,
 }
 
 impl Default for WebhookArgs {
@@ -219,6 +222,7 @@ impl Default for WebhookArgs {
             registry_cache_size: DEFAULT_REGISTRY_CACHE_SIZE,
             registry_cache_ttl: DEFAULT_REGISTRY_CACHE_TTL,
             version: false,
+            ops: crate::ops::OpsArgs::default(),
         }
     }
 }
@@ -231,8 +235,11 @@ pub struct WebhookConfig {
     /// Review paths require a client certificate signed by these CAs (PEM file).
     pub client_ca: Option<PathBuf>,
     pub random_hostname: bool,
+    /// Calls per second; negative ([`crate::apiclient::UNLIMITED_QPS`]): no client-side limit.
     pub qps: f32,
     pub burst: u32,
+    /// The operations listener (`/metrics`, `/healthz`, `/readyz`); `None`: off.
+    pub metrics_addr: Option<SocketAddr>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub authorization: Authorization,
@@ -295,22 +302,9 @@ pub fn resolve(
         Some(p) => p,
         None => env_number(&env, ENV_HTTPS_PORT, DEFAULT_PORT, &mut warnings),
     };
-    let qps = match args.qps {
-        Some(q) => q,
-        None => env_number(&env, ENV_QPS, DEFAULT_QPS, &mut warnings),
-    };
-    if !(qps.is_finite() && qps > 0.0) {
-        return Err(ConfigError(format!(
-            "QPS must be a positive number, got {qps}"
-        )));
-    }
-    let burst = match args.burst {
-        Some(b) => b,
-        None => env_number(&env, ENV_BURST, DEFAULT_BURST, &mut warnings),
-    };
-    if burst == 0 {
-        return Err(ConfigError("burst must be at least 1".into()));
-    }
+    // client-go's meanings (0: default, negative QPS: no limit); see apiclient.
+    let crate::apiclient::ClientLimits { qps, burst } =
+        crate::apiclient::resolve(args.qps, args.burst.map(i64::from), &env, &mut warnings)?;
 
     let random_hostname = match args.random_hostname {
         Some(b) => b,
@@ -368,6 +362,7 @@ pub fn resolve(
         random_hostname,
         qps,
         burst,
+        metrics_addr: args.ops.metrics_addr(),
         log_level,
         log_format: args.log_format,
         authorization: args.authorization,
@@ -391,7 +386,8 @@ fn env_number<T: std::str::FromStr + fmt::Display + Copy>(
 ) -> T {
     match env(name) {
         None => default,
-        Some(v) => match v.trim().parse::<T>() {
+        // No trimming: Go's Atoi refuses " 443" too (and the reference then uses the default).
+        Some(v) => match v.parse::<T>() {
             Ok(n) => n,
             Err(_) => {
                 warnings.push(format!(
@@ -502,6 +498,9 @@ mod tests {
                 "unable to parse environment variable HTTPS_PORT with value \"https\"; using default value 443"
             ]
         );
+        // Go's Atoi does not trim: the reference uses the default for " 8443" too.
+        let c = resolve_env(&[("HTTPS_PORT", " 8443")]).unwrap();
+        assert_eq!((c.addr.port(), c.warnings.len()), (443, 1));
         // Out of range for a port is invalid too.
         let c = resolve_env(&[("HTTPS_PORT", "70000")]).unwrap();
         assert_eq!(c.addr.port(), 443);
@@ -510,9 +509,19 @@ mod tests {
 
     #[test]
     fn invalid_qps_and_burst_warn_and_use_defaults() {
-        let c = resolve_env(&[("QPS", "fast"), ("BURST", "-1")]).unwrap();
+        let c = resolve_env(&[("QPS", "fast"), ("BURST", "many")]).unwrap();
         assert_eq!((c.qps, c.burst), (5.0, 10));
         assert_eq!(c.warnings.len(), 2);
+    }
+
+    #[test]
+    fn qps_and_burst_keep_client_go_meanings() {
+        // The reference's test setups run with QPS=-1: no client-side limit.
+        let c = resolve_env(&[("QPS", "-1")]).unwrap();
+        assert_eq!((c.qps, c.burst), (crate::apiclient::UNLIMITED_QPS, 10));
+        let c = resolve_env(&[("QPS", "0"), ("BURST", "0")]).unwrap();
+        assert_eq!((c.qps, c.burst), (5.0, 10));
+        assert!(c.warnings.is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod admit;
+mod apiclient;
 mod certificates;
 mod config;
 mod documents;
@@ -11,6 +12,7 @@ mod kube_proxy;
 mod lint;
 mod logging;
 mod manifests;
+mod ops;
 mod registry;
 mod runtimeclass;
 mod server;
@@ -211,6 +213,16 @@ mod tests {
             }
         }
         assert!(Cli::try_parse_from(["winkube", "webhook", "--cert-reload=yes"]).is_err());
+        // client-go's "no limit" can be given as a flag too, detached or not.
+        for argv in [
+            ["winkube", "webhook", "--qps", "-1"],
+            ["winkube", "webhook", "--qps=-1", "--burst=0"],
+        ] {
+            match Cli::try_parse_from(argv).unwrap().command {
+                Command::Webhook(a) => assert_eq!(a.qps, Some(-1.0), "{argv:?}"),
+                _ => panic!("not webhook"),
+            }
+        }
         // `--cert-reload false` is not Go syntax either: the value must be attached.
         assert!(Cli::try_parse_from(["winkube", "webhook", "--cert-reload", "false"]).is_err());
     }

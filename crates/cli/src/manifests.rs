@@ -12,8 +12,11 @@ use winkube_webhook::paths::{
     HEALTH_PATH, INFO_PATH, MUTATE_PATH, MUTATE_WINDOWS_PATH, VALIDATE_PATH, VALIDATE_WINDOWS_PATH,
 };
 
+use winkube_webhook::ops::METRICS_PATH as OPS_METRICS_PATH;
+
 use crate::config::Authorization;
 use crate::documents::{generated_header, to_yaml_stream};
+use crate::ops::METRICS_PORT;
 
 /// The webhook entries' name: the reference's, so API-server error messages
 /// (`admission webhook "admission-webhook.windows-gmsa.sigs.k8s.io" denied the request: ...`)
@@ -77,7 +80,8 @@ Examples:
   winkube manifests --certificates cert-manager --failure-policy Ignore | kubectl apply -f -
   winkube manifests crd > crd.yaml
   winkube manifests install --namespace winkube --failure-policy Ignore | kubectl apply -f -
-  winkube manifests install --certificates secret --authorization rbac-cache";
+  winkube manifests install --certificates secret --authorization rbac-cache
+  winkube manifests --service-monitor | kubectl apply -f -   # with the Prometheus Operator";
 
 /// `winkube manifests [FLAGS]` (the whole installation) or `winkube manifests SUBCOMMAND`.
 #[derive(Args)]
@@ -196,6 +200,10 @@ pub struct InstallArgs {
         hide_possible_values = true
     )]
     pub windows_failure_policy: FailurePolicy,
+    /// Also install a Prometheus Operator ServiceMonitor (monitoring.coreos.com/v1) that
+    /// scrapes the webhook's /metrics (the CRD must exist: install the operator first)
+    #[arg(long)]
+    pub service_monitor: bool,
 }
 
 impl Default for InstallArgs {
@@ -213,6 +221,7 @@ impl Default for InstallArgs {
             random_hostname: false,
             windows_policies: false,
             windows_failure_policy: FailurePolicy::Ignore,
+            service_monitor: false,
         }
     }
 }
@@ -339,6 +348,9 @@ fn command_line(base: &str, args: &InstallArgs) -> String {
     if args.random_hostname {
         command.push_str(" --random-hostname");
     }
+    if args.service_monitor {
+        command.push_str(" --service-monitor");
+    }
     if args.windows_policies {
         command.push_str(" --windows-policies");
         if args.windows_failure_policy != defaults.windows_failure_policy {
@@ -446,7 +458,10 @@ pub fn install_objects(args: &InstallArgs) -> Vec<Value> {
             "metadata": {"name": NAME, "namespace": ns, "labels": labels()},
             "spec": {
                 "selector": selector_labels(),
-                "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}],
+                "ports": [
+                    {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"},
+                    {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
+                ],
             },
         }),
         webhook_configuration(args, "MutatingWebhookConfiguration"),
@@ -458,7 +473,24 @@ pub fn install_objects(args: &InstallArgs) -> Vec<Value> {
             windows_webhook_configuration(args, "ValidatingWebhookConfiguration"),
         ]);
     }
+    if args.service_monitor {
+        objects.push(service_monitor(ns));
+    }
     objects
+}
+
+/// Prometheus Operator's scrape configuration for the Service's `metrics` port.
+fn service_monitor(ns: &str) -> Value {
+    json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": NAME, "namespace": ns, "labels": labels()},
+        "spec": {
+            "selector": {"matchLabels": selector_labels()},
+            "namespaceSelector": {"matchNames": [ns]},
+            "endpoints": [{"port": "metrics", "path": OPS_METRICS_PATH, "scheme": "http", "interval": "30s"}],
+        },
+    })
 }
 
 fn cluster_role(args: &InstallArgs) -> Value {
@@ -573,7 +605,11 @@ fn cert_manager_objects(ns: &str) -> Vec<Value> {
 fn deployment(args: &InstallArgs) -> Value {
     let ns = args.namespace.as_str();
     let env = |name: &str, value: String| json!({"name": name, "value": value});
-    let mut container_args = vec![format!("--authorization={}", args.authorization.as_str())];
+    let mut container_args = vec![
+        format!("--authorization={}", args.authorization.as_str()),
+        // /metrics, /healthz, /readyz over plain HTTP, for Prometheus.
+        format!("--metrics-bind-address=:{METRICS_PORT}"),
+    ];
     let mut mounts = Vec::new();
     let mut volumes = Vec::new();
     let self_managed = args.certificate_mode() == InstallCertificates::SelfManaged;
@@ -650,7 +686,10 @@ fn deployment(args: &InstallArgs) -> Value {
                         "command": ["/winkube", "webhook"],
                         "args": container_args,
                         "env": env_vars,
-                        "ports": [{"name": "https", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
+                        "ports": [
+                            {"name": "https", "containerPort": CONTAINER_PORT, "protocol": "TCP"},
+                            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+                        ],
                         // Ready once credspecs (and RBAC, in rbac-cache mode) are cached.
                         "readinessProbe": {
                             "httpGet": {"path": HEALTH_PATH, "port": "https", "scheme": "HTTPS"},
@@ -829,6 +868,7 @@ mod tests {
                 }
                 "Role" => round_trips::<k8s_openapi::api::rbac::v1::Role>(&o),
                 "RoleBinding" => round_trips::<k8s_openapi::api::rbac::v1::RoleBinding>(&o),
+                "ServiceMonitor" => assert!(args.service_monitor),
                 other => panic!("unexpected kind {other}"),
             }
         }
@@ -1124,6 +1164,40 @@ mod tests {
         );
         // Without the Windows policies, no ConfigMap and no --policy.
         assert!(!plain.iter().any(|o| o["kind"] == "ConfigMap"));
+    }
+
+    #[test]
+    fn metrics_port_is_served_and_monitored_on_request() {
+        let objects = install_objects(&InstallArgs::default());
+        let c = &find(&objects, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+        assert!(
+            c["args"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("--metrics-bind-address=:8080"))
+        );
+        assert_eq!(
+            c["ports"][1],
+            json!({"name": "metrics", "containerPort": 8080, "protocol": "TCP"})
+        );
+        assert_eq!(
+            find(&objects, "Service")["spec"]["ports"][1]["targetPort"],
+            "metrics"
+        );
+        assert!(!objects.iter().any(|o| o["kind"] == "ServiceMonitor"));
+        let objects = install_objects(&InstallArgs {
+            namespace: "ops".into(),
+            service_monitor: true,
+            ..InstallArgs::default()
+        });
+        let sm = find(&objects, "ServiceMonitor");
+        assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+        assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+        assert_eq!(
+            sm["spec"]["namespaceSelector"]["matchNames"],
+            json!(["ops"])
+        );
+        assert_eq!(sm["spec"]["selector"]["matchLabels"], selector_labels());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use winkube_policy::windows::WindowsPolicyConfig;
 use winkube_webhook::{
     AuthorizationMode, LiveView, LiveViewConfig, LiveWindowsOptions, LiveWindowsView, Metrics,
-    Readiness, SelfManagedCerts, Server, ServerConfig, WindowsPolicies,
+    OpsServer, Readiness, SelfManagedCerts, Server, ServerConfig, WindowsPolicies,
 };
 
 use crate::certificates::Certificates;
@@ -20,11 +20,14 @@ pub const LONG: &str = "\
 Serve the admission webhook over HTTPS: POST /mutate and /validate, GET /health (204 once
 caches are synced), /info and /metrics. Reviews are answered as admission.k8s.io/v1 (the
 gMSA paths answer v1 whatever the request says, as the reference does; register them with
-admissionReviewVersions: [v1], as `winkube manifests` does).
+admissionReviewVersions: [v1], as `winkube manifests` does). With --metrics-bind-address,
+also /metrics, /healthz and /readyz over plain HTTP on their own listener (for Prometheus
+and probes).
 
 A drop-in for the kubernetes-sigs/windows-gmsa webhook: the same paths, the same
 environment variables (TLS_CRT, TLS_KEY, HTTPS_PORT, RANDOM_HOSTNAME, QPS, BURST,
-LOG_LEVEL), the same decisions and messages. Every variable also has a flag, which wins.
+LOG_LEVEL) with the same meanings (QPS/BURST as client-go: 0 is the default, a negative QPS
+no client-side limit), the same decisions and messages. Every variable also has a flag, which wins.
 The serving certificate is reloaded whenever its directory changes (Secret volume
 rotations included); --cert-reload is accepted for compatibility.
 
@@ -225,6 +228,13 @@ async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
             "--certificates self-managed needs a cluster"
         )),
     };
+    // The readiness the admission listener's /health and the operations listener's /readyz
+    // share; set below once the views' caches have synced.
+    let ready = Readiness::new();
+    if let Some(addr) = cfg.metrics_addr {
+        let ops = OpsServer::bind(addr, registry.clone(), ready.clone()).await?;
+        tokio::spawn(ops.run(cancel.clone().cancelled_owned()));
+    }
     match state {
         Some(view) => {
             let mut server = server_config(&cfg, files(&cfg)?);
@@ -240,19 +250,20 @@ async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
             if offline {
                 windows = windows.offline();
             }
-            Server::bind(server, view, Readiness::ready_now(), metrics, registry)
+            ready.set_ready();
+            Server::bind(server, view, ready, metrics, registry)
                 .await?
                 .with_windows(Arc::new(windows))
                 .run(shutdown)
                 .await?;
         }
         None => {
-            let client = kube::Client::try_default().await.map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create a Kubernetes client (in-cluster config or kubeconfig): {e}"
-                )
-            })?;
-            tracing::info!(qps = cfg.qps, burst = cfg.burst, "Kubernetes client ready");
+            let client = crate::apiclient::build_client(&metrics).await?;
+            tracing::info!(
+                qps = %qps_text(cfg.qps),
+                burst = cfg.burst,
+                "Kubernetes client ready"
+            );
             // Self-managed: serve once the Secret holds a certificate (this replica makes
             // it if it wins the Lease); the task keeps it renewed and reloaded.
             let (certificates, _self_managed) = match &cfg.certificates {
@@ -305,7 +316,16 @@ async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
                 windows_ready.clone(),
                 &cancel,
             );
-            let ready = Readiness::all(vec![gmsa_ready, windows_ready]);
+            metrics.track_caches(view.caches());
+            metrics.track_caches(windows_view.caches());
+            let joined = Readiness::all(vec![gmsa_ready, windows_ready]);
+            tokio::spawn(cancel.clone().run_until_cancelled_owned({
+                let ready = ready.clone();
+                async move {
+                    joined.wait().await;
+                    ready.set_ready();
+                }
+            }));
             let windows = WindowsPolicies::new(policy, resolver, windows_view);
             Server::bind(server, view, ready, metrics, registry)
                 .await?
@@ -318,6 +338,15 @@ async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
     cancel.cancel();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// QPS for the start-up log: client-go's "no limit" spelled out.
+fn qps_text(qps: f32) -> String {
+    if qps < 0.0 {
+        "unlimited".to_owned()
+    } else {
+        qps.to_string()
+    }
 }
 
 /// Resolves on SIGTERM (what the kubelet sends) or SIGINT.

@@ -74,7 +74,7 @@ fn chart_version_is_the_crate_version() {
 }
 
 /// Every flag of `winkube manifests install` and the value that sets it in the chart.
-const FLAG_VALUES: [(&str, &str); 11] = [
+const FLAG_VALUES: [(&str, &str); 12] = [
     ("--namespace", "(release namespace: helm -n)"),
     ("--image", "image.repository, image.tag"),
     ("--failure-policy", "failurePolicy"),
@@ -86,6 +86,7 @@ const FLAG_VALUES: [(&str, &str); 11] = [
     ("--random-hostname", "randomHostname"),
     ("--windows-policies", "windowsPolicies.enabled"),
     ("--windows-failure-policy", "windowsPolicies.failurePolicy"),
+    ("--service-monitor", "serviceMonitor.enabled"),
 ];
 
 #[test]
@@ -191,7 +192,7 @@ struct Settings {
     flags: &'static [&'static str],
 }
 
-const SETTINGS: [Settings; 7] = [
+const SETTINGS: [Settings; 8] = [
     Settings {
         namespace: "winkube",
         sets: &[],
@@ -260,6 +261,11 @@ const SETTINGS: [Settings; 7] = [
         namespace: "self",
         sets: &["certificates.mode=self-managed", "replicas=1"],
         flags: &["--certificates=self-managed", "--replicas=1"],
+    },
+    Settings {
+        namespace: "monitored",
+        sets: &["serviceMonitor.enabled=true", "authorization=rbac-cache"],
+        flags: &["--service-monitor", "--authorization=rbac-cache"],
     },
 ];
 
@@ -337,6 +343,11 @@ fn bad_values_fail_at_install_time_naming_the_value() {
         ),
         ("image.tag=bad tag", "/image/tag"),
         ("timeoutSecond=5", "timeoutSecond"),
+        (
+            "serviceMonitor.enabled=sometimes",
+            "/serviceMonitor/enabled",
+        ),
+        ("serviceMonitor.interval=10s", "interval"),
     ] {
         let o = run_helm(
             &helm,
@@ -363,6 +374,48 @@ fn bad_values_fail_at_install_time_naming_the_value() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn metrics_are_on_in_every_value_set_and_monitored_on_request() {
+    let Some(helm) = helm("metrics_are_on_in_every_value_set_and_monitored_on_request") else {
+        return;
+    };
+    for s in &SETTINGS {
+        let rendered = by_key(render(&helm, s.namespace, s.sets));
+        let deployment = &rendered[&format!("Deployment {}/winkube", s.namespace)];
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        assert!(
+            container["args"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("--metrics-bind-address=:8080")),
+            "{:?}",
+            s.sets
+        );
+        let service = &rendered[&format!("Service {}/winkube", s.namespace)];
+        let ports = service["spec"]["ports"].as_array().unwrap();
+        assert!(
+            ports
+                .iter()
+                .any(|p| p["name"] == "metrics" && p["port"] == 8080)
+        );
+        let monitor = rendered.get(&format!("ServiceMonitor {}/winkube", s.namespace));
+        assert_eq!(
+            monitor.is_some(),
+            s.sets.contains(&"serviceMonitor.enabled=true"),
+            "{:?}",
+            s.sets
+        );
+        if let Some(m) = monitor {
+            // It selects the Service above by its labels and scrapes the port by name.
+            let selector = m["spec"]["selector"]["matchLabels"].as_object().unwrap();
+            for (k, v) in selector {
+                assert_eq!(&service["metadata"]["labels"][k], v, "{k}");
+            }
+            assert_eq!(m["spec"]["endpoints"][0]["port"], "metrics");
+        }
+    }
 }
 
 #[test]

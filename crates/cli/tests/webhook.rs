@@ -681,6 +681,41 @@ async fn offline_state_webhook_warns_when_an_unresolved_image_was_the_only_os_si
     let ca = TestCa::new("winkube-test-ca").unwrap();
     let tls_dir = write_cert(dir.path(), &ca);
     let port = free_port();
+}
+
+/// One plain-HTTP GET to the operations listener: (status, body).
+async fn plain_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .uri(path)
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(std::io::Error::other)?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test]
+async fn metrics_bind_address_serves_metrics_and_probes_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("winkube-test-ca").unwrap();
+    let tls_dir = write_cert(dir.path(), &ca);
+    let (port, metrics_port) = (free_port(), free_port());
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let mut server = spawn(
         &[
             "--state",
@@ -700,6 +735,20 @@ async fn offline_state_webhook_warns_when_an_unresolved_image_was_the_only_os_si
             ),
             ("HTTPS_PORT", port.to_string()),
         ],
+}
+
+            "--bind-address",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--tls-cert-file",
+            tls_dir.join("tls.crt").to_str().unwrap(),
+            "--tls-key-file",
+            tls_dir.join("tls.key").to_str().unwrap(),
+            "--metrics-bind-address",
+            &metrics_addr,
+        ],
+        &[],
         dir.path().join("server.log"),
     );
     let client = Client::new(ca.cert_der(), port);
@@ -720,5 +769,113 @@ async fn offline_state_webhook_warns_when_an_unresolved_image_was_the_only_os_si
         warnings.contains("--offline"),
         "{warnings}\n{}",
         server.log()
+}
+
+    mutate_inlines_the_talk_credspec(&client).await;
+    validate_refuses_billing(&client).await;
+
+    assert_eq!(
+        plain_get(metrics_port, "/healthz").await.unwrap(),
+        (200, "ok\n".to_owned())
+    );
+    assert_eq!(plain_get(metrics_port, "/readyz").await.unwrap().0, 200);
+    let (status, text) = plain_get(metrics_port, "/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    for series in [
+        r#"winkube_webhook_admission_reviews_total{webhook="mutate",operation="CREATE",outcome="patched"} 1"#,
+        r#"winkube_webhook_admission_reviews_total{webhook="validate",operation="CREATE",outcome="denied"} 1"#,
+        r#"winkube_webhook_reviews_total{endpoint="validate",allowed="false",code="403"} 1"#,
+        "winkube_webhook_certificate_expiry_seconds ",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+    // The admission paths are not on the plain listener.
+    assert_eq!(plain_get(metrics_port, "/mutate").await.unwrap().0, 404);
+}
+
+#[tokio::test]
+async fn the_references_qps_and_burst_values_start_the_webhook_with_client_go_meanings() {
+    let api = ApiServer::start().await.unwrap();
+    for file in [
+        "examples/state/gmsa-webapp-1.yaml",
+        "examples/state/webapp1-role.yaml",
+        "examples/state/default-svc-account-read-gmsa.yaml",
+        "examples/state/service-accounts.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        api.create(serde_saphyr::from_str::<Value>(&text).unwrap())
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("winkube-test-ca").unwrap();
+    let tls_dir = write_cert(dir.path(), &ca);
+    let kc = dir.path().join("kubeconfig");
+    kubeconfig(&api, &kc);
+    // (QPS, BURST) as a reference Deployment may set them, and what client-go makes of them.
+    for (qps, burst, want_qps, want_burst) in [
+        // The reference's test setups: no client-side limit.
+        ("-1", "-1", r#""unlimited""#, "10"),
+        // 0 means the default, for both.
+        ("0", "0", r#""5""#, "10"),
+        ("NaN", "50", r#""unlimited""#, "50"),
+        ("0x1p3", "", r#""8""#, "10"),
+    ] {
+        let port = free_port();
+        let mut server = spawn(
+            &["--bind-address", "127.0.0.1", "--log-format", "json"],
+            &[
+                ("KUBECONFIG", kc.to_string_lossy().into_owned()),
+                (
+                    "TLS_CRT",
+                    tls_dir.join("tls.crt").to_string_lossy().into_owned(),
+                ),
+                (
+                    "TLS_KEY",
+                    tls_dir.join("tls.key").to_string_lossy().into_owned(),
+                ),
+                ("HTTPS_PORT", port.to_string()),
+                ("QPS", qps.to_owned()),
+                ("BURST", burst.to_owned()),
+            ],
+            dir.path().join(format!("qps{qps}.log")),
+        );
+        let client = Client::new(ca.cert_der(), port);
+        wait_for_health(&mut server, &client, 204).await;
+        // The access review goes through the limiter: it must be made and answered.
+        validate_refuses_billing(&client).await;
+        let log = server.log();
+        let ready = log
+            .lines()
+            .find(|l| l.contains("Kubernetes client ready"))
+            .unwrap_or_else(|| panic!("QPS={qps}: no client line\n{log}"));
+        assert!(
+            ready.contains(&format!(r#""qps":{want_qps}"#))
+                && ready.contains(&format!(r#""burst":{want_burst}"#)),
+            "QPS={qps} BURST={burst}: {ready}"
+        );
+        assert!(!log.contains("unable to parse"), "QPS={qps}: {log}");
+        drop(server);
+    }
+}
+
+#[test]
+fn a_negative_burst_with_a_rate_limit_stops_start_up_naming_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn(
+        &[],
+        &[
+            ("TLS_CRT", "/nonexistent/tls.crt".to_owned()),
+            ("TLS_KEY", "/nonexistent/tls.key".to_owned()),
+            ("QPS", "5".to_owned()),
+            ("BURST", "-3".to_owned()),
+        ],
+        dir.path().join("server.log"),
+    );
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "{}", server.log());
+    let log = server.log();
+    assert!(
+        log.contains("burst -3 (--burst / BURST) with QPS 5"),
+        "{log}"
     );
 }

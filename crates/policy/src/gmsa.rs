@@ -4,7 +4,7 @@
 
 use crate::contents::{Comparison, compare};
 use crate::gofmt::{push_json_string, quote};
-use crate::outcome::{Outcome, Phase, pod_display_name};
+use crate::outcome::{Operation, Outcome, Phase, pod_display_name};
 use crate::view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
 pub use crate::wire::ShadowedKey;
 use crate::wire::{self, ContainerList, Object, Pod, WindowsOptions};
@@ -193,6 +193,8 @@ struct Decision {
     denial: Option<Denial>,
     ops: Vec<PatchOp>,
     warnings: Vec<String>,
+    /// For metrics.
+    operation: Operation,
 }
 
 impl Decision {
@@ -260,6 +262,7 @@ impl Decision {
             warnings: self.warnings,
             namespace: self.namespace,
             name: self.name,
+            operation: self.operation,
         }
     }
 }
@@ -312,10 +315,12 @@ async fn decide<V: ClusterView>(
         Ok(Some(r)) => r,
     };
     let uid = req.uid().to_owned();
-    // Denials from here on name the namespace (for logs).
+    // Denials from here on name the namespace (for logs) and the operation (for metrics).
     let namespace = req.namespace().to_owned();
+    let op = Operation::from_wire(req.operation());
     let deny = |code: u16, message: String| Decision {
         namespace: namespace.clone(),
+        operation: op,
         ..Decision::deny(uid.clone(), code, message)
     };
     if req.kind() != "Pod" {
@@ -354,6 +359,7 @@ async fn decide<V: ClusterView>(
         uid,
         namespace,
         name: subject.pod_name.clone().into_owned(),
+        operation: op,
         ..Decision::default()
     };
     let result = match (phase, old.as_ref()) {

@@ -34,5 +34,5 @@ mod wire;
 pub use gmsa::{
     Admitted, ReviewContext, ShadowedKey, admit_pod, check_manifest_keys, review, unreadable_body,
 };
-pub use outcome::{Outcome, Phase};
+pub use outcome::{Operation, Outcome, Phase};
 pub use view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};

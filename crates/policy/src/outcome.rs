@@ -15,6 +15,51 @@ pub enum Phase {
     Validate,
 }
 
+/// The request's `operation`, as far as metrics need it: the values the API server sends
+/// (anything else, including a missing or malformed request, is `Other`, so attacker text
+/// never becomes a label).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+    #[default]
+    Other,
+}
+
+impl Operation {
+    /// Every value.
+    pub const ALL: [Operation; 5] = [
+        Operation::Create,
+        Operation::Update,
+        Operation::Delete,
+        Operation::Connect,
+        Operation::Other,
+    ];
+
+    /// Exact match, as the reviews compare it (`create` is not CREATE).
+    pub fn from_wire(op: &str) -> Self {
+        match op {
+            "CREATE" => Operation::Create,
+            "UPDATE" => Operation::Update,
+            "DELETE" => Operation::Delete,
+            "CONNECT" => Operation::Connect,
+            _ => Operation::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+            Operation::Other => "other",
+        }
+    }
+}
+
 /// The answer to one AdmissionReview, from either review ([`crate::gmsa::review`],
 /// [`crate::windows::decode`] / [`crate::windows::PodReview::evaluate`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +81,8 @@ pub struct Outcome {
     /// review did not get that far.
     pub namespace: String,
     pub name: String,
+    /// The request's operation ([`Operation::Other`] when the review did not get that far).
+    pub operation: Operation,
 }
 
 /// How a pod is named in messages and logs: its name; before the API server generated one,
@@ -59,6 +106,20 @@ pub fn pod_display_name<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_are_matched_exactly_and_bounded() {
+        for op in Operation::ALL {
+            if op != Operation::Other {
+                assert_eq!(Operation::from_wire(op.as_str()), op);
+            }
+        }
+        // Attacker text never becomes a label value.
+        for other in ["create", "", "CREATE ", "PATCH", "\u{202e}CREATE"] {
+            assert_eq!(Operation::from_wire(other), Operation::Other, "{other:?}");
+        }
+        assert_eq!(Operation::Other.as_str(), "other");
+    }
 
     #[test]
     fn pods_are_named_by_name_then_request_then_generate_name() {

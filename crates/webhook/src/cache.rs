@@ -84,6 +84,8 @@ type ByNamespace<K> = RwLock<HashMap<String, HashMap<String, Arc<K>>>>;
 
 /// A watched, read-only cache of `K`. Cloning shares the store.
 pub struct Cache<K: Lookup<DynamicType = ()> + 'static> {
+    /// The resource's name in logs and metrics (`gmsacredentialspecs`, `nodes`, ...).
+    what: &'static str,
     store: Store<K>,
     synced: watch::Receiver<bool>,
     by_namespace: Option<Arc<ByNamespace<K>>>,
@@ -92,6 +94,7 @@ pub struct Cache<K: Lookup<DynamicType = ()> + 'static> {
 impl<K: Lookup<DynamicType = ()> + 'static> Clone for Cache<K> {
     fn clone(&self) -> Self {
         Self {
+            what: self.what,
             store: self.store.clone(),
             synced: self.synced.clone(),
             by_namespace: self.by_namespace.clone(),
@@ -105,6 +108,31 @@ impl<K: Lookup<DynamicType = ()> + 'static> Debug for Cache<K> {
             .field("kind", &K::kind(&()))
             .field("synced", &*self.synced.borrow())
             .finish_non_exhaustive()
+    }
+}
+
+/// What metrics and readiness read of a cache, without its type: its name, size and whether
+/// it has synced. Implemented by every [`Cache`].
+pub trait CacheStatus: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn objects(&self) -> usize;
+    fn is_synced(&self) -> bool;
+}
+
+impl<K> CacheStatus for Cache<K>
+where
+    K: Lookup<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    fn name(&self) -> &'static str {
+        self.what
+    }
+
+    fn objects(&self) -> usize {
+        self.len()
+    }
+
+    fn is_synced(&self) -> bool {
+        Cache::is_synced(self)
     }
 }
 
@@ -217,6 +245,7 @@ where
             .index_by_namespace
             .then(|| Arc::new(ByNamespace::<K>::default()));
         let cache = Self {
+            what,
             store: store.clone(),
             synced,
             by_namespace: by_namespace.clone(),

@@ -109,6 +109,15 @@ pub fn check_client_ca(path: &Path) -> Result<(), Error> {
     client_verifier(path, Arc::new(rustls::crypto::ring::default_provider())).map(|_| ())
 }
 
+/// The notAfter of the pair's leaf certificate, in Unix seconds (`None` if it cannot be
+/// parsed; rustls has already accepted the DER, so that is not expected). For the expiry
+/// metric.
+pub fn not_after(pair: &CertifiedKey) -> Option<i64> {
+    let leaf = pair.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 /// Hands every TLS handshake the current certificate pair.
 #[derive(Debug)]
 pub struct CertResolver {
@@ -252,6 +261,7 @@ async fn reload_once(
                 tracing::debug!("certificate files unchanged");
                 return;
             }
+            metrics.record_certificate_not_after(not_after(&next));
             resolver.store(next);
             metrics.record_cert_reload(true);
             tracing::info!(cert = %opts.cert.display(), "reloaded serving certificate");

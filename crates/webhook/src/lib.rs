@@ -16,11 +16,13 @@
 //!   cache and SubjectAccessReviews (or a local RBAC cache, see [`AuthorizationMode`]).
 //! - [`Metrics`]: Prometheus text exposition.
 
+pub mod apimetrics;
 pub mod cache;
 pub mod certs;
 pub mod live;
 mod logtext;
 pub mod metrics;
+pub mod ops;
 pub mod paths;
 pub mod ratelimit;
 pub mod readiness;
@@ -33,6 +35,7 @@ use std::path::PathBuf;
 
 pub use live::{AuthorizationMode, DEFAULT_AUTHORIZATION_DEADLINE, LiveView, LiveViewConfig};
 pub use metrics::Metrics;
+pub use ops::OpsServer;
 pub use paths::Endpoint;
 pub use readiness::Readiness;
 pub use routes::Router;

@@ -355,6 +355,20 @@ impl LiveView {
         Ok(view)
     }
 
+    /// The view's watch caches (credspecs; the RBAC objects in rbac-cache mode), for metrics
+    /// ([`crate::Metrics::track_caches`]).
+    pub fn caches(&self) -> Vec<Box<dyn crate::cache::CacheStatus>> {
+        let mut caches: Vec<Box<dyn crate::cache::CacheStatus>> =
+            vec![Box::new(self.credspecs.clone())];
+        if let Some(rbac) = &self.rbac {
+            caches.push(Box::new(rbac.roles.clone()));
+            caches.push(Box::new(rbac.cluster_roles.clone()));
+            caches.push(Box::new(rbac.role_bindings.clone()));
+            caches.push(Box::new(rbac.cluster_role_bindings.clone()));
+        }
+        caches
+    }
+
     /// Credspecs currently cached.
     pub fn credspec_count(&self) -> usize {
         self.credspecs.len()

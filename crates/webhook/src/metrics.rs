@@ -6,15 +6,38 @@
 //!
 //! Label sets for the common review outcomes are resolved once at start-up, so recording a
 //! review is a few atomic adds instead of a hash-map lookup under a lock.
+//!
+//! Series (all prefixed `winkube_webhook_`; docs/install.md "Metrics" lists them for operators):
+//!
+//! - `reviews_total{endpoint,allowed,code}` and `review_duration_seconds{endpoint}`: every
+//!   answered review and its latency.
+//! - `admission_reviews_total{webhook,operation,outcome}`: the same reviews by the request's
+//!   operation and what became of them (allowed, patched, denied, invalid, error).
+//! - `api_requests_total{verb,resource,code}`, `api_request_errors_total{verb,resource}`,
+//!   `api_request_duration_seconds{verb,resource}`: calls to the Kubernetes API, counted by the
+//!   client's tower layer ([`crate::apimetrics`]).
+//! - `cache_objects{cache}`, `cache_synced{cache}`: the watch caches, read at scrape time;
+//!   `credspec_cache_size` (the credspec cache alone, kept for existing dashboards).
+//! - `certificate_expiry_seconds`, `certificate_not_after_timestamp_seconds`: the serving
+//!   certificate's notAfter; `certificate_reloads_total{result}`.
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use winkube_policy::{Operation, Outcome};
 
+use crate::apimetrics::{ApiCallMetrics, ApiMetricsLayer};
+use crate::cache::CacheStatus;
 use crate::paths::Endpoint;
 
 const ALL_ENDPOINTS: [Endpoint; 4] = Endpoint::ALL;
@@ -36,6 +59,80 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AdmissionLabels {
+    webhook: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+}
+
+/// What became of one review, for `admission_reviews_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewResult {
+    /// Allowed unchanged.
+    Allowed,
+    /// Allowed with a JSON patch.
+    Patched,
+    /// Refused by a policy (403, 404, 417, 422, ...).
+    Denied,
+    /// A malformed request (400).
+    Invalid,
+    /// The webhook could not decide (5xx).
+    Error,
+}
+
+impl ReviewResult {
+    const ALL: [ReviewResult; 5] = [
+        ReviewResult::Allowed,
+        ReviewResult::Patched,
+        ReviewResult::Denied,
+        ReviewResult::Invalid,
+        ReviewResult::Error,
+    ];
+
+    pub fn of(outcome: &Outcome) -> Self {
+        if outcome.allowed {
+            if outcome.patch_ops > 0 {
+                ReviewResult::Patched
+            } else {
+                ReviewResult::Allowed
+            }
+        } else if outcome.code == 400 {
+            ReviewResult::Invalid
+        } else if outcome.code >= 500 {
+            ReviewResult::Error
+        } else {
+            ReviewResult::Denied
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewResult::Allowed => "allowed",
+            ReviewResult::Patched => "patched",
+            ReviewResult::Denied => "denied",
+            ReviewResult::Invalid => "invalid",
+            ReviewResult::Error => "error",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The operations the API server sends pods with (DELETE and CONNECT are not registered for
+/// pods); their series exist from the start, the others appear when first seen.
+const COMMON_OPERATIONS: [Operation; 2] = [Operation::Create, Operation::Update];
+
+type AdmissionCounters =
+    [[[Counter; ReviewResult::ALL.len()]; COMMON_OPERATIONS.len()]; ALL_ENDPOINTS.len()];
+
 /// The denial codes the policies produce; others fall back to the family lookup.
 const DENIAL_CODES: [u16; 6] = [400, 403, 404, 417, 422, 500];
 
@@ -48,6 +145,12 @@ pub struct Metrics {
     cert_reload_ok: Counter,
     cert_reload_failed: Counter,
     credspec_cache_size: Gauge,
+    /// [endpoint][COMMON_OPERATIONS index][result], resolved at start-up.
+    admission: AdmissionCounters,
+    admission_family: Family<AdmissionLabels, Counter>,
+    api: Arc<ApiCallMetrics>,
+    caches: Arc<CacheCollector>,
+    certificate: Arc<CertificateCollector>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -117,6 +220,30 @@ impl Metrics {
             credspec_cache_size.clone(),
         );
 
+        let admission_family = Family::<AdmissionLabels, Counter>::default();
+        let admission = ALL_ENDPOINTS.map(|e| {
+            COMMON_OPERATIONS.map(|op| {
+                ReviewResult::ALL.map(|r| {
+                    admission_family.get_or_create_owned(&AdmissionLabels {
+                        webhook: e.label(),
+                        operation: op.as_str(),
+                        outcome: r.as_str(),
+                    })
+                })
+            })
+        });
+        registry.register(
+            "admission_reviews",
+            "Admission reviews answered, by webhook (its path), request operation and outcome (allowed, patched, denied, invalid, error)",
+            admission_family.clone(),
+        );
+
+        let api = Arc::new(ApiCallMetrics::register(registry));
+        let caches = Arc::new(CacheCollector::default());
+        registry.register_collector(Box::new(caches.clone()));
+        let certificate = Arc::new(CertificateCollector::default());
+        registry.register_collector(Box::new(certificate.clone()));
+
         Self {
             reviews,
             resolved,
@@ -124,7 +251,60 @@ impl Metrics {
             cert_reload_ok,
             cert_reload_failed,
             credspec_cache_size,
+            admission,
+            admission_family,
+            api,
+            caches,
+            certificate,
         }
+    }
+
+    /// Records one answered review: `reviews_total`, its latency and `admission_reviews_total`.
+    pub fn record(&self, endpoint: Endpoint, outcome: &Outcome, took: Duration) {
+        self.record_review(endpoint, outcome.allowed, outcome.code, took);
+        let result = ReviewResult::of(outcome);
+        match COMMON_OPERATIONS
+            .iter()
+            .position(|op| *op == outcome.operation)
+        {
+            Some(op) => {
+                self.admission[endpoint.index()][op][result.index()].inc();
+            }
+            None => {
+                self.admission_family
+                    .get_or_create(&AdmissionLabels {
+                        webhook: endpoint.label(),
+                        operation: outcome.operation.as_str(),
+                        outcome: result.as_str(),
+                    })
+                    .inc();
+            }
+        }
+    }
+
+    /// The tower layer that counts the Kubernetes API calls of a client built with it
+    /// (`kube::client::ClientBuilder::with_layer`).
+    pub fn api_layer(&self) -> ApiMetricsLayer {
+        ApiMetricsLayer::new(self.api.clone())
+    }
+
+    /// Reports `caches` in `cache_objects` and `cache_synced` from now on (read at scrape
+    /// time, so nothing is counted on the watch path).
+    pub fn track_caches(&self, caches: Vec<Box<dyn CacheStatus>>) {
+        let mut held = self
+            .caches
+            .caches
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.extend(caches);
+    }
+
+    /// Records the serving certificate's notAfter (Unix seconds); `None` when it could not be
+    /// read, which removes the certificate series until a readable one is loaded.
+    pub fn record_certificate_not_after(&self, not_after: Option<i64>) {
+        self.certificate
+            .not_after
+            .store(not_after.unwrap_or(i64::MIN), Ordering::Relaxed);
     }
 
     /// The gauge the live view sets to the number of credspecs it holds.
@@ -176,6 +356,94 @@ impl Metrics {
     /// Failed certificate reloads so far.
     pub fn cert_reloads_failed(&self) -> u64 {
         self.cert_reload_failed.get()
+    }
+}
+
+/// `cache_objects` and `cache_synced`, computed from the tracked caches at each scrape.
+#[derive(Default)]
+struct CacheCollector {
+    caches: RwLock<Vec<Box<dyn CacheStatus>>>,
+}
+
+impl std::fmt::Debug for CacheCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for CacheCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let caches = self
+            .caches
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if caches.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "cache_objects",
+                "Objects held by each watch cache",
+                None,
+                MetricType::Gauge,
+            )?;
+            for c in caches.iter() {
+                let labels = CacheLabels { cache: c.name() };
+                let n = i64::try_from(c.objects()).unwrap_or(i64::MAX);
+                ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "cache_synced",
+            "1 once a watch cache has held a complete list (it keeps answering while its watch reconnects), else 0",
+            None,
+            MetricType::Gauge,
+        )?;
+        for c in caches.iter() {
+            let labels = CacheLabels { cache: c.name() };
+            ConstGauge::new(i64::from(c.is_synced())).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The serving certificate's notAfter, and the seconds left until it, computed at scrape time.
+#[derive(Debug)]
+struct CertificateCollector {
+    /// Unix seconds; `i64::MIN`: unknown.
+    not_after: AtomicI64,
+}
+
+impl Default for CertificateCollector {
+    fn default() -> Self {
+        Self {
+            not_after: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+impl Collector for CertificateCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let not_after = self.not_after.load(Ordering::Relaxed);
+        if not_after == i64::MIN {
+            return Ok(());
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        ConstGauge::new(not_after.saturating_sub(now)).encode(encoder.encode_descriptor(
+            "certificate_expiry_seconds",
+            "Seconds until the serving certificate's notAfter (negative once expired)",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        ConstGauge::new(not_after).encode(encoder.encode_descriptor(
+            "certificate_not_after_timestamp_seconds",
+            "The serving certificate's notAfter, in Unix seconds",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        Ok(())
     }
 }
 

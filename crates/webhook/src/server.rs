@@ -155,6 +155,7 @@ impl<V: ClusterView + 'static> Server<V> {
         let (resolver, reloader) = match &config.certificates {
             Certificates::Files { cert, key } => {
                 let initial = certs::load_pair(cert, key, &provider)?;
+                metrics.record_certificate_not_after(certs::not_after(&initial));
                 let resolver = Arc::new(CertResolver::new(initial));
                 let reloader = certs::spawn_reloader(
                     ReloadOptions {
@@ -170,7 +171,10 @@ impl<V: ClusterView + 'static> Server<V> {
                 )?;
                 (resolver, Some(reloader))
             }
-            Certificates::Resolver(r) => (r.clone(), None),
+            Certificates::Resolver(r) => {
+                metrics.record_certificate_not_after(certs::not_after(&r.current()));
+                (r.clone(), None)
+            }
         };
 
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())

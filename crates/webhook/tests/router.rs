@@ -84,20 +84,6 @@ async fn query_string_is_ignored_and_method_case_is_not_checked() {
     assert_eq!(response_of(&body_of(resp).await)["allowed"], true);
 }
 
-/// Log lines written while a test runs, for asserting on what was logged.
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn each_review_is_logged_in_a_span_with_uid_endpoint_and_decision() {
     let logs = Logs::default();

@@ -16,7 +16,7 @@ use super::{
     ImageRequest, ImageResolutions, WindowsClusterView, WindowsPolicyConfig, evaluate,
     images_to_resolve,
 };
-use crate::outcome::{Outcome, Phase, pod_display_name};
+use crate::outcome::{Operation, Outcome, Phase, pod_display_name};
 
 /// A Pod CREATE to review: what [`decode`] keeps of the envelope.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +90,7 @@ pub fn decode(body: &[u8]) -> Decoded {
     )
     .into_owned();
     let kind = req.kind.unwrap_or_default();
+    let operation = Operation::from_wire(req.operation.as_deref().unwrap_or(""));
     let is_pod_create = kind.group.as_deref().unwrap_or("").is_empty()
         && kind.kind.as_deref() == Some("Pod")
         && req.operation.as_deref() == Some("CREATE")
@@ -99,6 +100,7 @@ pub fn decode(body: &[u8]) -> Decoded {
             Answer {
                 namespace,
                 name,
+                operation,
                 ..Answer::default()
             }
             .render(api_version, uid),
@@ -154,6 +156,8 @@ impl PodReview {
             warnings,
             namespace: self.namespace,
             name: self.name,
+            // Only pod CREATEs are evaluated.
+            operation: Operation::Create,
             ..Answer::default()
         };
         if !d.allowed {
@@ -213,6 +217,7 @@ struct Answer {
     warnings: Vec<String>,
     namespace: String,
     name: String,
+    operation: Operation,
 }
 
 impl Answer {
@@ -254,6 +259,7 @@ impl Answer {
             warnings: self.warnings,
             namespace: self.namespace,
             name: self.name,
+            operation: self.operation,
         }
     }
 }

@@ -224,6 +224,7 @@ impl SelfManagedCerts {
                         first_tx.send_replace(Some(Arc::new(CertResolver::new(pair))));
                     }
                     Some(resolver) if resolver.current().cert != pair.cert => {
+                        metrics.record_certificate_not_after(certs::not_after(&pair));
                         resolver.store(pair);
                         metrics.record_cert_reload(true);
                         tracing::info!("reloaded the serving certificate from the Secret");

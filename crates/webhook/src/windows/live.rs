@@ -159,6 +159,14 @@ impl LiveWindowsView {
     }
 
     /// Whether both caches hold a complete list.
+    /// The view's watch caches, for metrics ([`crate::Metrics::track_caches`]).
+    pub fn caches(&self) -> Vec<Box<dyn crate::cache::CacheStatus>> {
+        vec![
+            Box::new(self.nodes.clone()),
+            Box::new(self.runtime_classes.clone()),
+        ]
+    }
+
     pub fn is_synced(&self) -> bool {
         self.nodes.is_synced() && self.runtime_classes.is_synced()
     }
