@@ -681,6 +681,46 @@ async fn offline_state_webhook_warns_when_an_unresolved_image_was_the_only_os_si
     let ca = TestCa::new("winkube-test-ca").unwrap();
     let tls_dir = write_cert(dir.path(), &ca);
     let port = free_port();
+    let mut server = spawn(
+        &[
+            "--state",
+            "examples/state",
+            "--offline",
+            "--bind-address",
+            "127.0.0.1",
+        ],
+        &[
+            (
+                "TLS_CRT",
+                tls_dir.join("tls.crt").to_string_lossy().into_owned(),
+            ),
+            (
+                "TLS_KEY",
+                tls_dir.join("tls.key").to_string_lossy().into_owned(),
+            ),
+            ("HTTPS_PORT", port.to_string()),
+        ],
+        dir.path().join("server.log"),
+    );
+    let client = Client::new(ca.cert_der(), port);
+    wait_for_health(&mut server, &client, 204).await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"serviceAccountName": "default", "containers": [{"name": "c", "image": "registry.example/app:1.0"}]}});
+    let (status, body) = client
+        .request("POST", "/mutate-windows", Some(&review("u1", &pod)))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    let warnings = answer["response"]["warnings"].to_string();
+    assert!(warnings.contains("target OS unknown"), "{warnings}");
+    assert!(warnings.contains("registry.example/app:1.0"), "{warnings}");
+    assert!(
+        warnings.contains("--offline"),
+        "{warnings}\n{}",
+        server.log()
+    );
 }
 
 /// One plain-HTTP GET to the operations listener: (status, body).
@@ -720,23 +760,6 @@ async fn metrics_bind_address_serves_metrics_and_probes_over_plain_http() {
         &[
             "--state",
             "examples/state",
-            "--offline",
-            "--bind-address",
-            "127.0.0.1",
-        ],
-        &[
-            (
-                "TLS_CRT",
-                tls_dir.join("tls.crt").to_string_lossy().into_owned(),
-            ),
-            (
-                "TLS_KEY",
-                tls_dir.join("tls.key").to_string_lossy().into_owned(),
-            ),
-            ("HTTPS_PORT", port.to_string()),
-        ],
-}
-
             "--bind-address",
             "127.0.0.1",
             "--port",
@@ -753,24 +776,6 @@ async fn metrics_bind_address_serves_metrics_and_probes_over_plain_http() {
     );
     let client = Client::new(ca.cert_der(), port);
     wait_for_health(&mut server, &client, 204).await;
-    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
-        "spec": {"serviceAccountName": "default", "containers": [{"name": "c", "image": "registry.example/app:1.0"}]}});
-    let (status, body) = client
-        .request("POST", "/mutate-windows", Some(&review("u1", &pod)))
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
-    let answer: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(answer["response"]["allowed"], true, "{answer}");
-    let warnings = answer["response"]["warnings"].to_string();
-    assert!(warnings.contains("target OS unknown"), "{warnings}");
-    assert!(warnings.contains("registry.example/app:1.0"), "{warnings}");
-    assert!(
-        warnings.contains("--offline"),
-        "{warnings}\n{}",
-        server.log()
-}
-
     mutate_inlines_the_talk_credspec(&client).await;
     validate_refuses_billing(&client).await;
 
