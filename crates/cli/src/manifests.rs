@@ -297,7 +297,7 @@ pub fn install_yaml(args: &InstallArgs) -> anyhow::Result<String> {
     // The files in deploy/ say where they go, so the header is the whole command.
     let file = match command.as_str() {
         "manifests install" => Some("deploy/install.yaml"),
-        "manifests install --cert-manager" => Some("deploy/install-cert-manager.yaml"),
+        "manifests install --certificates cert-manager" => Some("deploy/install-cert-manager.yaml"),
         "manifests install --windows-policies" => Some("deploy/install-windows-policies.yaml"),
         _ => None,
     };

@@ -144,18 +144,16 @@ impl Startup {
             rustls::crypto::CryptoProvider::get_default(),
             &cfg.certificates,
         ) {
-            winkube_webhook::certs::load_pair(cert, key, provider).map_err(
-                |e| {
-                    let setting = match &e {
-                        winkube_webhook::Error::CertFile { what: "key", .. } => {
-                            "--tls-key-file / TLS_KEY"
-                        }
-                        winkube_webhook::Error::CertFile { .. } => "--tls-cert-file / TLS_CRT",
-                        _ => "--tls-cert-file / TLS_CRT and --tls-key-file / TLS_KEY",
-                    };
-                    format!("{e} ({setting})")
-                },
-            )?;
+            winkube_webhook::certs::load_pair(cert, key, provider).map_err(|e| {
+                let setting = match &e {
+                    winkube_webhook::Error::CertFile { what: "key", .. } => {
+                        "--tls-key-file / TLS_KEY"
+                    }
+                    winkube_webhook::Error::CertFile { .. } => "--tls-cert-file / TLS_CRT",
+                    _ => "--tls-cert-file / TLS_CRT and --tls-key-file / TLS_KEY",
+                };
+                format!("{e} ({setting})")
+            })?;
         }
         let policy = crate::windows::load_policy(cfg.policy.as_ref()).map_err(|e| e.0)?;
         let resolver = Arc::new(cfg.registry.resolver(Some(cfg.registry_cache))?);
