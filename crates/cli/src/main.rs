@@ -6,6 +6,7 @@ mod admit;
 mod config;
 mod documents;
 mod evaluate;
+mod limits;
 mod lint;
 mod logging;
 mod manifests;

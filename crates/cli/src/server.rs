@@ -116,6 +116,7 @@ pub fn run(args: WebhookArgs) -> ExitCode {
 async fn serve(cfg: WebhookConfig, policy: WindowsPolicyConfig) -> anyhow::Result<()> {
     let mut server = ServerConfig::new(cfg.addr, cfg.tls_cert.clone(), cfg.tls_key.clone());
     server.random_hostname = cfg.random_hostname;
+    server.limits = cfg.limits.clone();
     tracing::info!(
         addr = %cfg.addr,
         random_hostname = cfg.random_hostname,
