@@ -367,7 +367,7 @@ impl<V: ClusterView + 'static> Router<V> {
                 }
             };
         drop(request_body);
-        let allowance = reservation.bytes() - body.len();
+        let allowance = self.inner.opts.limits.answer_allowance(body.len());
         let span = tracing::info_span!(
             "review",
             endpoint = endpoint.label(),
@@ -462,7 +462,7 @@ enum ReadError {
     Client(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Reads `body` to its end, counting each chunk against `reservation` before keeping it.
+/// Reads `body` to its end, counting it against `reservation` before keeping it.
 /// One chunk (the common case for a small review) is returned without a copy.
 async fn read_body<B>(
     body: &mut B,
@@ -474,6 +474,12 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // A declared length (at most the limit) is reserved at once: a request the budget cannot
+    // hold is refused before anything is read, and its buffer is allocated once.
+    let declared = declared.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    if declared > 0 && !reservation.try_grow(declared) {
+        return Err(ReadError::OverBudget);
+    }
     let mut first: Option<Bytes> = None;
     let mut rest = BytesMut::new();
     let mut len = 0usize;
@@ -489,16 +495,15 @@ where
         if len > limit {
             return Err(ReadError::TooLarge);
         }
-        if !reservation.try_grow(data.len()) {
+        // Without a declared length, bytes are counted as they arrive.
+        if len > reservation.bytes() && !reservation.try_grow(len - reservation.bytes()) {
             return Err(ReadError::OverBudget);
         }
         match first.take() {
             None if rest.is_empty() => first = Some(data),
             None => rest.extend_from_slice(&data),
             Some(head) => {
-                // Up to 1 MiB ahead when the length is declared; beyond, grow as bytes come.
-                let hint = declared.map_or(0, |n| n as usize).min(1 << 20);
-                rest.reserve(hint.max(head.len() + data.len()));
+                rest.reserve(declared.max(head.len() + data.len()));
                 rest.extend_from_slice(&head);
                 rest.extend_from_slice(&data);
             }

@@ -24,6 +24,9 @@ use winkube_policy::ClusterView;
 
 pub use crate::limits::DEFAULT_MAX_BODY_BYTES;
 
+/// Most bytes hyper buffers per HTTP/1.1 connection before the body reaches the router.
+const HTTP1_READ_BUFFER: usize = 64 * 1024;
+
 /// How the server listens and behaves.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -226,7 +229,11 @@ impl<V: ClusterView + 'static> Server<V> {
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
+            .header_read_timeout(limits.header_read_timeout)
+            // hyper reads ahead up to this much per connection (400 kB by default); bodies
+            // are counted in the budget once handed over, so keep what precedes it small.
+            // Request headers must fit (the API server's are well under 8 kB).
+            .max_buf_size(HTTP1_READ_BUFFER);
         builder
             .http2()
             .timer(TokioTimer::new())
