@@ -16,7 +16,13 @@
 //! ```
 //!
 //! Prints one line per run: baseline and peak `VmRSS`, the server's `VmHWM`, and what the
-//! clients were answered.
+//! clients were answered. Measured on the 2-core build machine, debug builds, main's binary
+//! (no limits) against this one (defaults):
+//!
+//! | scenario | before | after | answers after |
+//! |---|---|---|---|
+//! | `h1` | 227 MB | 96 MB | 21 bodies held within the 64 MiB budget, 129 × 503 |
+//! | `h2` | 291 MB | 93 MB | 21 × 408 at the body deadline, 79 × 503 |
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
