@@ -186,6 +186,8 @@ pub struct WebhookArgs {
     pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
     /// Most image lookups kept in the registry cache.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_REGISTRY_CACHE_SIZE)]
     pub registry_cache_size: usize,
@@ -219,6 +221,7 @@ impl Default for WebhookArgs {
             offline: false,
             policy: None,
             registry: RegistryArgs::default(),
+            limits: crate::limits::LimitArgs::default(),
             registry_cache_size: DEFAULT_REGISTRY_CACHE_SIZE,
             registry_cache_ttl: DEFAULT_REGISTRY_CACHE_TTL,
             version: false,
@@ -249,6 +252,8 @@ pub struct WebhookConfig {
     /// How the Windows policies reach registries.
     pub registry: RegistryArgs,
     pub registry_cache: CacheSettings,
+    /// Body sizes, deadlines, the in-flight budget, caps on reviews and connections.
+    pub limits: winkube_webhook::Limits,
     /// Problems that do not stop the server (the reference logs them as warnings); they
     /// are logged once logging is set up.
     pub warnings: Vec<String>,
@@ -373,6 +378,7 @@ pub fn resolve(
             capacity: args.registry_cache_size,
             ttl: args.registry_cache_ttl,
         },
+        limits: args.limits.limits().map_err(ConfigError)?,
         warnings,
     })
 }

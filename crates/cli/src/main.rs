@@ -9,6 +9,7 @@ mod config;
 mod documents;
 mod evaluate;
 mod kube_proxy;
+mod limits;
 mod lint;
 mod logging;
 mod manifests;

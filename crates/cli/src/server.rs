@@ -55,7 +55,12 @@ RuntimeClasses are watched (with --state, read from the directory); /health also
 those caches. Image platforms come from the registries (the pod's imagePullSecrets are
 read from its namespace), cached (--registry-cache-size, --registry-cache-ttl) and bounded
 by --registry-timeout (default 4s, below the API server's 10s); an image that cannot be
-resolved is allowed with a warning, or denied with `images: {onUnresolved: deny}`.";
+resolved is allowed with a warning, or denied with `images: {onUnresolved: deny}`.
+
+What clients can make the server hold is bounded (see Limits below and docs/install.md): review
+bodies up to 37 MiB (an UPDATE of any object the API server accepts), 64 MiB of bodies and
+answers in flight, 256 reviews, 1000 connections, 100 HTTP/2 streams per connection; slow
+bodies get 408, idle connections are closed after 90s.";
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -178,6 +183,7 @@ impl Startup {
 fn server_config(cfg: &WebhookConfig, certificates: winkube_webhook::Certificates) -> ServerConfig {
     let mut server = ServerConfig::with_certificates(cfg.addr, certificates);
     server.random_hostname = cfg.random_hostname;
+    server.limits = cfg.limits.clone();
     server.client_ca = cfg.client_ca.clone();
     server
 }

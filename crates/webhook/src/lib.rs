@@ -2,7 +2,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 //!
 //! - [`serve`] / [`Server`]: hyper 1 over tokio-rustls (HTTP/1.1 and HTTP/2 by ALPN, TLS ≥ 1.2),
-//!   graceful shutdown, body limit and header-read timeout.
+//!   graceful shutdown, and the [`limits`] on bodies, bytes in flight, reviews, connections and
+//!   HTTP/2 streams.
 //! - [`Router`]: the HTTP surface (`/mutate`, `/validate`, `/mutate-windows`, `/validate-windows`,
 //!   `/health`, `/info`, `/metrics`; the [`paths`]), callable without a socket so its behaviour
 //!   can be tested directly. The reviews themselves are `winkube-policy`'s; this crate only does
@@ -19,6 +20,7 @@
 pub mod apimetrics;
 pub mod cache;
 pub mod certs;
+pub mod limits;
 pub mod live;
 mod logtext;
 pub mod metrics;
@@ -33,6 +35,7 @@ pub mod windows;
 
 use std::path::PathBuf;
 
+pub use limits::Limits;
 pub use live::{AuthorizationMode, DEFAULT_AUTHORIZATION_DEADLINE, LiveView, LiveViewConfig};
 pub use metrics::Metrics;
 pub use ops::OpsServer;
@@ -40,7 +43,7 @@ pub use paths::Endpoint;
 pub use readiness::Readiness;
 pub use routes::Router;
 pub use selfcert::{SelfCertConfig, SelfManagedCerts};
-pub use server::{Certificates, Server, ServerConfig, serve};
+pub use server::{Certificates, Server, ServerConfig, Stats, serve};
 pub use windows::{LiveWindowsOptions, LiveWindowsView, WindowsPolicies, WindowsView};
 
 /// The crate version, reported by `/info`.

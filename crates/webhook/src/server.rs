@@ -2,25 +2,30 @@
 //! hyper-util's auto HTTP/1.1 + HTTP/2 connection builder, with graceful shutdown.
 
 use crate::certs::{self, CertResolver, ReloadOptions, ReloaderGuard};
+use crate::limits::Limits;
 use crate::routes::{Router, RouterOptions};
 use crate::{Error, Metrics, Readiness};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::registry::Registry;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use winkube_policy::ClusterView;
 
-/// The API server refuses objects above roughly 3 MB, so a review of any admissible pod fits.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+pub use crate::limits::DEFAULT_MAX_BODY_BYTES;
+
+/// Most bytes hyper buffers per HTTP/1.1 connection before the body reaches the router.
+const HTTP1_READ_BUFFER: usize = 64 * 1024;
 
 /// Where the serving certificate comes from.
 #[derive(Clone, Debug)]
@@ -48,13 +53,12 @@ pub struct ServerConfig {
     pub client_ca: Option<PathBuf>,
     /// Give `/mutate`d pods without a hostname a random 15-character one (`RANDOM_HOSTNAME`).
     pub random_hostname: bool,
-    /// Largest accepted review body; bigger requests get 413.
-    pub max_body_bytes: usize,
+    /// Body sizes, deadlines, the in-flight budget and caps on reviews, connections and
+    /// HTTP/2 streams.
+    pub limits: Limits,
     /// After the shutdown signal, how long in-flight requests may take before connections are
     /// dropped.
     pub shutdown_grace: Duration,
-    /// An HTTP/1 client must send complete request headers within this time.
-    pub header_read_timeout: Duration,
     /// A client must complete the TLS handshake within this time.
     pub tls_handshake_timeout: Duration,
     /// Quiet time after certificate-directory events before the files are re-read.
@@ -89,9 +93,8 @@ impl ServerConfig {
             certificates,
             client_ca: None,
             random_hostname: false,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            limits: Limits::default(),
             shutdown_grace: Duration::from_secs(20),
-            header_read_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             cert_reload_debounce: Duration::from_millis(200),
             cert_poll_interval: Some(Duration::from_secs(60)),
@@ -136,6 +139,8 @@ pub struct Server<V> {
     _reloader: Option<ReloaderGuard>,
     /// Review paths need a verified client certificate (`client_ca`).
     require_client_cert: bool,
+    /// One permit per open connection.
+    connections: Arc<Semaphore>,
 }
 
 impl<V: ClusterView + 'static> Server<V> {
@@ -149,6 +154,7 @@ impl<V: ClusterView + 'static> Server<V> {
         metrics: Arc<Metrics>,
         registry: Arc<Registry>,
     ) -> Result<Self, Error> {
+        config.limits.validate().map_err(Error::Config)?;
         crate::install_crypto_provider();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let stop_tasks = config.cancel.child_token();
@@ -204,11 +210,12 @@ impl<V: ClusterView + 'static> Server<V> {
             metrics,
             registry,
             RouterOptions {
-                max_body_bytes: config.max_body_bytes,
+                limits: config.limits.clone(),
                 random_hostname: config.random_hostname,
             },
         );
         let require_client_cert = config.client_ca.is_some();
+        let connections = Arc::new(Semaphore::new(config.limits.max_connections));
         Ok(Self {
             require_client_cert,
             listener,
@@ -218,6 +225,7 @@ impl<V: ClusterView + 'static> Server<V> {
             config,
             resolver,
             stop_tasks,
+            connections,
             _reloader: reloader,
         })
     }
@@ -236,6 +244,18 @@ impl<V: ClusterView + 'static> Server<V> {
         self.router.metrics().clone()
     }
 
+    /// Live figures (bytes in flight, reviews, connections) that stay readable while the
+    /// server runs.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            budget: self.router.budget(),
+            reviews: self.router.review_permits(),
+            max_reviews: self.config.limits.max_concurrent_reviews,
+            connections: self.connections.clone(),
+            max_connections: self.config.limits.max_connections,
+        }
+    }
+
     /// The certificate resolver new handshakes use (tests read the current pair from it).
     pub fn cert_resolver(&self) -> Arc<CertResolver> {
         self.resolver.clone()
@@ -244,6 +264,9 @@ impl<V: ClusterView + 'static> Server<V> {
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
     /// (HTTP/1 connections close after their current response, HTTP/2 ones get GOAWAY) and
     /// returns when they are done or `shutdown_grace` has passed.
+    ///
+    /// Connections beyond `max_connections` are closed as soon as they are accepted; a
+    /// connection with no request in flight for `idle_timeout` is shut down gracefully.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -256,19 +279,31 @@ impl<V: ClusterView + 'static> Server<V> {
             config,
             resolver: _,
             stop_tasks,
+            connections,
             _reloader,
             require_client_cert,
         } = self;
+        let limits = &config.limits;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout);
-        builder.http2().timer(TokioTimer::new());
+            .header_read_timeout(limits.header_read_timeout)
+            // hyper reads ahead up to this much per connection (400 kB by default); bodies
+            // are counted in the budget once handed over, so keep what precedes it small.
+            // Request headers must fit (the API server's are well under 8 kB).
+            .max_buf_size(HTTP1_READ_BUFFER);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.http2_max_concurrent_streams)
+            .keep_alive_interval(limits.http2_keep_alive_interval)
+            .keep_alive_timeout(limits.http2_keep_alive_timeout);
         let builder = Arc::new(builder);
 
         tracing::info!(addr = %local_addr, "serving admission reviews over HTTPS");
-        let graceful = GracefulShutdown::new();
+        // Cancelled at shutdown: every connection then shuts down gracefully.
+        let draining = tokio_util::sync::CancellationToken::new();
         // Connection tasks, so that the ones still running after the grace period are dropped.
         let mut tasks = tokio::task::JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -288,13 +323,21 @@ impl<V: ClusterView + 'static> Server<V> {
                 }
             };
             while tasks.try_join_next().is_some() {}
+            let Ok(slot) = connections.clone().try_acquire_owned() else {
+                // Closed at once: the client sees its handshake fail, nothing is held.
+                tracing::debug!(%peer, limit = limits.max_connections, "too many connections; closing a new one");
+                drop(tcp);
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
-            let watcher = graceful.watcher();
             let acceptor = acceptor.clone();
             let router = router.clone();
             let builder = builder.clone();
             let handshake_timeout = config.tls_handshake_timeout;
+            let idle_timeout = limits.idle_timeout;
+            let draining = draining.clone();
             tasks.spawn(async move {
+                let _slot = slot;
                 let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await
                 {
                     Ok(Ok(s)) => s,
@@ -310,29 +353,53 @@ impl<V: ClusterView + 'static> Server<V> {
                 // The verifier accepted the certificate if there is one; without one, only the
                 // paths probes use are answered.
                 let authenticated = tls.get_ref().1.peer_certificates().is_some();
-                let service = hyper::service::service_fn(move |req: http::Request<_>| {
-                    let router = router.clone();
-                    async move {
-                        if require_client_cert
-                            && !authenticated
-                            && crate::Endpoint::from_path(req.uri().path()).is_some()
-                        {
-                            return Ok::<_, Infallible>(client_cert_required());
+                let activity = Arc::new(Activity::new());
+                let service = hyper::service::service_fn({
+                    let activity = activity.clone();
+                    move |req: http::Request<_>| {
+                        let router = router.clone();
+                        let busy = Activity::begin(&activity);
+                        async move {
+                            if require_client_cert
+                                && !authenticated
+                                && crate::Endpoint::from_path(req.uri().path()).is_some()
+                            {
+                                return Ok::<_, Infallible>(client_cert_required());
+                            }
+                            let mut response = router.handle(req).await;
+                            // The connection is busy until the answer has been sent.
+                            response.body_mut().hold(busy);
+                            Ok::<_, Infallible>(response)
                         }
-                        Ok::<_, Infallible>(router.handle(req).await)
                     }
                 });
-                let conn = builder
-                    .serve_connection(TokioIo::new(tls), service)
-                    .into_owned();
-                if let Err(e) = watcher.watch(conn).await {
+                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                let mut conn = std::pin::pin!(conn);
+                let mut shutting_down = false;
+                let result = loop {
+                    tokio::select! {
+                        result = conn.as_mut() => break result,
+                        () = draining.cancelled(), if !shutting_down => {
+                            shutting_down = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                        () = activity.idle_for(idle_timeout), if !shutting_down => {
+                            tracing::debug!(%peer, "closing an idle connection");
+                            shutting_down = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
+                };
+                if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
             });
         }
         drop(listener);
         tracing::info!("shutting down: no new connections, finishing in-flight reviews");
-        match tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await {
+        draining.cancel();
+        let drained = async { while tasks.join_next().await.is_some() {} };
+        match tokio::time::timeout(config.shutdown_grace, drained).await {
             Ok(()) => tracing::info!("all connections closed"),
             Err(_) => {
                 tracing::warn!(
@@ -345,5 +412,90 @@ impl<V: ClusterView + 'static> Server<V> {
         }
         stop_tasks.cancel();
         Ok(())
+    }
+}
+
+/// Requests in flight on one connection, and when that number last changed.
+struct Activity {
+    started: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds since `started` of the last change.
+    last_change_ms: AtomicU64,
+}
+
+/// One request in flight on its connection (until dropped with the sent answer).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_change_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn begin(this: &Arc<Self>) -> Busy {
+        this.in_flight.fetch_add(1, Ordering::AcqRel);
+        this.touch();
+        Busy(this.clone())
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_change_ms.store(ms, Ordering::Release);
+    }
+
+    /// Resolves once no request has been in flight for `timeout`. One timer per connection,
+    /// re-armed only when it fires: requests cost two atomic writes, not a timer each.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last_change_ms.load(Ordering::Acquire));
+            let deadline = self.started + last + timeout;
+            if Instant::now() >= deadline && self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            // Busy now: look again a full timeout later.
+            let next = if Instant::now() >= deadline {
+                Instant::now() + timeout
+            } else {
+                deadline
+            };
+            tokio::time::sleep_until(next).await;
+        }
+    }
+}
+
+/// Live figures of a running server, for tests and examples.
+#[derive(Clone)]
+pub struct Stats {
+    budget: Arc<crate::limits::Budget>,
+    reviews: Arc<Semaphore>,
+    max_reviews: usize,
+    connections: Arc<Semaphore>,
+    max_connections: usize,
+}
+
+impl Stats {
+    /// Bytes of request bodies and answers held.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.budget.in_use()
+    }
+
+    /// Reviews being read, decided or answered.
+    pub fn reviews_in_flight(&self) -> usize {
+        self.max_reviews - self.reviews.available_permits()
+    }
+
+    /// Accepted connections not yet closed (TLS handshakes included).
+    pub fn open_connections(&self) -> usize {
+        self.max_connections - self.connections.available_permits()
     }
 }

@@ -206,7 +206,10 @@ async fn oversized_bodies_are_413_with_and_without_content_length() {
     let r = router(
         Readiness::ready_now(),
         RouterOptions {
-            max_body_bytes: 1024,
+            limits: winkube_webhook::Limits {
+                max_body_bytes: 1024,
+                ..Default::default()
+            },
             random_hostname: false,
         },
     );

@@ -310,3 +310,62 @@ impl std::io::Write for Logs {
         Ok(())
     }
 }
+
+/// A request body whose frames the test sends when it likes (none: the body never ends).
+pub type ChannelBody = http_body_util::StreamBody<
+    futures::channel::mpsc::UnboundedReceiver<
+        Result<hyper::body::Frame<Bytes>, std::convert::Infallible>,
+    >,
+>;
+
+/// A body fed through the returned sender; dropping the sender ends it.
+pub fn channel_body() -> (
+    futures::channel::mpsc::UnboundedSender<
+        Result<hyper::body::Frame<Bytes>, std::convert::Infallible>,
+    >,
+    ChannelBody,
+) {
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    (tx, http_body_util::StreamBody::new(rx))
+}
+
+/// A body of `bytes`, sent at once.
+pub fn full_channel_body(bytes: Vec<u8>) -> ChannelBody {
+    let (tx, body) = channel_body();
+    tx.unbounded_send(Ok(hyper::body::Frame::data(Bytes::from(bytes))))
+        .unwrap();
+    body
+}
+
+/// One HTTP/2 connection over TLS (ALPN `h2`); the handle ends when the connection does.
+pub async fn connect_h2(
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+) -> std::io::Result<(
+    hyper::client::conn::http2::SendRequest<ChannelBody>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let stream = connect_tls(addr, client_tls(std::slice::from_ref(ca), &[b"h2"])).await?;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .map_err(std::io::Error::other)?;
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok((sender, task))
+}
+
+/// A TLS stream to the server, for writing raw HTTP/1.1.
+pub async fn connect_tls(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tokio_rustls::TlsConnector::from(tls)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
