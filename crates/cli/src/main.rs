@@ -6,6 +6,7 @@ mod admit;
 mod apiclient;
 mod certificates;
 mod config;
+mod credspec;
 mod documents;
 mod evaluate;
 mod kube_proxy;
@@ -38,6 +39,8 @@ One binary:
   manifests     print the whole installation (CRD first, for `kubectl apply -f -`), or
                 the GMSACredentialSpec CRD or the install bundle alone
   runtimeclass  print RuntimeClasses for process and Hyper-V isolation per Windows build
+  credspec      print a GMSACredentialSpec and the RBAC to use it, from flags or from
+                New-CredentialSpec's JSON
   version       print the version and the git commit it was built from
   completion    print shell completions (bash, zsh, fish, powershell, elvish)
 
@@ -89,6 +92,8 @@ enum Command {
     Lint(lint::LintArgs),
     #[command(about = runtimeclass::ABOUT, long_about = runtimeclass::LONG, after_help = runtimeclass::EXAMPLES)]
     Runtimeclass(runtimeclass::RuntimeClassArgs),
+    #[command(about = credspec::ABOUT, long_about = credspec::LONG, after_help = credspec::EXAMPLES)]
+    Credspec(credspec::CredspecArgs),
     /// Print the version and the git commit it was built from (as --version)
     Version,
     /// Print shell completions for winkube
@@ -126,6 +131,10 @@ fn main() -> ExitCode {
         Command::Runtimeclass(args) => {
             logging::init_cli();
             runtimeclass::run(&args)
+        }
+        Command::Credspec(args) => {
+            logging::init_cli();
+            credspec::run(args)
         }
         Command::Version => match evaluate::write_stdout(&format!("{}\n", version::line())) {
             Ok(()) => ExitCode::SUCCESS,
