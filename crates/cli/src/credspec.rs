@@ -366,7 +366,7 @@ pub fn check_credspec_document(doc: &Value) -> Result<(), String> {
             }
         }
         let guid = m["PluginGUID"].as_str().unwrap_or_default();
-        if plugin_guid("", guid)? != guid {
+        if plugin_guid(&format!("{at}.PluginGUID"), guid)? != guid {
             return Err(format!(
                 "{at}.PluginGUID {guid:?} must be a GUID in braces, like {{859E1386-BDB4-49E8-85C7-3070B13920E1}}"
             ));
