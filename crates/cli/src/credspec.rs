@@ -13,7 +13,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value, json};
-use winkube_api::GmsaCredentialSpec;
+use winkube_api::{GmsaCredentialSpec, names};
 
 use crate::documents::to_yaml_stream;
 
@@ -515,12 +515,7 @@ fn invalid(what: &str, value: &str, why: &str) -> String {
 
 /// A DNS-1123 label (namespaces).
 pub fn check_label(what: &str, s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-');
+    let ok = names::is_dns1123_label(s);
     if ok {
         Ok(())
     } else {
@@ -534,15 +529,7 @@ pub fn check_label(what: &str, s: &str) -> Result<(), String> {
 
 /// A DNS-1123 subdomain (resource and service account names).
 pub fn check_subdomain(what: &str, s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        });
+    let ok = names::is_dns1123_subdomain(s);
     if ok {
         Ok(())
     } else {
@@ -556,15 +543,7 @@ pub fn check_subdomain(what: &str, s: &str) -> Result<(), String> {
 
 /// A DNS domain name (contoso.com): letters of any case, digits, '-', dot-separated labels.
 pub fn check_dns_name(what: &str, s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        });
+    let ok = names::is_dns_domain_name(s);
     if ok {
         Ok(())
     } else {
@@ -657,18 +636,9 @@ pub fn check_sid(what: &str, s: &str) -> Result<(), String> {
     }
 }
 
-fn is_guid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// A GUID without braces: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex).
 pub fn check_guid(what: &str, s: &str) -> Result<(), String> {
-    if is_guid(s) {
+    if names::is_guid(s) {
         Ok(())
     } else {
         Err(invalid(
@@ -685,7 +655,7 @@ pub fn plugin_guid(what: &str, s: &str) -> Result<String, String> {
         .strip_prefix('{')
         .and_then(|r| r.strip_suffix('}'))
         .unwrap_or(s);
-    if is_guid(bare) {
+    if names::is_guid(bare) {
         Ok(format!("{{{bare}}}"))
     } else {
         Err(invalid(
