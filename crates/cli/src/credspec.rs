@@ -133,16 +133,7 @@ pub fn run(args: CredspecArgs) -> ExitCode {
             .and_then(|text| build_import(&text, a))
             .and_then(|docs| render(&docs, a.out.output)),
     };
-    match result {
-        Ok(text) => match crate::evaluate::write_stdout(&text) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(code) => code,
-        },
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    crate::evaluate::print_generated(result)
 }
 
 /// The documents as a YAML stream, or one JSON `List`.
