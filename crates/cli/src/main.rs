@@ -62,6 +62,12 @@ Examples:
   # RuntimeClasses for Windows Server 2019 and 2022
   winkube runtimeclass --build 2019 --build 2022 | kubectl apply -f -
 
+  # A gMSA credspec and the RBAC for one service account to use it
+  winkube credspec new --name gmsa-webapp-1 --domain contoso.com --netbios CONTOSO \\
+      --account WebApp1 --sid S-1-5-21-2126449477-2524075714-3094792973 \\
+      --guid 244818ae-87ac-4fcd-92ec-e79e5252348a --service-account default/default \\
+      | kubectl apply -f -
+
   # Serve the webhook from a Deployment (reference environment variables)
   TLS_CRT=/tls/tls.crt TLS_KEY=/tls/tls.key HTTPS_PORT=8443 winkube webhook
 
