@@ -2,12 +2,14 @@
 //!
 //! - [`credspec`]: the cluster-scoped `GMSACredentialSpec` resource (`windows.k8s.io`).
 //! - [`crd`]: the `GMSACredentialSpec` CustomResourceDefinition (`winkube manifests crd`).
+//! - [`names`]: DNS-1123 labels and subdomains, DNS domain names, GUIDs.
 //! - [`canonical`]: the byte-exact serialisation of credspec contents that the reference
 //!   webhook inlines into pods (Go `encoding/json` rules).
 
 pub mod canonical;
 pub mod crd;
 pub mod credspec;
+pub mod names;
 pub mod strict_json;
 pub mod windows;
 

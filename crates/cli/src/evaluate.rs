@@ -217,3 +217,18 @@ pub fn write_stdout(text: &str) -> Result<(), ExitCode> {
             ExitCode::FAILURE
         })
 }
+
+/// A generator's result: the text on stdout (exit 0), or its error on stderr and exit code
+/// 2 (bad flags or input), with nothing printed.
+pub fn print_generated(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => match write_stdout(&text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

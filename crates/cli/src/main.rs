@@ -6,6 +6,7 @@ mod admit;
 mod apiclient;
 mod certificates;
 mod config;
+mod credspec;
 mod documents;
 mod evaluate;
 mod kube_proxy;
@@ -38,6 +39,8 @@ One binary:
   manifests     print the whole installation (CRD first, for `kubectl apply -f -`), or
                 the GMSACredentialSpec CRD or the install bundle alone
   runtimeclass  print RuntimeClasses for process and Hyper-V isolation per Windows build
+  credspec      print a GMSACredentialSpec and the RBAC to use it, from flags or from
+                New-CredentialSpec's JSON
   version       print the version and the git commit it was built from
   completion    print shell completions (bash, zsh, fish, powershell, elvish)
 
@@ -58,6 +61,12 @@ Examples:
 
   # RuntimeClasses for Windows Server 2019 and 2022
   winkube runtimeclass --build 2019 --build 2022 | kubectl apply -f -
+
+  # A gMSA credspec and the RBAC for one service account to use it
+  winkube credspec new --name gmsa-webapp-1 --domain contoso.com --netbios CONTOSO \\
+      --account WebApp1 --sid S-1-5-21-2126449477-2524075714-3094792973 \\
+      --guid 244818ae-87ac-4fcd-92ec-e79e5252348a --service-account default/default \\
+      | kubectl apply -f -
 
   # Serve the webhook from a Deployment (reference environment variables)
   TLS_CRT=/tls/tls.crt TLS_KEY=/tls/tls.key HTTPS_PORT=8443 winkube webhook
@@ -89,6 +98,8 @@ enum Command {
     Lint(lint::LintArgs),
     #[command(about = runtimeclass::ABOUT, long_about = runtimeclass::LONG, after_help = runtimeclass::EXAMPLES)]
     Runtimeclass(runtimeclass::RuntimeClassArgs),
+    #[command(about = credspec::ABOUT, long_about = credspec::LONG, after_help = credspec::EXAMPLES)]
+    Credspec(credspec::CredspecArgs),
     /// Print the version and the git commit it was built from (as --version)
     Version,
     /// Print shell completions for winkube
@@ -126,6 +137,10 @@ fn main() -> ExitCode {
         Command::Runtimeclass(args) => {
             logging::init_cli();
             runtimeclass::run(&args)
+        }
+        Command::Credspec(args) => {
+            logging::init_cli();
+            credspec::run(args)
         }
         Command::Version => match evaluate::write_stdout(&format!("{}\n", version::line())) {
             Ok(()) => ExitCode::SUCCESS,

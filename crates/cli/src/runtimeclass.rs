@@ -165,14 +165,5 @@ fn shell_quote(s: &str) -> String {
 }
 
 pub fn run(args: &RuntimeClassArgs) -> ExitCode {
-    match yaml(args) {
-        Ok(text) => match crate::evaluate::write_stdout(&text) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(code) => code,
-        },
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    crate::evaluate::print_generated(yaml(args))
 }

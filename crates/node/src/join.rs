@@ -146,15 +146,7 @@ fn check_hash(h: &str) -> Result<(), Error> {
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+    winkube_api::names::is_dns1123_subdomain(s)
 }
 
 /// Labels the kubelet may set on its own Node (the NodeRestriction admission plugin

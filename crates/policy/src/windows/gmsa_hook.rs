@@ -35,15 +35,7 @@ pub(crate) fn gmsa_of(v: &Value) -> Option<Gmsa> {
 
 /// Only DNS names go into the script (no quoting games).
 fn is_dns_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+    winkube_api::names::is_dns_domain_name(s)
 }
 
 /// The PowerShell that the hook runs.

@@ -131,12 +131,7 @@ impl SelfCertConfig {
 }
 
 fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+    winkube_api::names::is_dns1123_label(s)
 }
 
 /// A running self-managed mode: the leader loop and the Secret watch. Stops when the token
