@@ -23,6 +23,9 @@ pub const ENV_RANDOM_HOSTNAME: &str = "RANDOM_HOSTNAME";
 pub const ENV_QPS: &str = "QPS";
 pub const ENV_BURST: &str = "BURST";
 pub const ENV_LOG_LEVEL: &str = "LOG_LEVEL";
+/// winkube's own switches, named in the same style.
+pub const ENV_WINDOWS_POLICIES: &str = "WINDOWS_POLICIES";
+pub const ENV_READ_PULL_SECRETS: &str = "READ_PULL_SECRETS";
 
 pub const DEFAULT_PORT: u16 = 443;
 /// client-go's defaults, which the reference keeps unless QPS/BURST are set.
@@ -184,6 +187,20 @@ pub struct WebhookArgs {
     /// image tags warn, the rest off).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Serve the Windows workload policies (/mutate-windows, /validate-windows), watching
+    /// Nodes and RuntimeClasses (the install's --windows-policies grants that); env
+    /// WINDOWS_POLICIES [default: true with --policy or --state, else false: the gMSA
+    /// webhook alone, ready with the reference's RBAC]. Off, those paths answer 404.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_go_bool)]
+    pub windows_policies: Option<bool>,
+    /// Read the imagePullSecrets a pod names (cluster-wide `get` on Secrets) to look its
+    /// images up in private registries; env READ_PULL_SECRETS [default: false: images are
+    /// looked up anonymously, so a private registry's images need pinned metadata]. With
+    /// --state, the directory's Secrets are always used.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_go_bool)]
+    pub read_pull_secrets: Option<bool>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -220,6 +237,8 @@ impl Default for WebhookArgs {
             state: None,
             offline: false,
             policy: None,
+            windows_policies: None,
+            read_pull_secrets: None,
             registry: RegistryArgs::default(),
             limits: crate::limits::LimitArgs::default(),
             registry_cache_size: DEFAULT_REGISTRY_CACHE_SIZE,
@@ -249,6 +268,10 @@ pub struct WebhookConfig {
     pub state: Option<PathBuf>,
     /// The Windows policy file; `None`: the defaults.
     pub policy: Option<PathBuf>,
+    /// Serve the Windows policies' paths (and, over a cluster, watch what they need).
+    pub windows_policies: bool,
+    /// Read pods' imagePullSecrets from the cluster.
+    pub read_pull_secrets: bool,
     /// How the Windows policies reach registries.
     pub registry: RegistryArgs,
     pub registry_cache: CacheSettings,
@@ -311,17 +334,30 @@ pub fn resolve(
     let crate::apiclient::ClientLimits { qps, burst } =
         crate::apiclient::resolve(args.qps, args.burst.map(i64::from), &env, &mut warnings)?;
 
-    let random_hostname = match args.random_hostname {
-        Some(b) => b,
-        None => match env(ENV_RANDOM_HOSTNAME) {
-            None => false,
+    let switch = |flag: Option<bool>, name: &str, default: bool| match flag {
+        Some(b) => Ok(b),
+        None => match env(name) {
+            None => Ok(default),
             Some(v) => parse_go_bool(&v).map_err(|e| {
-                ConfigError(format!(
-                    "unable to parse environment variable {ENV_RANDOM_HOSTNAME}: {e}"
-                ))
-            })?,
+                ConfigError(format!("unable to parse environment variable {name}: {e}"))
+            }),
         },
     };
+    let random_hostname = switch(args.random_hostname, ENV_RANDOM_HOSTNAME, false)?;
+    // Off by default so that the gMSA webhook alone becomes ready with the reference's
+    // RBAC (no nodes or RuntimeClasses); a policy file asks for the policies, and a state
+    // directory needs no RBAC.
+    let windows_policies = switch(
+        args.windows_policies,
+        ENV_WINDOWS_POLICIES,
+        args.policy.is_some() || args.state.is_some(),
+    )?;
+    let read_pull_secrets = switch(args.read_pull_secrets, ENV_READ_PULL_SECRETS, false)?;
+    if args.policy.is_some() && !windows_policies {
+        return Err(ConfigError(
+            "--policy configures the Windows policies, which --windows-policies=false (or WINDOWS_POLICIES) turns off".into(),
+        ));
+    }
 
     let log_level = match args.log_level {
         Some(l) => l,
@@ -373,6 +409,8 @@ pub fn resolve(
         authorization: args.authorization,
         state: args.state.clone(),
         policy: args.policy.clone(),
+        windows_policies,
+        read_pull_secrets,
         registry: args.registry.clone(),
         registry_cache: CacheSettings {
             capacity: args.registry_cache_size,
@@ -563,6 +601,41 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn windows_switches_default_to_least_privilege() {
+        let c = resolve_env(&[]).unwrap();
+        assert!(!c.windows_policies && !c.read_pull_secrets);
+        let c = resolve_env(&[("WINDOWS_POLICIES", "true"), ("READ_PULL_SECRETS", "1")]).unwrap();
+        assert!(c.windows_policies && c.read_pull_secrets);
+        // A policy file (or a state directory) turns the policies on unless told otherwise.
+        let pairs: Vec<(&str, &str)> = TLS.to_vec();
+        let with_policy = WebhookArgs {
+            policy: Some(PathBuf::from("/etc/winkube/policy.yaml")),
+            ..default_args()
+        };
+        let c = resolve(&with_policy, env_of(&pairs)).unwrap();
+        assert!(c.windows_policies && !c.read_pull_secrets);
+        let off = WebhookArgs {
+            windows_policies: Some(false),
+            ..with_policy
+        };
+        let e = resolve(&off, env_of(&pairs)).unwrap_err();
+        assert!(e.0.contains("--windows-policies=false"), "{e}");
+        // The flag wins over the variable; a bad variable names itself.
+        let args = WebhookArgs {
+            read_pull_secrets: Some(false),
+            ..default_args()
+        };
+        let mut env = pairs.clone();
+        env.push(("READ_PULL_SECRETS", "true"));
+        assert!(!resolve(&args, env_of(&env)).unwrap().read_pull_secrets);
+        let e = resolve_env(&[("WINDOWS_POLICIES", "yes")]).unwrap_err();
+        assert!(
+            e.0.starts_with("unable to parse environment variable WINDOWS_POLICIES"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -185,9 +185,14 @@ pub struct InstallArgs {
     pub random_hostname: bool,
     /// Also install the Windows workload policies' webhooks (/mutate-windows,
     /// /validate-windows, in their own configurations named winkube-windows) and the RBAC
-    /// their cluster view needs (nodes, RuntimeClasses, pull secrets)
+    /// their cluster view needs (list/watch on nodes and RuntimeClasses)
     #[arg(long)]
     pub windows_policies: bool,
+    /// With --windows-policies: let the webhook read the imagePullSecrets pods name (a
+    /// cluster-wide `get` on Secrets) to look images up in private registries. Without it,
+    /// images are looked up anonymously: a private registry's images need pinned metadata
+    #[arg(long, requires = "windows_policies")]
+    pub read_pull_secrets: bool,
     /// What the API server does when the Windows policies' webhook cannot be reached:
     /// Ignore (default) admits pods without the Windows policies, so a policy outage never
     /// blocks Windows pods; Fail refuses every pod the policies' webhook would see until it
@@ -220,6 +225,7 @@ impl Default for InstallArgs {
             replicas: 2,
             random_hostname: false,
             windows_policies: false,
+            read_pull_secrets: false,
             windows_failure_policy: FailurePolicy::Ignore,
             service_monitor: false,
         }
@@ -353,6 +359,9 @@ fn command_line(base: &str, args: &InstallArgs) -> String {
     }
     if args.windows_policies {
         command.push_str(" --windows-policies");
+        if args.read_pull_secrets {
+            command.push_str(" --read-pull-secrets");
+        }
         if args.windows_failure_policy != defaults.windows_failure_policy {
             command.push_str(&format!(
                 " --windows-failure-policy {}",
@@ -508,12 +517,15 @@ fn cluster_role(args: &InstallArgs) -> Value {
     }
     if args.windows_policies {
         // The Windows policies' live view: node builds and RuntimeClasses are watched into
-        // caches; a pod's imagePullSecrets are read when its images are looked up.
+        // caches.
         rules.extend([
             json!({"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "watch"]}),
             json!({"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": ["list", "watch"]}),
-            json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
         ]);
+        if args.read_pull_secrets {
+            // A pod's imagePullSecrets, read (in its namespace) when its images are looked up.
+            rules.push(json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}));
+        }
     }
     if args.certificate_mode() == InstallCertificates::SelfManaged {
         // caBundle of winkube's own webhook configurations, and nothing else.
@@ -638,9 +650,15 @@ fn deployment(args: &InstallArgs) -> Value {
         env("LOG_LEVEL", "info".into()),
     ]);
     if args.windows_policies {
+        // Explicit: the webhook watches nodes and RuntimeClasses only when told to, and
+        // reads pull secrets only when the ClusterRole grants it.
+        container_args.push("--windows-policies".into());
         container_args.push(format!(
             "--policy={WINDOWS_POLICY_DIR}/{WINDOWS_POLICY_FILE}"
         ));
+        if args.read_pull_secrets {
+            container_args.push("--read-pull-secrets".into());
+        }
         mounts.push(
             json!({"name": "windows-policy", "mountPath": WINDOWS_POLICY_DIR, "readOnly": true}),
         );

@@ -48,12 +48,14 @@ SIGTERM or SIGINT drains connections and exits.
 
 The Windows workload policies are served on their own paths, POST /mutate-windows and
 /validate-windows (pod CREATE only; install them with `winkube manifests install
---windows-policies`, or leave them out to run the gMSA webhook alone). They are always
-served: with --policy FILE's configuration, else with the defaults (scheduling and OS-build
-compatibility enforce, memory and image tags warn, the rest off). Node builds and
-RuntimeClasses are watched (with --state, read from the directory); /health also waits for
-those caches. Image platforms come from the registries (the pod's imagePullSecrets are
-read from its namespace), cached (--registry-cache-size, --registry-cache-ttl) and bounded
+--windows-policies`, or leave them out to run the gMSA webhook alone). They are served with
+--windows-policies (the default with --policy or --state; else those paths answer 404 and
+nothing more than the reference's RBAC is needed): with --policy FILE's configuration, else
+with the defaults (scheduling and OS-build compatibility enforce, memory and image tags
+warn, the rest off). Node builds and RuntimeClasses are watched (with --state, read from
+the directory); /health also waits for those caches. Image platforms come from the
+registries, anonymously unless --read-pull-secrets (then the pod's imagePullSecrets are
+read from its namespace; with --state, from the directory), cached (--registry-cache-size, --registry-cache-ttl) and bounded
 by --registry-timeout (default 4s, below the API server's 10s); an image that cannot be
 resolved is allowed with a warning, or denied with `images: {onUnresolved: deny}`.
 
@@ -76,6 +78,9 @@ Examples:
 
   # With the Windows workload policies' configuration and a private registry's CA
   winkube webhook --policy /etc/winkube/policy.yaml --registry-ca /etc/winkube/registry-ca.pem
+
+  # The Windows policies with their defaults, reading pods' imagePullSecrets
+  winkube webhook --windows-policies --read-pull-secrets
 
   # No cluster: serve from files (demos, tests), without asking registries
   winkube webhook --state examples/state --offline --tls-cert-file tls.crt --tls-key-file tls.key --port 8443";
@@ -203,6 +208,8 @@ async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
         client_ca = cfg.client_ca.is_some(),
         policy = %cfg.policy.as_ref().map_or("(defaults)".into(), |p| p.display().to_string()),
         registry_timeout = ?cfg.registry.timeout,
+        windows_policies = cfg.windows_policies,
+        read_pull_secrets = cfg.read_pull_secrets,
         offline,
         version = crate::version::VERSION,
         "starting winkube webhook"
@@ -250,16 +257,17 @@ async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
                 "serving from a state directory (no cluster)"
             );
             let view = Arc::new(view);
-            let mut windows = WindowsPolicies::new(policy, resolver, view.clone());
-            if offline {
-                windows = windows.offline();
+            let mut server =
+                Server::bind(server, view.clone(), ready.clone(), metrics, registry).await?;
+            if cfg.windows_policies {
+                let mut windows = WindowsPolicies::new(policy, resolver, view);
+                if offline {
+                    windows = windows.offline();
+                }
+                server = server.with_windows(Arc::new(windows));
             }
             ready.set_ready();
-            Server::bind(server, view, ready, metrics, registry)
-                .await?
-                .with_windows(Arc::new(windows))
-                .run(shutdown)
-                .await?;
+            server.run(shutdown).await?;
         }
         None => {
             let client = crate::apiclient::build_client(&metrics).await?;
@@ -304,25 +312,34 @@ async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
                 burst: cfg.burst,
                 credspec_cache_size: metrics.credspec_cache_size(),
             };
-            // /health waits for the credspec (and RBAC) caches and the Windows policies'
-            // node and RuntimeClass caches.
+            // /health waits for the credspec (and RBAC) caches and, when the Windows
+            // policies are served, their node and RuntimeClass caches. Without them nothing
+            // watches Nodes or RuntimeClasses: the gMSA webhook alone needs no RBAC on them.
             let gmsa_ready = Readiness::new();
-            let windows_ready = Readiness::new();
             let view =
                 LiveView::start_with_cancel(client.clone(), live, gmsa_ready.clone(), &cancel)
                     .await?;
-            let windows_view = LiveWindowsView::start_with_cancel(
-                client,
-                LiveWindowsOptions {
-                    hyperv_handlers: policy.os_build.hyperv_handlers.clone(),
-                    secret_timeout: cfg.registry.timeout,
-                },
-                windows_ready.clone(),
-                &cancel,
-            );
             metrics.track_caches(view.caches());
-            metrics.track_caches(windows_view.caches());
-            let joined = Readiness::all(vec![gmsa_ready, windows_ready]);
+            let mut waits = vec![gmsa_ready];
+            let windows = if cfg.windows_policies {
+                let windows_ready = Readiness::new();
+                let windows_view = LiveWindowsView::start_with_cancel(
+                    client,
+                    LiveWindowsOptions {
+                        hyperv_handlers: policy.os_build.hyperv_handlers.clone(),
+                        secret_timeout: cfg.registry.timeout,
+                        read_pull_secrets: cfg.read_pull_secrets,
+                    },
+                    windows_ready.clone(),
+                    &cancel,
+                );
+                metrics.track_caches(windows_view.caches());
+                waits.push(windows_ready);
+                Some(WindowsPolicies::new(policy, resolver, windows_view))
+            } else {
+                None
+            };
+            let joined = Readiness::all(waits);
             tokio::spawn(cancel.clone().run_until_cancelled_owned({
                 let ready = ready.clone();
                 async move {
@@ -330,12 +347,11 @@ async fn serve(cfg: WebhookConfig, startup: Startup) -> anyhow::Result<()> {
                     ready.set_ready();
                 }
             }));
-            let windows = WindowsPolicies::new(policy, resolver, windows_view);
-            Server::bind(server, view, ready, metrics, registry)
-                .await?
-                .with_windows(Arc::new(windows))
-                .run(shutdown)
-                .await?;
+            let mut server = Server::bind(server, view, ready, metrics, registry).await?;
+            if let Some(windows) = windows {
+                server = server.with_windows(Arc::new(windows));
+            }
+            server.run(shutdown).await?;
         }
     }
     // Whatever ended the server, stop the watches and tasks explicitly.

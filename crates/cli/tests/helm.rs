@@ -74,7 +74,7 @@ fn chart_version_is_the_crate_version() {
 }
 
 /// Every flag of `winkube manifests install` and the value that sets it in the chart.
-const FLAG_VALUES: [(&str, &str); 12] = [
+const FLAG_VALUES: [(&str, &str); 13] = [
     ("--namespace", "(release namespace: helm -n)"),
     ("--image", "image.repository, image.tag"),
     ("--failure-policy", "failurePolicy"),
@@ -85,6 +85,7 @@ const FLAG_VALUES: [(&str, &str); 12] = [
     ("--replicas", "replicas"),
     ("--random-hostname", "randomHostname"),
     ("--windows-policies", "windowsPolicies.enabled"),
+    ("--read-pull-secrets", "windowsPolicies.readPullSecrets"),
     ("--windows-failure-policy", "windowsPolicies.failurePolicy"),
     ("--service-monitor", "serviceMonitor.enabled"),
 ];
@@ -254,8 +255,16 @@ const SETTINGS: [Settings; 8] = [
     },
     Settings {
         namespace: "by-hand",
-        sets: &["certificates.mode=secret", "windowsPolicies.enabled=true"],
-        flags: &["--certificates=secret", "--windows-policies"],
+        sets: &[
+            "certificates.mode=secret",
+            "windowsPolicies.enabled=true",
+            "windowsPolicies.readPullSecrets=true",
+        ],
+        flags: &[
+            "--certificates=secret",
+            "--windows-policies",
+            "--read-pull-secrets",
+        ],
     },
     Settings {
         namespace: "self",
@@ -348,6 +357,15 @@ fn bad_values_fail_at_install_time_naming_the_value() {
             "/serviceMonitor/enabled",
         ),
         ("serviceMonitor.interval=10s", "interval"),
+        (
+            "windowsPolicies.readPullSecrets=yes",
+            "/windowsPolicies/readPullSecrets",
+        ),
+        // As `--read-pull-secrets` requires `--windows-policies`.
+        (
+            "windowsPolicies.readPullSecrets=true",
+            "windowsPolicies.readPullSecrets needs windowsPolicies.enabled",
+        ),
     ] {
         let o = run_helm(
             &helm,

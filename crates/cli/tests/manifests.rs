@@ -143,3 +143,54 @@ fn a_namespace_that_is_not_a_dns_label_is_refused_by_name() {
     let docs = winkube_docs(&["manifests", "--namespace", "a-1"]);
     assert_eq!(docs[1]["metadata"]["name"], "a-1");
 }
+
+/// The ClusterRole's rules, and the webhook container's arguments.
+fn role_and_args(flags: &[&str]) -> (Vec<Value>, Vec<Value>) {
+    let docs = winkube_docs(&[&["manifests", "install"][..], flags].concat());
+    let role = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    (
+        role["rules"].as_array().unwrap().clone(),
+        deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .clone(),
+    )
+}
+
+#[test]
+fn nodes_runtimeclasses_and_secrets_are_granted_only_when_used() {
+    let grants = |rules: &[Value], resource: &str| {
+        rules.iter().any(|r| {
+            r["resources"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(resource))
+        })
+    };
+    // The gMSA webhook alone: no Windows policies, nothing they would watch.
+    let (rules, args) = role_and_args(&[]);
+    assert!(!grants(&rules, "nodes") && !grants(&rules, "runtimeclasses"));
+    assert!(!args.contains(&json!("--windows-policies")), "{args:?}");
+    for flags in [
+        &["--windows-policies"][..],
+        &["--windows-policies", "--read-pull-secrets"][..],
+    ] {
+        let read = flags.contains(&"--read-pull-secrets");
+        let (rules, args) = role_and_args(flags);
+        assert!(grants(&rules, "nodes") && grants(&rules, "runtimeclasses"));
+        assert!(args.contains(&json!("--windows-policies")), "{args:?}");
+        assert_eq!(args.contains(&json!("--read-pull-secrets")), read);
+        // The only cluster-wide Secret rule is the pull secrets' get.
+        let secrets: Vec<&Value> = rules
+            .iter()
+            .filter(|r| r["resources"] == json!(["secrets"]) && r["resourceNames"].is_null())
+            .filter(|r| r["verbs"].as_array().unwrap().contains(&json!("get")))
+            .collect();
+        assert_eq!(secrets.len(), usize::from(read), "{flags:?}: {rules:?}");
+    }
+    // As the chart: the option needs the Windows policies.
+    let o = winkube(&["manifests", "install", "--read-pull-secrets"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--windows-policies"), "{}", stderr(&o));
+}

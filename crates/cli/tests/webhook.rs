@@ -247,6 +247,8 @@ fn spawn(args: &[&str], env: &[(&str, String)], log: PathBuf) -> Server {
         "LOG_LEVEL",
         "RUST_LOG",
         "KUBECONFIG",
+        "WINDOWS_POLICIES",
+        "READ_PULL_SECRETS",
         "KUBERNETES_SERVICE_HOST",
         "KUBERNETES_SERVICE_PORT",
     ] {
@@ -431,17 +433,24 @@ async fn serves_mutate_and_validate_over_https_from_a_state_directory() {
     }
 }
 
-#[tokio::test]
-async fn self_managed_certificates_need_no_files() {
-    let api = ApiServer::start().await.unwrap();
-    let text = std::fs::read_to_string(repo().join("examples/state/gmsa-webapp-1.yaml")).unwrap();
-    api.create(serde_saphyr::from_str(&text).unwrap()).unwrap();
-    // The webhook configurations as `winkube manifests` installs them (no caBundle).
+/// A webhook started as `winkube manifests install FLAGS` installs it: its webhook
+/// configurations created in the stand-in, the Deployment's own arguments (the policy file
+/// from its ConfigMap), self-managed certificates; ready (/health 204) and trusted.
+struct Installed {
+    docs: Vec<Value>,
+    server: Server,
+    client: Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve_installed(api: &ApiServer, flags: &[&str]) -> Installed {
     let docs: Vec<Value> = {
         let o = Command::new(BIN)
             .args(["manifests", "install"])
+            .args(flags)
             .output()
             .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let text = String::from_utf8(o.stdout).unwrap();
         text.split("\n---\n")
             .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
@@ -458,7 +467,7 @@ async fn self_managed_certificates_need_no_files() {
     }
     let dir = tempfile::tempdir().unwrap();
     let kc = dir.path().join("kubeconfig");
-    kubeconfig(&api, &kc);
+    kubeconfig(api, &kc);
     let port = free_port();
     // The Deployment's own arguments.
     let deployment = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
@@ -472,6 +481,16 @@ async fn self_managed_certificates_need_no_files() {
         args.contains(&"--certificates=self-managed".to_owned()),
         "{args:?}"
     );
+    // The policy file the ConfigMap mounts, here as a local file.
+    for a in &mut args {
+        if a.starts_with("--policy=") {
+            let map = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+            let (_, text) = map["data"].as_object().unwrap().iter().next().unwrap();
+            let file = dir.path().join("policy.yaml");
+            std::fs::write(&file, text.as_str().unwrap()).unwrap();
+            *a = format!("--policy={}", file.display());
+        }
+    }
     args.extend(
         [
             "--bind-address",
@@ -519,6 +538,32 @@ async fn self_managed_certificates_need_no_files() {
     let mut client = Client::new(ca, port);
     client.server_name = "winkube.winkube.svc".into();
     wait_for_health(&mut server, &client, 204).await;
+    Installed {
+        docs,
+        server,
+        client,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn self_managed_certificates_need_no_files() {
+    let api = ApiServer::start().await.unwrap();
+    let text = std::fs::read_to_string(repo().join("examples/state/gmsa-webapp-1.yaml")).unwrap();
+    api.create(serde_saphyr::from_str(&text).unwrap()).unwrap();
+    // The default install becomes ready (above) with its own RBAC: nothing the reference
+    // does not grant is watched (the Windows policies are not installed).
+    let Installed {
+        docs,
+        server,
+        client,
+        _dir,
+    } = serve_installed(&api, &[]).await;
+    let (status, _) = client
+        .request("POST", "/validate-windows", Some(&review("u1", &json!({}))))
+        .await
+        .unwrap();
+    assert_eq!(status, 404, "the Windows paths are not served");
     mutate_inlines_the_talk_credspec(&client).await;
     let secret = api.get("v1", "Secret", "winkube", "winkube-tls").unwrap();
     assert_eq!(secret["type"], "kubernetes.io/tls");
@@ -533,14 +578,82 @@ async fn self_managed_certificates_need_no_files() {
         "{lease}"
     );
     drop(server);
+    for resource in ["/nodes", "/runtimeclasses"] {
+        assert!(
+            !api.requests().iter().any(|r| r.path.ends_with(resource)),
+            "{resource} was requested"
+        );
+    }
     // The RBAC `winkube manifests install` grants is enough for every call the webhook made.
     every_call_is_allowed_by_the_installed_rbac(&api, &docs);
+    grants_are_narrow(&docs);
 }
 
-/// Each recorded request, as the API server's authorizer would see it (verb, group,
-/// resource, namespace, name; list/watch selecting `metadata.name` count as that name),
-/// evaluated against the Roles and bindings of `docs` for winkube's service account.
-fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) {
+/// `manifests install --windows-policies`: the webhook watches nodes and RuntimeClasses
+/// (granted) and reads a pod's pull secrets only with `--read-pull-secrets` (granted only
+/// then); without it, no Secret but its own is ever read and the review is still answered.
+#[tokio::test]
+async fn windows_policies_install_reads_pull_secrets_only_when_asked() {
+    for read in [false, true] {
+        let api = ApiServer::start().await.unwrap();
+        let docker = r#"{"auths":{"127.0.0.1:9":{"username":"u","password":"p"}}}"#;
+        api.create(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "regcred", "namespace": "default"},
+            "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(docker)}}))
+            .unwrap();
+        let flags: &[&str] = if read {
+            &["--windows-policies", "--read-pull-secrets"]
+        } else {
+            &["--windows-policies"]
+        };
+        let Installed {
+            docs,
+            server,
+            client,
+            _dir,
+        } = serve_installed(&api, flags).await;
+        let secrets_rule = docs
+            .iter()
+            .filter(|d| d["kind"] == "ClusterRole")
+            .flat_map(|d| d["rules"].as_array().unwrap())
+            .any(|r| r["resources"] == json!(["secrets"]) && r["resourceNames"].is_null());
+        assert_eq!(secrets_rule, read, "{flags:?}");
+        // The image is the pod's only OS signal, so it is looked up (the registry is
+        // unreachable: the pod is allowed with a warning).
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"imagePullSecrets": [{"name": "regcred"}],
+                     "containers": [{"name": "c", "image": "127.0.0.1:9/app:1.0"}]}});
+        let (status, body) = client
+            .request("POST", "/mutate-windows", Some(&review("u1", &pod)))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{}", server.log());
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["response"]["allowed"], true, "{answer}");
+        assert!(
+            answer["response"]["warnings"]
+                .to_string()
+                .contains("127.0.0.1:9/app:1.0"),
+            "{answer}"
+        );
+        drop(server);
+        assert_eq!(
+            api.count_requests("GET", "/namespaces/default/secrets/regcred"),
+            usize::from(read),
+            "{flags:?}"
+        );
+        for resource in ["/nodes", "/runtimeclasses"] {
+            assert!(
+                api.requests().iter().any(|r| r.path.ends_with(resource)),
+                "{resource} not watched"
+            );
+        }
+        every_call_is_allowed_by_the_installed_rbac(&api, &docs);
+    }
+}
+
+/// The Roles and bindings of `docs`, and winkube's service account.
+fn installed_rbac(docs: &[Value]) -> (winkube_rbac::RbacSnapshot, winkube_rbac::UserInfo) {
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
     let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind).cloned();
     let snapshot = winkube_rbac::RbacSnapshot::try_from_objects(
@@ -559,6 +672,14 @@ fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) 
     )
     .unwrap();
     let user = winkube_rbac::UserInfo::service_account("winkube", "winkube");
+    (snapshot, user)
+}
+
+/// Each recorded request, as the API server's authorizer would see it (verb, group,
+/// resource, namespace, name; list/watch selecting `metadata.name` count as that name),
+/// evaluated against the Roles and bindings of `docs` for winkube's service account.
+fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) {
+    let (snapshot, user) = installed_rbac(docs);
     let mut checked = 0;
     for r in api.requests() {
         let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
@@ -589,12 +710,6 @@ fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) 
             ("DELETE", _) => "delete",
             (m, _) => panic!("unexpected method {m}"),
         };
-        // The certificate calls (this test's subject) and the gMSA ones. The Windows
-        // policies' node and RuntimeClass watches are left out: the webhook runs them even
-        // when the install has no --windows-policies, which grants them (a separate issue).
-        if matches!(resource, "nodes" | "runtimeclasses") {
-            continue;
-        }
         let name = name.map(str::to_owned).or(selected).unwrap_or_default();
         let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
             .in_namespace(ns)
@@ -608,7 +723,12 @@ fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) 
         checked += 1;
     }
     assert!(checked > 5, "{checked}");
-    // And the grants are narrow: another Secret or webhook configuration is not writable.
+}
+
+/// The default install's grants are narrow: another Secret or webhook configuration is not
+/// writable, no other Secret readable.
+fn grants_are_narrow(docs: &[Value]) {
+    let (snapshot, user) = installed_rbac(docs);
     for (verb, group, resource, ns, name) in [
         ("update", "", "secrets", "winkube", "other"),
         ("get", "", "secrets", "kube-system", "winkube-tls"),

@@ -109,6 +109,19 @@ impl Cluster {
     /// Starts a webhook (gMSA live view + live Windows view) with `policy`; waits until
     /// /health says ready unless `wait` is false.
     async fn webhook(&self, policy: &str, timeout: Duration) -> Webhook {
+        let opts = LiveWindowsOptions {
+            read_pull_secrets: true,
+            ..LiveWindowsOptions::default()
+        };
+        self.webhook_with(policy, timeout, opts).await
+    }
+
+    async fn webhook_with(
+        &self,
+        policy: &str,
+        timeout: Duration,
+        opts: LiveWindowsOptions,
+    ) -> Webhook {
         let client = self.api.client().unwrap();
         let gmsa_ready = Readiness::new();
         let windows_ready = Readiness::new();
@@ -120,8 +133,7 @@ impl Cluster {
         .await
         .unwrap();
         let config = WindowsPolicyConfig::from_yaml(policy).unwrap();
-        let windows_view =
-            LiveWindowsView::start(client, LiveWindowsOptions::default(), windows_ready.clone());
+        let windows_view = LiveWindowsView::start(client, opts, windows_ready.clone());
         let resolver = Resolver::new(
             ResolverOptions {
                 client: ClientOptions {
@@ -463,6 +475,30 @@ async fn pull_secrets_are_read_from_the_pods_namespace() {
         "{w:?}"
     );
     assert!(!w.iter().any(|w| w.contains("regcred")), "{w:?}");
+    assert_eq!(
+        apply(&with, &patch)["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"],
+        "10.0.17763"
+    );
+
+    // Without read_pull_secrets (the default): no Secret is read, the image is still
+    // looked up (anonymously) and the pod pinned.
+    let anonymous = cluster
+        .webhook_with("", Duration::from_secs(4), LiveWindowsOptions::default())
+        .await;
+    anonymous.wait_ready().await;
+    cluster.api.clear_requests();
+    let (resp, patch) = anonymous.review("/mutate-windows", "apps", &with).await;
+    assert_eq!(resp["allowed"], true, "{resp}");
+    assert!(
+        !cluster
+            .api
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/secrets")),
+        "{:?}",
+        cluster.api.requests()
+    );
+    assert!(warnings(&resp).is_empty(), "{resp}");
     assert_eq!(
         apply(&with, &patch)["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"],
         "10.0.17763"

@@ -1,6 +1,6 @@
 //! The live Windows cluster view: Nodes and RuntimeClasses watched into [`Cache`]s (the
 //! webhook's one cache abstraction over kube-runtime reflector stores, slim projections),
-//! pull secrets read on demand.
+//! pull secrets read on demand when the options allow it.
 
 use std::fmt::Debug;
 use std::ops::ControlFlow;
@@ -28,6 +28,9 @@ pub struct LiveWindowsOptions {
     pub hyperv_handlers: Vec<String>,
     /// Longest wait for one pull-secret GET.
     pub secret_timeout: Duration,
+    /// Read the imagePullSecrets a pod names (needs `get` on Secrets). Off: no Secret is
+    /// ever read and images are looked up anonymously (least privilege).
+    pub read_pull_secrets: bool,
 }
 
 impl Default for LiveWindowsOptions {
@@ -35,6 +38,7 @@ impl Default for LiveWindowsOptions {
         Self {
             hyperv_handlers: Vec::new(),
             secret_timeout: Duration::from_secs(2),
+            read_pull_secrets: false,
         }
     }
 }
@@ -62,7 +66,8 @@ impl Projection for RuntimeClassInfo {
 }
 
 /// The live Windows cluster view: Nodes and node.k8s.io/v1 RuntimeClasses watched into
-/// caches (no API call per review), pull secrets read with a GET when a pod names some.
+/// caches (no API call per review), pull secrets read with a GET when a pod names some
+/// and [`LiveWindowsOptions::read_pull_secrets`] is set.
 ///
 /// Only Windows nodes (`kubernetes.io/os=windows`) with a valid
 /// `node.kubernetes.io/windows-build` count. Until both caches hold a complete list, node
@@ -72,6 +77,7 @@ pub struct LiveWindowsView {
     nodes: Cache<Slim<CachedNode>>,
     runtime_classes: Cache<Slim<RuntimeClassInfo>>,
     secret_timeout: Duration,
+    read_pull_secrets: bool,
     /// Stops the watches when the view goes away, if the caller's token has not already.
     _stop: DropGuard,
 }
@@ -154,11 +160,11 @@ impl LiveWindowsView {
             nodes,
             runtime_classes,
             secret_timeout: opts.secret_timeout,
+            read_pull_secrets: opts.read_pull_secrets,
             _stop: cancel.drop_guard(),
         })
     }
 
-    /// Whether both caches hold a complete list.
     /// The view's watch caches, for metrics ([`crate::Metrics::track_caches`]).
     pub fn caches(&self) -> Vec<Box<dyn crate::cache::CacheStatus>> {
         vec![
@@ -167,6 +173,7 @@ impl LiveWindowsView {
         ]
     }
 
+    /// Whether both caches hold a complete list.
     pub fn is_synced(&self) -> bool {
         self.nodes.is_synced() && self.runtime_classes.is_synced()
     }
@@ -229,14 +236,24 @@ impl WindowsClusterView for LiveWindowsView {
     }
 }
 
-/// Pull secrets are read with a GET per review that names some; a live cluster has no
-/// pinned image metadata.
+/// Pull secrets are read with a GET per review that names some (only with
+/// [`LiveWindowsOptions::read_pull_secrets`]); a live cluster has no pinned image metadata.
 impl ImageMetadataView for LiveWindowsView {
     async fn pull_credentials(
         &self,
         namespace: &str,
         names: &[String],
     ) -> (DockerConfig, Vec<String>) {
+        if !self.read_pull_secrets {
+            // No admission warning: a pod naming pull secrets for a public registry is
+            // common; a private registry's refusal is reported by the lookup itself.
+            tracing::debug!(
+                namespace,
+                secrets = names.len(),
+                "imagePullSecrets not read (--read-pull-secrets is off); looking images up anonymously"
+            );
+            return (DockerConfig::default(), Vec::new());
+        }
         let reads =
             futures::future::join_all(names.iter().map(|n| self.pull_secret(namespace, n))).await;
         let mut config = DockerConfig::default();

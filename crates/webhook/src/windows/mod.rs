@@ -9,7 +9,8 @@
 //!    anything but a Pod CREATE (no subresource) is allowed untouched;
 //! 2. the image-metadata step shared with `winkube admit`/`lint`
 //!    ([`winkube_registry::resolve_images`]): the pod's `imagePullSecrets` (only when it
-//!    names some), the shared [`Resolver`] (bounded TTL cache, per-lookup timeout), pinned
+//!    names some, and over a cluster only with [`LiveWindowsOptions::read_pull_secrets`]),
+//!    the shared [`Resolver`] (bounded TTL cache, per-lookup timeout), pinned
 //!    metadata where the registry cannot answer. The whole step is bounded by the registry
 //!    timeout plus [`DEADLINE_SLACK`], kept well below the API server's 10 s webhook timeout;
 //! 3. evaluate with the cluster view ([`WindowsView`]: the live reflector-fed
@@ -45,7 +46,8 @@ pub use live::{LiveWindowsOptions, LiveWindowsView};
 /// the choice is made once, at start-up.
 #[derive(Clone, Debug)]
 pub enum WindowsView {
-    /// Nodes and RuntimeClasses watched from the cluster, pull secrets read on demand.
+    /// Nodes and RuntimeClasses watched from the cluster, pull secrets read on demand (if
+    /// allowed).
     Live(Arc<LiveWindowsView>),
     /// A state directory (`winkube webhook --state`): its Nodes, RuntimeClasses, pull
     /// secrets and pinned image metadata.
