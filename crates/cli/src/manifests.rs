@@ -1151,9 +1151,11 @@ mod tests {
             .unwrap();
         assert_eq!(gmsa["webhooks"][0]["failurePolicy"], "Fail");
         let rules = find(&objects, "ClusterRole")["rules"].to_string();
-        for r in ["\"nodes\"", "\"runtimeclasses\"", "\"secrets\""] {
+        for r in ["\"nodes\"", "\"runtimeclasses\""] {
             assert!(rules.contains(r), "{r} missing from {rules}");
         }
+        // Pull secrets are read only with --read-pull-secrets.
+        assert!(!rules.contains("\"secrets\""), "{rules}");
         // The policy file: a ConfigMap the Deployment mounts and passes to --policy.
         let cm = find(&objects, "ConfigMap");
         let text = cm["data"][WINDOWS_POLICY_FILE].as_str().unwrap();
