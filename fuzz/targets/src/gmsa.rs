@@ -219,9 +219,15 @@ fn references(pod: &Value) -> Vec<(String, Option<String>, Option<String>)> {
         let items = pod
             .pointer(&format!("/spec/{list}"))
             .and_then(Value::as_array);
+        // Containers are identified by name within their list, as the UPDATE rule matches
+        // them (a container that moved keeps its identity).
         for (i, c) in items.into_iter().flatten().enumerate() {
+            let id = c
+                .get("name")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("#{i}"), str::to_owned);
             at(
-                format!("{list}/{i}"),
+                format!("{list}/{id}"),
                 c.pointer("/securityContext/windowsOptions"),
             );
         }
