@@ -35,6 +35,7 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, leaf: Issued, share
         };
         let acceptor = acceptor.clone();
         let shared = shared.clone();
+        let mut stopped = shared.stopped.subscribe();
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
@@ -43,9 +44,13 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, leaf: Issued, share
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(handle(shared, req).await) }
             });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), svc)
-                .await;
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(tls), svc);
+            // Stopping drops the connection mid-request, as a process that ends would.
+            tokio::select! {
+                _ = conn => {}
+                _ = stopped.wait_for(|s| *s) => {}
+            }
         });
     }
 }

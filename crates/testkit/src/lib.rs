@@ -251,6 +251,9 @@ pub(crate) struct Shared {
     pub close_watches: watch::Sender<u64>,
     /// While true, new watch requests wait before being answered.
     pub watches_paused: watch::Sender<bool>,
+    /// Set when the server goes away: every open connection is dropped, as when the real
+    /// API server's process ends.
+    pub stopped: watch::Sender<bool>,
     pub requests: Mutex<Vec<RecordedRequest>>,
     pub reviews: Mutex<Vec<Value>>,
     pub faults: Mutex<Faults>,
@@ -292,8 +295,7 @@ impl std::fmt::Debug for ApiServer {
 
 impl Drop for ApiServer {
     fn drop(&mut self) {
-        self.task.abort();
-        let _ = self.close_watches_inner();
+        self.stop();
     }
 }
 
@@ -306,11 +308,13 @@ impl ApiServer {
         let (events, _) = broadcast::channel(65_536);
         let (close_watches, _) = watch::channel(0);
         let (watches_paused, _) = watch::channel(false);
+        let (stopped, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(store::State::new(ResourceType::defaults())),
             events,
             close_watches,
             watches_paused,
+            stopped,
             requests: Mutex::new(Vec::new()),
             reviews: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
@@ -325,6 +329,14 @@ impl ApiServer {
             ca,
             task,
         })
+    }
+
+    /// Goes away as a killed API server does: stops accepting and drops every open
+    /// connection (watches and pooled keep-alive connections included). Also done on drop.
+    pub fn stop(&self) {
+        self.task.abort();
+        self.shared.stopped.send_replace(true);
+        let _ = self.close_watches_inner();
     }
 
     pub fn addr(&self) -> SocketAddr {
