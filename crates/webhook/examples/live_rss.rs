@@ -147,7 +147,6 @@ fn view(mode: Mode, n: usize) -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     };
     let result = measure(mode, n, &url, &token, &ca, &mut relist);
-    drop(relist);
     drop(stdin);
     let _ = child.wait();
     for line in result? {
