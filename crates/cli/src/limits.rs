@@ -60,6 +60,11 @@ pub struct LimitArgs {
     #[arg(long, env = "IDLE_TIMEOUT", value_name = "DURATION", default_value = "90s",
           value_parser = parse_duration)]
     pub idle_timeout: Duration,
+    /// A connection whose client takes none of an answer's bytes for this long is dropped,
+    /// releasing what the answer held
+    #[arg(long, env = "WRITE_TIMEOUT", value_name = "DURATION", default_value = "10s",
+          value_parser = parse_duration)]
+    pub write_timeout: Duration,
     /// HTTP/2 streams one connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS)
     #[arg(
         long,
@@ -95,6 +100,7 @@ impl Default for LimitArgs {
             max_concurrent_reviews: d.max_concurrent_reviews,
             max_connections: d.max_connections,
             idle_timeout: d.idle_timeout,
+            write_timeout: d.write_timeout,
             http2_max_concurrent_streams: d.http2_max_concurrent_streams,
             http2_keepalive_interval: Interval(d.http2_keep_alive_interval),
             http2_keepalive_timeout: d.http2_keep_alive_timeout,
@@ -114,6 +120,7 @@ impl LimitArgs {
             max_concurrent_reviews: self.max_concurrent_reviews,
             max_connections: self.max_connections,
             idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
             http2_max_concurrent_streams: self.http2_max_concurrent_streams,
             http2_keep_alive_interval: self.http2_keepalive_interval.0,
             http2_keep_alive_timeout: self.http2_keepalive_timeout,

@@ -186,6 +186,38 @@ fn benches(c: &mut Criterion) {
         }
     }
     group.finish();
+
+    // How a review grows with containers per pod (each naming the credspec), 10 credspecs.
+    let mut group = c.benchmark_group("containers");
+    let view = BenchView::new(10);
+    let cs = "credspec-7";
+    let canonical = view.canonical(cs);
+    for n in [1usize, 10, 25, 50, 100] {
+        let cases = [
+            (
+                "gmsa/mutate",
+                Phase::Mutate,
+                body(&pod(n, None, Some(json!({"gmsaCredentialSpecName": cs})))),
+            ),
+            (
+                "gmsa/validate-with-contents",
+                Phase::Validate,
+                body(&pod(
+                    n,
+                    None,
+                    Some(json!({"gmsaCredentialSpecName": cs, "gmsaCredentialSpec": canonical})),
+                )),
+            ),
+        ];
+        for (name, endpoint, b) in &cases {
+            let o = poll_once(review(*endpoint, b, &view, &ctx));
+            assert!(o.allowed, "{name} with {n}: {}", o.message);
+            group.bench_with_input(BenchmarkId::new(*name, n), b, |bench, b| {
+                bench.iter(|| poll_once(review(*endpoint, black_box(b), &view, &ctx)))
+            });
+        }
+    }
+    group.finish();
 }
 
 criterion_group!(review_benches, benches);

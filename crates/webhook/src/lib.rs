@@ -31,6 +31,7 @@ pub mod readiness;
 pub mod routes;
 pub mod selfcert;
 pub mod server;
+mod stall;
 pub mod windows;
 
 use std::path::PathBuf;

@@ -74,6 +74,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// A connection with no request in flight for this long is closed (HTTP/2: GOAWAY).
     pub idle_timeout: Duration,
+    /// A connection whose peer takes none of an answer's bytes for this long is dropped,
+    /// releasing what the answer held (a client that never reads).
+    pub write_timeout: Duration,
     /// HTTP/2 streams one connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS).
     pub http2_max_concurrent_streams: u32,
     /// HTTP/2 keep-alive pings this often; `None`: no pings.
@@ -93,6 +96,7 @@ impl Default for Limits {
             max_concurrent_reviews: 256,
             max_connections: 1000,
             idle_timeout: Duration::from_secs(90),
+            write_timeout: Duration::from_secs(10),
             http2_max_concurrent_streams: 100,
             http2_keep_alive_interval: Some(Duration::from_secs(30)),
             http2_keep_alive_timeout: Duration::from_secs(20),
@@ -132,6 +136,7 @@ impl Limits {
             ("body read timeout", self.body_read_timeout),
             ("header read timeout", self.header_read_timeout),
             ("idle timeout", self.idle_timeout),
+            ("write timeout", self.write_timeout),
         ] {
             if d.is_zero() {
                 return Err(format!("{what} must be above zero"));

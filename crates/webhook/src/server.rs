@@ -335,6 +335,7 @@ impl<V: ClusterView + 'static> Server<V> {
             let builder = builder.clone();
             let handshake_timeout = config.tls_handshake_timeout;
             let idle_timeout = limits.idle_timeout;
+            let write_timeout = limits.write_timeout;
             let draining = draining.clone();
             tasks.spawn(async move {
                 let _slot = slot;
@@ -373,7 +374,9 @@ impl<V: ClusterView + 'static> Server<V> {
                         }
                     }
                 });
-                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                let writes = crate::stall::WriteWait::new();
+                let io = crate::stall::WatchedWrites::new(tls, writes.clone());
+                let conn = builder.serve_connection(TokioIo::new(io), service);
                 let mut conn = std::pin::pin!(conn);
                 let mut shutting_down = false;
                 let result = loop {
@@ -382,6 +385,11 @@ impl<V: ClusterView + 'static> Server<V> {
                         () = draining.cancelled(), if !shutting_down => {
                             shutting_down = true;
                             conn.as_mut().graceful_shutdown();
+                        }
+                        () = writes.stalled_for(write_timeout) => {
+                            // Dropping the connection drops the answer it holds.
+                            tracing::debug!(%peer, "closing a connection whose client stopped reading");
+                            break Ok(());
                         }
                         () = activity.idle_for(idle_timeout), if !shutting_down => {
                             tracing::debug!(%peer, "closing an idle connection");

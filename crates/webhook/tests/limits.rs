@@ -720,3 +720,71 @@ async fn http2_refusals_read_the_body_first_so_the_stream_ends_cleanly() {
         eventually("the whole body was read", || taken() == total).await;
     }
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answer_is_dropped() {
+    let h = start(Limits {
+        write_timeout: Duration::from_millis(500),
+        // Longer than the test: only the write timeout may close the connection.
+        header_read_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    })
+    .await;
+    // A small receive window, so the answer cannot vanish into the kernel's buffers.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(h.addr).await.unwrap();
+    let mut tls =
+        tokio_rustls::TlsConnector::from(client_tls(std::slice::from_ref(&h.ca), &[b"http/1.1"]))
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .unwrap();
+    // 6,000 containers naming the credspec: an answer of several MB.
+    let mut pod = gmsa_pod("allowed-sa", "credspec-0", None);
+    pod["spec"]["containers"] = (0..6000)
+        .map(|i| {
+            json!({"name": format!("c{i}"), "image": "img",
+                "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "credspec-0"}}})
+        })
+        .collect();
+    let body = review_body("big", "CREATE", "apps", &pod);
+    let head = format!(
+        "POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&body).await.unwrap();
+    tls.flush().await.unwrap();
+    // The client never reads. The answer is held until the write timeout, then dropped
+    // with its connection.
+    // The client never reads: the server's writes stall once the kernel's buffers are
+    // full, and after the write timeout the connection is dropped with what it held.
+    eventually("the answer being written", || {
+        h.stats.open_connections() == 1
+    })
+    .await;
+    eventually("the stalled connection dropped", || {
+        h.stats.open_connections() == 0 && h.stats.in_flight_bytes() == 0
+    })
+    .await;
+    // What the client finally reads is a cut answer: the connection ended mid-body.
+    let got = read_to_close(&mut tls).await;
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK"),
+        "{}",
+        &got[..got.len().min(200)]
+    );
+    let length: usize = got
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let body_start = got.find("\r\n\r\n").unwrap() + 4;
+    assert!(got.len() - body_start < length, "the whole answer was sent");
+    drop(tls);
+}
