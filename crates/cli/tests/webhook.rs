@@ -267,15 +267,9 @@ fn spawn(args: &[&str], env: &[(&str, String)], log: PathBuf) -> Server {
     Server { child, log }
 }
 
-/// A kubeconfig for the API-server stand-in.
+/// A kubeconfig for the API-server stand-in, at `path`.
 fn kubeconfig(api: &ApiServer, path: &Path) {
-    let ca = base64::engine::general_purpose::STANDARD.encode(api.ca().cert_pem());
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: t\n  user:\n    token: {}\ncontexts:\n- name: t\n  context: {{cluster: t, user: t, namespace: default}}\ncurrent-context: t\n",
-        api.url(),
-        api.token()
-    );
-    std::fs::write(path, text).unwrap();
+    std::fs::write(path, api.kubeconfig_yaml()).unwrap();
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! The HTTPS front of the stand-in: routing Kubernetes API paths to the store, watches, and
 //! access reviews.
 
-use crate::patch::{self, FieldSelector, PatchType};
+use crate::patch::{self, PatchType};
+use crate::selectors::{FieldSelector, LabelSelector, Selector};
 use crate::store::{EventType, StoredEvent, status};
 use crate::{Error, GoneMode, Issued, RecordedRequest, Shared, lock};
 use bytes::Bytes;
@@ -115,6 +116,9 @@ struct Query {
     bookmarks: bool,
     timeout: Option<Duration>,
     field_selector: String,
+    label_selector: String,
+    limit: Option<usize>,
+    continue_token: Option<String>,
 }
 
 fn parse_query(q: &str) -> Query {
@@ -124,6 +128,9 @@ fn parse_query(q: &str) -> Query {
         bookmarks: false,
         timeout: None,
         field_selector: String::new(),
+        label_selector: String::new(),
+        limit: None,
+        continue_token: None,
     };
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -134,6 +141,10 @@ fn parse_query(q: &str) -> Query {
             "allowWatchBookmarks" => out.bookmarks = v == "true",
             "timeoutSeconds" => out.timeout = v.parse::<u64>().ok().map(Duration::from_secs),
             "fieldSelector" => out.field_selector = v,
+            "labelSelector" => out.label_selector = v,
+            // 0 means no limit, as on the API server.
+            "limit" => out.limit = v.parse::<usize>().ok().filter(|n| *n > 0),
+            "continue" if !v.is_empty() => out.continue_token = Some(v),
             _ => {}
         }
     }
@@ -238,6 +249,13 @@ async fn handle_recorded(
     {
         return full(401, &status(401, "Unauthorized", "Unauthorized"));
     }
+    if path == "/version" {
+        return if req.method() == Method::GET {
+            full(200, &version_info(&lock(&shared.version)))
+        } else {
+            error_response(method_not_allowed())
+        };
+    }
     let route = match route(&shared, &path) {
         Ok(r) => r,
         Err(e) => return error_response(e),
@@ -263,9 +281,18 @@ async fn handle_recorded(
         Err(e) => return full(400, &status(400, "BadRequest", e.to_string())),
     };
     let q = parse_query(&query);
-    let selector = match FieldSelector::parse(&q.field_selector) {
-        Ok(s) => s,
-        Err(e) => return error_response(e),
+    let selector = match &route {
+        Route::Object(t) => {
+            let kind = shared.state().types[t.ty].kind.clone();
+            match (
+                FieldSelector::parse(&kind, &q.field_selector),
+                LabelSelector::parse(&q.label_selector),
+            ) {
+                (Ok(fields), Ok(labels)) => Selector { fields, labels },
+                (Err(e), _) | (_, Err(e)) => return error_response(e),
+            }
+        }
+        Route::AccessReview { .. } => Selector::default(),
     };
     let result = match route {
         Route::AccessReview { namespace } if method == Method::POST => {
@@ -283,7 +310,7 @@ async fn handle_recorded(
                     code,
                     body: status(code, "InternalError", "injected list failure"),
                 }),
-                None => Ok(list(&shared, &t, &selector)),
+                None => list(&shared, &t, &q, &selector),
             },
             (&Method::GET, Some(name)) => {
                 let st = shared.state();
@@ -351,20 +378,115 @@ fn parse(body: &[u8]) -> Result<Value, Error> {
     })
 }
 
-fn list(shared: &Shared, t: &Target, selector: &FieldSelector) -> (u16, Value) {
+/// A LIST, one page of it with `limit`: objects in key order (namespace, name), and a
+/// `continue` token naming the last key sent and the resourceVersion of the first page, as
+/// the API server's tokens do. Later pages are read from the current objects (the API server
+/// reads them from its snapshot at that resourceVersion); a token older than the compaction
+/// point gets 410 `Expired`, as on the API server.
+fn list(
+    shared: &Shared,
+    t: &Target,
+    q: &Query,
+    selector: &Selector,
+) -> Result<(u16, Value), Error> {
     let st = shared.state();
     let rt = &st.types[t.ty];
+    let (list_rv, after) = match q.continue_token.as_deref() {
+        None => (st.rv, None),
+        Some(token) => {
+            let (rv, key) = decode_continue(token)?;
+            if rv < st.compacted_rv {
+                return Err(Error::Status {
+                    code: 410,
+                    body: status(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                    ),
+                });
+            }
+            (rv, Some(key))
+        }
+    };
+    let key_of = |o: &Value| {
+        let s = |p: &str| {
+            o.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
+    };
     let mut items = st.list(t.ty, t.namespace.as_deref());
     items.retain(|o| selector.matches(o));
-    (
+    if let Some(after) = &after {
+        items.retain(|o| key_of(o).as_str() > after.as_str());
+    }
+    let mut metadata = json!({"resourceVersion": list_rv.to_string()});
+    if let Some(limit) = q.limit
+        && items.len() > limit
+    {
+        let remaining = items.len() - limit;
+        items.truncate(limit);
+        let last = items.last().map(key_of).unwrap_or_default();
+        metadata["continue"] = Value::String(encode_continue(list_rv, &last));
+        if selector.is_empty() {
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+    }
+    Ok((
         200,
         json!({
             "kind": format!("{}List", rt.kind),
             "apiVersion": rt.api_version(),
-            "metadata": {"resourceVersion": st.rv.to_string()},
+            "metadata": metadata,
             "items": items,
         }),
-    )
+    ))
+}
+
+fn encode_continue(rv: u64, key: &str) -> String {
+    use base64::Engine as _;
+    let token = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{key}\u{0}")});
+    base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
+}
+
+fn decode_continue(token: &str) -> Result<(u64, String), Error> {
+    use base64::Engine as _;
+    let bad = || Error::Status {
+        code: 400,
+        body: status(
+            400,
+            "BadRequest",
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        ),
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let rv = v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?;
+    let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
+    Ok((rv, start.trim_end_matches('\u{0}').to_owned()))
+}
+
+/// The body of `GET /version`.
+fn version_info(git_version: &str) -> Value {
+    let core = git_version.trim_start_matches('v');
+    let mut parts = core.split(['.', '-', '+']);
+    let major = parts.next().unwrap_or("").to_owned();
+    let minor = parts.next().unwrap_or("").to_owned();
+    json!({
+        "major": major,
+        "minor": minor,
+        "gitVersion": git_version,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2025-01-01T00:00:00Z",
+        "goVersion": "go1.24.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
 }
 
 fn event_line(kind: &str, object: &Value) -> Bytes {
@@ -381,7 +503,7 @@ fn gone(requested: &str, compacted: u64) -> Value {
     )
 }
 
-fn watch(shared: &Arc<Shared>, t: &Target, q: &Query, selector: FieldSelector) -> Response<Body> {
+fn watch(shared: &Arc<Shared>, t: &Target, q: &Query, selector: Selector) -> Response<Body> {
     let faults = lock(&shared.faults);
     let (gone_mode, bookmark_every) = (faults.gone_mode, faults.bookmark_interval);
     drop(faults);

@@ -106,3 +106,10 @@ pub fn admit_offline(state: &Path, file: &str) -> Output {
         file,
     ])
 }
+
+/// Writes a kubeconfig for the API-server stand-in to `dir/kubeconfig`; its path.
+pub fn kubeconfig_file(api: &winkube_testkit::ApiServer, dir: &Path) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, api.kubeconfig_yaml()).unwrap();
+    path
+}
