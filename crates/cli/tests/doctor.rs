@@ -1,200 +1,16 @@
 //! `winkube doctor`, the real binary against the API-server stand-in (real HTTPS, the real
 //! kube client): a healthy cluster passes; each broken one fails exactly the check concerned,
-//! naming the object and a fix; lists are paged; an unreachable cluster, a bad kubeconfig and
-//! missing permissions are clear errors.
+//! naming the object and a fix; lists are paged.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use support::cluster::*;
 use support::*;
 use winkube_testkit::ApiServer;
-
-const SERVER_VERSION: &str = "v1.33.4";
-
-fn windows_node(name: &str) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": {
-            "kubernetes.io/os": "windows",
-            "kubernetes.io/arch": "amd64",
-            "node.kubernetes.io/windows-build": "10.0.20348",
-        }},
-        "spec": {"taints": [{"key": "os", "value": "windows", "effect": "NoSchedule"}]},
-        "status": {
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-            "nodeInfo": {
-                "kubeletVersion": SERVER_VERSION, "kernelVersion": "10.0.20348.2227",
-                "architecture": "amd64", "bootID": "b", "containerRuntimeVersion": "containerd://1.7.20",
-                "kubeProxyVersion": "", "machineID": "m", "operatingSystem": "windows",
-                "osImage": "Windows Server 2022 Datacenter", "systemUUID": "u"
-            }
-        }
-    })
-}
-
-fn pod(ns: &str, name: &str, node: &str, labels: Value, image: &str) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "labels": labels},
-        "spec": {"nodeName": node, "containers": [{"name": "main", "image": image}]},
-        "status": {"phase": "Running"},
-    })
-}
-
-fn kube_proxy(node: &str, version: &str) -> Value {
-    pod(
-        "kube-system",
-        &format!("kube-proxy-windows-{node}"),
-        node,
-        json!({"k8s-app": "kube-proxy-windows"}),
-        &format!("sigwindowstools/kube-proxy:{version}-calico-hostprocess"),
-    )
-}
-
-/// The node's pods besides kube-proxy: Calico's, and `extra` application pods.
-fn node_pods(api: &ApiServer, node: &str, extra: usize) {
-    api.create(kube_proxy(node, SERVER_VERSION)).unwrap();
-    api.create(pod(
-        "calico-system",
-        &format!("calico-node-windows-{node}"),
-        node,
-        json!({"k8s-app": "calico-node-windows"}),
-        "docker.io/calico/node-windows:v3.30.0",
-    ))
-    .unwrap();
-    for i in 0..extra {
-        api.create(pod(
-            "apps",
-            &format!("app-{node}-{i}"),
-            node,
-            json!({"app": "web"}),
-            "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022",
-        ))
-        .unwrap();
-    }
-}
-
-/// A healthy cluster: `nodes` Windows nodes (win-1...) with kube-proxy, Calico and `extra`
-/// pods each, a Linux node, RuntimeClasses, the CRD, winkube's installation (as `winkube
-/// manifests install` prints it, caBundle set) with a ready endpoint, and a gMSA pod whose
-/// credspec exists.
-async fn healthy(nodes: usize, extra: usize) -> ApiServer {
-    let api = ApiServer::start().await.unwrap();
-    api.set_version(SERVER_VERSION);
-    for i in 1..=nodes {
-        let name = format!("win-{i}");
-        api.create(windows_node(&name)).unwrap();
-        node_pods(&api, &name, extra);
-    }
-    api.create(json!({"apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": "lin-1", "labels": {"kubernetes.io/os": "linux"}},
-        "status": {"conditions": [{"type": "Ready", "status": "False"}]}}))
-        .unwrap();
-    api.create(pod(
-        "kube-system",
-        "kube-proxy-linux",
-        "lin-1",
-        json!({"k8s-app": "kube-proxy"}),
-        "registry.k8s.io/kube-proxy:v1.30.0",
-    ))
-    .unwrap();
-    for rc in winkube_api::windows::generate_runtime_classes(&Default::default()).unwrap() {
-        api.create_typed(&rc).unwrap();
-    }
-    api.create_typed(&winkube_api::crd::gmsa_credential_spec_crd())
-        .unwrap();
-    for doc in winkube_docs(&["manifests", "install"]) {
-        match doc["kind"].as_str().unwrap() {
-            "Service" => {
-                api.create(doc).unwrap();
-            }
-            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
-                let mut doc = doc;
-                for hook in doc["webhooks"].as_array_mut().unwrap() {
-                    hook["clientConfig"]["caBundle"] = json!("LS0tLS1CRUdJTi0tLS0t");
-                }
-                api.create(doc).unwrap();
-            }
-            _ => {}
-        }
-    }
-    api.create(endpoint_slice(Some(true))).unwrap();
-    let credspec =
-        std::fs::read_to_string(repo().join("examples/state/gmsa-webapp-1.yaml")).unwrap();
-    api.create(serde_saphyr::from_str(&credspec).unwrap())
-        .unwrap();
-    let mut webapp = pod(
-        "default",
-        "webapp",
-        "win-1",
-        json!({"app": "webapp"}),
-        "iis",
-    );
-    webapp["spec"]["securityContext"] =
-        json!({"windowsOptions": {"gmsaCredentialSpecName": "gmsa-webapp-1"}});
-    api.create(webapp).unwrap();
-    api
-}
-
-fn endpoint_slice(ready: Option<bool>) -> Value {
-    let mut endpoint = json!({"addresses": ["10.244.1.7"]});
-    if let Some(r) = ready {
-        endpoint["conditions"] = json!({"ready": r});
-    }
-    json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "winkube-x7k2p", "namespace": "winkube",
-                     "labels": {"kubernetes.io/service-name": "winkube"}},
-        "addressType": "IPv4",
-        "endpoints": [endpoint],
-        "ports": [{"name": "https", "port": 8443, "protocol": "TCP"}],
-    })
-}
-
-/// `winkube doctor ARGS` against `api`, off the runtime's threads (the stand-in keeps
-/// serving).
-async fn doctor(api: &ApiServer, args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let kc: PathBuf = kubeconfig_file(api, dir.path());
-    let mut argv: Vec<String> = vec![
-        "doctor".into(),
-        "--kubeconfig".into(),
-        kc.to_string_lossy().into_owned(),
-    ];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let out = winkube(&refs);
-        drop(dir);
-        out
-    })
-    .await
-    .unwrap()
-}
-
-async fn doctor_json(api: &ApiServer) -> (i32, Value) {
-    let o = doctor(api, &["-o", "json"]).await;
-    let v: Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
-    (code(&o), v)
-}
-
-/// Every check of a JSON report, with the node's name for node checks.
-fn all_checks(report: &Value) -> Vec<Value> {
-    let mut out: Vec<Value> = report["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|n| n["checks"].as_array().unwrap().clone())
-        .collect();
-    out.extend(report["cluster"].as_array().unwrap().iter().cloned());
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_cluster_passes_every_check() {
@@ -535,11 +351,11 @@ async fn each_broken_cluster_fails_the_check_concerned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_lists_are_read_in_pages() {
     let api = healthy(5, 4).await;
-    let (code, report) = doctor_json(&api).await;
-    assert_eq!(code, 0, "{report:#}");
+    let (unpaged, report) = doctor_json(&api).await;
+    assert_eq!(unpaged, 0, "{report:#}");
     api.clear_requests();
     let o = doctor(&api, &["-o", "json", "--chunk-size", "2"]).await;
-    assert_eq!(code_of(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     let paged: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(paged, report, "pages of 2 read the same cluster");
     let requests = api.requests();
@@ -563,10 +379,6 @@ async fn large_lists_are_read_in_pages() {
     assert_eq!(pod_lists, 4 * 3 + 4, "{requests:#?}");
 }
 
-fn code_of(o: &Output) -> i32 {
-    code(o)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_time_over_many_nodes_and_pods() {
     // A figure, not an assertion: 50 Windows nodes with 20 pods each.
@@ -580,135 +392,4 @@ async fn run_time_over_many_nodes_and_pods() {
         "winkube doctor: 50 Windows nodes, 1001 pods on them, {} requests: {took:?}",
         api.requests().len()
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_cluster_is_a_clear_error() {
-    let api = ApiServer::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = kubeconfig_file(&api, dir.path());
-    // The same kubeconfig, pointing at a port nobody listens on any more.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let text = std::fs::read_to_string(&kc)
-        .unwrap()
-        .replace(&api.url(), &format!("https://127.0.0.1:{port}"));
-    std::fs::write(&kc, text).unwrap();
-    let kc = kc.to_string_lossy().into_owned();
-    let o = tokio::task::spawn_blocking(move || {
-        winkube(&["doctor", "--kubeconfig", &kc, "--request-timeout", "5"])
-    })
-    .await
-    .unwrap();
-    let err = stderr(&o);
-    assert_eq!(code(&o), 1, "{err}");
-    assert!(
-        err.starts_with(
-            "error: cannot read the API server's version: the API server cannot be reached"
-        ),
-        "{err}"
-    );
-    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(
-        err.contains("Connection refused"),
-        "the cause is named: {err}"
-    );
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "one error, not the client's log too: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(stdout(&o).is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_permissions_name_what_doctor_needs() {
-    let api = healthy(1, 0).await;
-    api.fail_requests("GET", "/apis/node.k8s.io/v1/runtimeclasses", Some(403));
-    let o = doctor(&api, &[]).await;
-    let err = stderr(&o);
-    assert_eq!(code(&o), 1, "{err}");
-    assert!(
-        err.starts_with("error: cannot list RuntimeClasses: forbidden"),
-        "{err}"
-    );
-    assert!(err.contains("\"Checking a node: winkube doctor\""), "{err}");
-}
-
-#[test]
-fn configuration_errors_exit_2() {
-    for args in [
-        vec!["doctor", "--kubeconfig", "/nonexistent/kubeconfig"],
-        vec!["doctor", "--output", "yaml"],
-        vec!["doctor", "--namespace", "Not_A_Namespace"],
-        vec!["doctor", "--taint", "os=windows"],
-        vec!["doctor", "--chunk-size", "0"],
-    ] {
-        let o = winkube(&args);
-        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
-        assert!(!stderr(&o).contains("panicked"), "{args:?}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_context_is_a_configuration_error() {
-    let api = healthy(1, 0).await;
-    let o = doctor(&api, &["--context", "nope"]).await;
-    assert_eq!(code(&o), 2, "{}", stderr(&o));
-    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_namespace_flag_moves_the_service_looked_at() {
-    let api = healthy(1, 0).await;
-    let (_, report) = doctor_json(&api).await;
-    assert_eq!(report["namespace"], "winkube");
-    let o = doctor(&api, &["-o", "json", "-n", "gmsa"]).await;
-    assert_eq!(code(&o), 1);
-    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let service = all_checks(&report)
-        .into_iter()
-        .find(|c| c["id"] == "cluster.webhook-service")
-        .unwrap();
-    assert_eq!(
-        service["object"],
-        json!({"kind": "Service", "namespace": "gmsa", "name": "winkube"})
-    );
-    assert_eq!(service["status"], "fail");
-    // The configurations call winkube/winkube: doctor says which namespace to look at.
-    let config = all_checks(&report)
-        .into_iter()
-        .find(|c| c["id"] == "cluster.webhook-configuration")
-        .unwrap();
-    assert_eq!(config["status"], "warn");
-    assert_eq!(config["fix"], "winkube doctor --namespace winkube");
-}
-
-#[test]
-fn help_explains_every_flag() {
-    let o = winkube(&["doctor", "--help"]);
-    assert_eq!(code(&o), 0);
-    let help = stdout(&o);
-    for flag in [
-        "--namespace",
-        "--output",
-        "--taint",
-        "--kubeconfig",
-        "--context",
-        "--request-timeout",
-        "--chunk-size",
-    ] {
-        let line = help
-            .lines()
-            .find(|l| l.contains(flag))
-            .unwrap_or_else(|| panic!("{flag}: {help}"));
-        let i = help.find(line).unwrap();
-        // The flag's line is followed by its explanation.
-        let after = &help[i + line.len()..];
-        assert!(after.trim_start().len() > 10, "{flag} unexplained: {help}");
-    }
-    assert!(help.contains("Exit codes: 0 no check failed"), "{help}");
 }

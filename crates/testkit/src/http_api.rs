@@ -121,6 +121,15 @@ struct Query {
     continue_token: Option<String>,
 }
 
+impl Query {
+    fn page(&self) -> crate::list::Page<'_> {
+        crate::list::Page {
+            limit: self.limit,
+            continue_token: self.continue_token.as_deref(),
+        }
+    }
+}
+
 fn parse_query(q: &str) -> Query {
     let mut out = Query {
         watch: false,
@@ -251,7 +260,7 @@ async fn handle_recorded(
     }
     if path == "/version" {
         return if req.method() == Method::GET {
-            full(200, &version_info(&lock(&shared.version)))
+            full(200, &crate::version::version_info(&lock(&shared.version)))
         } else {
             error_response(method_not_allowed())
         };
@@ -310,7 +319,13 @@ async fn handle_recorded(
                     code,
                     body: status(code, "InternalError", "injected list failure"),
                 }),
-                None => list(&shared, &t, &q, &selector),
+                None => crate::list::list(
+                    &shared.state(),
+                    t.ty,
+                    t.namespace.as_deref(),
+                    &q.page(),
+                    &selector,
+                ),
             },
             (&Method::GET, Some(name)) => {
                 let st = shared.state();
@@ -375,117 +390,6 @@ fn parse(body: &[u8]) -> Result<Value, Error> {
             "BadRequest",
             format!("the request body is not valid JSON: {e}"),
         ),
-    })
-}
-
-/// A LIST, one page of it with `limit`: objects in key order (namespace, name), and a
-/// `continue` token naming the last key sent and the resourceVersion of the first page, as
-/// the API server's tokens do. Later pages are read from the current objects (the API server
-/// reads them from its snapshot at that resourceVersion); a token older than the compaction
-/// point gets 410 `Expired`, as on the API server.
-fn list(
-    shared: &Shared,
-    t: &Target,
-    q: &Query,
-    selector: &Selector,
-) -> Result<(u16, Value), Error> {
-    let st = shared.state();
-    let rt = &st.types[t.ty];
-    let (list_rv, after) = match q.continue_token.as_deref() {
-        None => (st.rv, None),
-        Some(token) => {
-            let (rv, key) = decode_continue(token)?;
-            if rv < st.compacted_rv {
-                return Err(Error::Status {
-                    code: 410,
-                    body: status(
-                        410,
-                        "Expired",
-                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-                    ),
-                });
-            }
-            (rv, Some(key))
-        }
-    };
-    let key_of = |o: &Value| {
-        let s = |p: &str| {
-            o.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
-    };
-    let mut items = st.list(t.ty, t.namespace.as_deref());
-    items.retain(|o| selector.matches(o));
-    if let Some(after) = &after {
-        items.retain(|o| key_of(o).as_str() > after.as_str());
-    }
-    let mut metadata = json!({"resourceVersion": list_rv.to_string()});
-    if let Some(limit) = q.limit
-        && items.len() > limit
-    {
-        let remaining = items.len() - limit;
-        items.truncate(limit);
-        let last = items.last().map(key_of).unwrap_or_default();
-        metadata["continue"] = Value::String(encode_continue(list_rv, &last));
-        if selector.is_empty() {
-            metadata["remainingItemCount"] = json!(remaining);
-        }
-    }
-    Ok((
-        200,
-        json!({
-            "kind": format!("{}List", rt.kind),
-            "apiVersion": rt.api_version(),
-            "metadata": metadata,
-            "items": items,
-        }),
-    ))
-}
-
-fn encode_continue(rv: u64, key: &str) -> String {
-    use base64::Engine as _;
-    let token = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{key}\u{0}")});
-    base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
-}
-
-fn decode_continue(token: &str) -> Result<(u64, String), Error> {
-    use base64::Engine as _;
-    let bad = || Error::Status {
-        code: 400,
-        body: status(
-            400,
-            "BadRequest",
-            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
-        ),
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE
-        .decode(token)
-        .map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let rv = v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?;
-    let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
-    Ok((rv, start.trim_end_matches('\u{0}').to_owned()))
-}
-
-/// The body of `GET /version`.
-fn version_info(git_version: &str) -> Value {
-    let core = git_version.trim_start_matches('v');
-    let mut parts = core.split(['.', '-', '+']);
-    let major = parts.next().unwrap_or("").to_owned();
-    let minor = parts.next().unwrap_or("").to_owned();
-    json!({
-        "major": major,
-        "minor": minor,
-        "gitVersion": git_version,
-        "gitCommit": "0000000000000000000000000000000000000000",
-        "gitTreeState": "clean",
-        "buildDate": "2025-01-01T00:00:00Z",
-        "goVersion": "go1.24.0",
-        "compiler": "gc",
-        "platform": "linux/amd64",
     })
 }
 

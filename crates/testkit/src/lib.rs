@@ -55,12 +55,14 @@
 //! ```
 
 mod http_api;
+mod list;
 mod patch;
 pub mod registry;
 mod selectors;
 mod store;
 pub mod tls;
 pub mod tools;
+mod version;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -12,8 +12,11 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Serialize;
 
-use super::checks::{Check, NodeContext, ObjectRef, Status, Version, containers, node_checks};
+use super::checks::{Check, ObjectRef, Status};
 use super::fetch::Snapshot;
+use super::node::{NodeContext, node_checks};
+use super::pods::containers;
+use super::version::Version;
 use crate::manifests::{NAME, WINDOWS_NAME};
 
 /// The GMSACredentialSpec CRD's name.

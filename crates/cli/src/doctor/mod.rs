@@ -1,13 +1,20 @@
 //! `winkube doctor`: checks a live cluster's Windows nodes and winkube's installation, and
-//! says what to fix. `fetch` reads the cluster once (paged lists), `checks` and `cluster`
-//! judge the objects (pure functions, table-tested), `render` prints text or JSON.
+//! says what to fix. `fetch` reads the cluster once (paged lists); `node` and `cluster` judge
+//! the objects (pure functions over k8s-openapi types, table-tested), with `pods` and
+//! `version` for what they share; `checks` is what a finding is; `render` prints text or
+//! JSON.
 
 pub mod checks;
 pub mod cluster;
-pub mod fetch;
-pub mod render;
 #[cfg(test)]
-mod tests;
+mod cluster_tests;
+pub mod fetch;
+pub mod node;
+#[cfg(test)]
+mod node_tests;
+pub mod pods;
+pub mod render;
+pub mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

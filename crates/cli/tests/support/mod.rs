@@ -2,6 +2,8 @@
 //! `winkube` binary, reading its YAML output, and finding the external tools (helm).
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod cluster;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
