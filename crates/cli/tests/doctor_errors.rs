@@ -139,3 +139,84 @@ fn help_explains_every_flag() {
     }
     assert!(help.contains("Exit codes: 0 no check failed"), "{help}");
 }
+
+/// The YAML block of docs/windows-nodes.md holding the ClusterRole `winkube-doctor`.
+fn documented_rbac() -> Vec<Value> {
+    let text = std::fs::read_to_string(repo().join("docs/windows-nodes.md")).unwrap();
+    let block = text
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.contains("name: winkube-doctor"))
+        .expect("docs/windows-nodes.md has the winkube-doctor ClusterRole");
+    yaml_docs(block)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_rbac_allows_every_request_doctor_makes() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let docs = documented_rbac();
+    let of = |kind: &str| {
+        docs.iter()
+            .filter(|d| d["kind"] == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let snapshot = winkube_rbac::RbacSnapshot::try_from_objects(
+        Vec::new(),
+        of("ClusterRole")
+            .into_iter()
+            .map(|v| serde_json::from_value::<ClusterRole>(v).unwrap())
+            .collect::<Vec<_>>(),
+        Vec::new(),
+        of("ClusterRoleBinding")
+            .into_iter()
+            .map(|v| serde_json::from_value::<ClusterRoleBinding>(v).unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let operator =
+        winkube_rbac::UserInfo::new("alice".to_owned(), vec!["windows-operators".to_owned()]);
+    let api = healthy(2, 1).await;
+    // The optional Windows policies' configurations too, so their reads are covered.
+    for doc in winkube_docs(&["manifests", "install", "--windows-policies"]) {
+        if doc["metadata"]["name"] == "winkube-windows" {
+            api.create(doc).unwrap();
+        }
+    }
+    let o = doctor(&api, &[]).await;
+    assert_ne!(code(&o), 2, "{}", stderr(&o));
+    let checked = assert_requests_allowed(&api.requests(), &snapshot, &operator);
+    // /version, nodes, 2 nodes' pods, RuntimeClasses, the CRD, 4 configurations, the
+    // Service, its EndpointSlices, credspecs.
+    assert_eq!(checked, 13, "{:#?}", api.requests());
+    // And nothing more: no Secret, no other namespace's Service, no writes.
+    for (verb, group, resource, ns, name) in [
+        ("get", "", "secrets", "winkube", "winkube-tls"),
+        ("list", "", "secrets", "", ""),
+        ("get", "", "services", "kube-system", "kube-dns"),
+        (
+            "patch",
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            "",
+            "winkube",
+        ),
+        (
+            "get",
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "",
+            "other",
+        ),
+        ("delete", "", "pods", "default", "webapp"),
+    ] {
+        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
+            .in_namespace(ns)
+            .named(name);
+        assert!(
+            !winkube_rbac::authorize(&snapshot, &operator, request).allowed,
+            "{verb} {resource} {ns}/{name} granted"
+        );
+    }
+}

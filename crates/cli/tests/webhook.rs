@@ -15,6 +15,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use winkube_testkit::{ApiServer, TestCa};
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_winkube");
 
 const CANONICAL: &str = r#"{"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"WebApp1","Scope":"CONTOSO"}]},"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com","DnsTreeName":"contoso.com","Guid":"244818ae-87ac-4fcd-92ec-e79e5252348a","MachineAccountName":"WebApp1","NetBiosName":"CONTOSO","Sid":"S-1-5-21-2126449477-2524075714-3094792973"}}"#;
@@ -669,53 +671,11 @@ fn installed_rbac(docs: &[Value]) -> (winkube_rbac::RbacSnapshot, winkube_rbac::
     (snapshot, user)
 }
 
-/// Each recorded request, as the API server's authorizer would see it (verb, group,
-/// resource, namespace, name; list/watch selecting `metadata.name` count as that name),
-/// evaluated against the Roles and bindings of `docs` for winkube's service account.
+/// Every recorded request is allowed by the Roles and bindings of `docs` for winkube's
+/// service account.
 fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) {
     let (snapshot, user) = installed_rbac(docs);
-    let mut checked = 0;
-    for r in api.requests() {
-        let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-        let (group, rest) = match segs.as_slice() {
-            ["api", _, rest @ ..] => ("", rest),
-            ["apis", g, _, rest @ ..] => (*g, rest),
-            _ => panic!("unexpected path {}", r.path),
-        };
-        let (ns, resource, name) = match rest {
-            ["namespaces", ns, res] => (*ns, *res, None),
-            ["namespaces", ns, res, name] => (*ns, *res, Some(*name)),
-            [res] => ("", *res, None),
-            [res, name] => ("", *res, Some(*name)),
-            _ => panic!("unexpected path {}", r.path),
-        };
-        let selected = r
-            .query
-            .split('&')
-            .find_map(|p| p.strip_prefix("fieldSelector=metadata.name%3D"))
-            .map(str::to_owned);
-        let verb = match (r.method.as_str(), name) {
-            ("GET", Some(_)) => "get",
-            ("GET", None) if r.is_watch() => "watch",
-            ("GET", None) => "list",
-            ("POST", _) => "create",
-            ("PUT", _) => "update",
-            ("PATCH", _) => "patch",
-            ("DELETE", _) => "delete",
-            (m, _) => panic!("unexpected method {m}"),
-        };
-        let name = name.map(str::to_owned).or(selected).unwrap_or_default();
-        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
-            .in_namespace(ns)
-            .named(&name);
-        let decision = winkube_rbac::authorize(&snapshot, &user, request);
-        assert!(
-            decision.allowed,
-            "{verb} {group}/{resource} {ns}/{name} ({} {}?{}) is not granted: {}",
-            r.method, r.path, r.query, decision.reason
-        );
-        checked += 1;
-    }
+    let checked = support::assert_requests_allowed(&api.requests(), &snapshot, &user);
     assert!(checked > 5, "{checked}");
 }
 
