@@ -209,3 +209,36 @@ fn every_credspec_a_running_pod_names_must_exist() {
     assert_eq!(none.len(), 1);
     assert_eq!(none[0].status, Status::Pass);
 }
+
+#[test]
+fn an_empty_cluster_reports_what_is_missing() {
+    let report = report(
+        &super::fetch::Snapshot {
+            server_version: "v1.33.4".into(),
+            ..Default::default()
+        },
+        "winkube",
+        &winkube_api::windows::Taint::default(),
+    );
+    assert!(report.nodes.is_empty());
+    let got: Vec<(&str, Status)> = report.cluster.iter().map(|c| (c.id, c.status)).collect();
+    assert_eq!(
+        got,
+        [
+            ("cluster.windows-nodes", Status::Warn),
+            ("cluster.crd", Status::Fail),
+            ("cluster.webhook-configuration", Status::Fail),
+            ("cluster.webhook-configuration", Status::Fail),
+            ("cluster.webhook-service", Status::Fail),
+            ("cluster.credspec", Status::Pass),
+        ]
+    );
+    assert_eq!(
+        (
+            report.count(Status::Pass),
+            report.count(Status::Warn),
+            report.count(Status::Fail)
+        ),
+        (1, 1, 4)
+    );
+}

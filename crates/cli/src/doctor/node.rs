@@ -337,7 +337,10 @@ fn cni_check(node: &str, pods: &[Pod], cni: Option<Cni>, obj: &ObjectRef) -> Che
             ),
         );
     }
-    let p = mine[0];
+    // `cni` was found among these pods, so there is one; none would read as "not running".
+    let Some(p) = mine.first() else {
+        return Check::problem(id, Status::Fail, obj, "no CNI pod", list);
+    };
     let why = pod_running(p).err().unwrap_or_default();
     Check::problem(
         id,
