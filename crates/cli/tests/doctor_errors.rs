@@ -154,27 +154,7 @@ fn documented_rbac() -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_rbac_allows_every_request_doctor_makes() {
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-    let docs = documented_rbac();
-    let of = |kind: &str| {
-        docs.iter()
-            .filter(|d| d["kind"] == kind)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    let snapshot = winkube_rbac::RbacSnapshot::try_from_objects(
-        Vec::new(),
-        of("ClusterRole")
-            .into_iter()
-            .map(|v| serde_json::from_value::<ClusterRole>(v).unwrap())
-            .collect::<Vec<_>>(),
-        Vec::new(),
-        of("ClusterRoleBinding")
-            .into_iter()
-            .map(|v| serde_json::from_value::<ClusterRoleBinding>(v).unwrap())
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let snapshot = rbac_snapshot(&documented_rbac());
     let operator =
         winkube_rbac::UserInfo::new("alice".to_owned(), vec!["windows-operators".to_owned()]);
     let api = healthy(2, 1).await;
@@ -191,32 +171,28 @@ async fn the_documented_rbac_allows_every_request_doctor_makes() {
     // Service, its EndpointSlices, credspecs.
     assert_eq!(checked, 13, "{:#?}", api.requests());
     // And nothing more: no Secret, no other namespace's Service, no writes.
-    for (verb, group, resource, ns, name) in [
-        ("get", "", "secrets", "winkube", "winkube-tls"),
-        ("list", "", "secrets", "", ""),
-        ("get", "", "services", "kube-system", "kube-dns"),
-        (
-            "patch",
-            "admissionregistration.k8s.io",
-            "mutatingwebhookconfigurations",
-            "",
-            "winkube",
-        ),
-        (
-            "get",
-            "admissionregistration.k8s.io",
-            "validatingwebhookconfigurations",
-            "",
-            "other",
-        ),
-        ("delete", "", "pods", "default", "webapp"),
-    ] {
-        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
-            .in_namespace(ns)
-            .named(name);
-        assert!(
-            !winkube_rbac::authorize(&snapshot, &operator, request).allowed,
-            "{verb} {resource} {ns}/{name} granted"
-        );
-    }
+    support::assert_requests_denied(
+        &snapshot,
+        &operator,
+        &[
+            ("get", "", "secrets", "winkube", "winkube-tls"),
+            ("list", "", "secrets", "", ""),
+            ("get", "", "services", "kube-system", "kube-dns"),
+            (
+                "patch",
+                "admissionregistration.k8s.io",
+                "mutatingwebhookconfigurations",
+                "",
+                "winkube",
+            ),
+            (
+                "get",
+                "admissionregistration.k8s.io",
+                "validatingwebhookconfigurations",
+                "",
+                "other",
+            ),
+            ("delete", "", "pods", "default", "webapp"),
+        ],
+    );
 }

@@ -650,25 +650,8 @@ async fn windows_policies_install_reads_pull_secrets_only_when_asked() {
 
 /// The Roles and bindings of `docs`, and winkube's service account.
 fn installed_rbac(docs: &[Value]) -> (winkube_rbac::RbacSnapshot, winkube_rbac::UserInfo) {
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-    let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind).cloned();
-    let snapshot = winkube_rbac::RbacSnapshot::try_from_objects(
-        of("Role")
-            .map(|v| serde_json::from_value::<Role>(v).unwrap())
-            .collect::<Vec<_>>(),
-        of("ClusterRole")
-            .map(|v| serde_json::from_value::<ClusterRole>(v).unwrap())
-            .collect::<Vec<_>>(),
-        of("RoleBinding")
-            .map(|v| serde_json::from_value::<RoleBinding>(v).unwrap())
-            .collect::<Vec<_>>(),
-        of("ClusterRoleBinding")
-            .map(|v| serde_json::from_value::<ClusterRoleBinding>(v).unwrap())
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
     let user = winkube_rbac::UserInfo::service_account("winkube", "winkube");
-    (snapshot, user)
+    (support::rbac_snapshot(docs), user)
 }
 
 /// Every recorded request is allowed by the Roles and bindings of `docs` for winkube's
@@ -683,32 +666,28 @@ fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) 
 /// writable, no other Secret readable.
 fn grants_are_narrow(docs: &[Value]) {
     let (snapshot, user) = installed_rbac(docs);
-    for (verb, group, resource, ns, name) in [
-        ("update", "", "secrets", "winkube", "other"),
-        ("get", "", "secrets", "kube-system", "winkube-tls"),
-        (
-            "patch",
-            "admissionregistration.k8s.io",
-            "validatingwebhookconfigurations",
-            "",
-            "other",
-        ),
-        (
-            "update",
-            "coordination.k8s.io",
-            "leases",
-            "winkube",
-            "other",
-        ),
-    ] {
-        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
-            .in_namespace(ns)
-            .named(name);
-        assert!(
-            !winkube_rbac::authorize(&snapshot, &user, request).allowed,
-            "{verb} {resource} {ns}/{name} should not be granted"
-        );
-    }
+    support::assert_requests_denied(
+        &snapshot,
+        &user,
+        &[
+            ("update", "", "secrets", "winkube", "other"),
+            ("get", "", "secrets", "kube-system", "winkube-tls"),
+            (
+                "patch",
+                "admissionregistration.k8s.io",
+                "validatingwebhookconfigurations",
+                "",
+                "other",
+            ),
+            (
+                "update",
+                "coordination.k8s.io",
+                "leases",
+                "winkube",
+                "other",
+            ),
+        ],
+    );
 }
 
 #[test]

@@ -76,6 +76,21 @@ struct Entry<'a> {
     client: &'a WebhookClientConfig,
 }
 
+/// The webhooks of a configuration, mutating or validating alike.
+fn entries<'a, W>(
+    webhooks: Option<&'a [W]>,
+    parts: impl Fn(&'a W) -> (&'a String, &'a WebhookClientConfig),
+) -> Vec<Entry<'a>> {
+    webhooks
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            let (name, client) = parts(w);
+            Entry { name, client }
+        })
+        .collect()
+}
+
 /// The webhook configurations winkube installs: `winkube` (required), and `winkube-windows`
 /// (with --windows-policies; checked when present).
 pub fn webhook_checks(
@@ -85,26 +100,12 @@ pub fn webhook_checks(
 ) -> Vec<Check> {
     let mut out = Vec::new();
     for (name, required) in [(NAME, true), (WINDOWS_NAME, false)] {
-        let m = mutating.get(name).map(|c| {
-            c.webhooks
-                .iter()
-                .flatten()
-                .map(|w| Entry {
-                    name: &w.name,
-                    client: &w.client_config,
-                })
-                .collect::<Vec<_>>()
-        });
-        let v = validating.get(name).map(|c| {
-            c.webhooks
-                .iter()
-                .flatten()
-                .map(|w| Entry {
-                    name: &w.name,
-                    client: &w.client_config,
-                })
-                .collect::<Vec<_>>()
-        });
+        let m = mutating
+            .get(name)
+            .map(|c| entries(c.webhooks.as_deref(), |w| (&w.name, &w.client_config)));
+        let v = validating
+            .get(name)
+            .map(|c| entries(c.webhooks.as_deref(), |w| (&w.name, &w.client_config)));
         if !required && m.is_none() && v.is_none() {
             continue;
         }

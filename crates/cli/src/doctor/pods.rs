@@ -2,22 +2,8 @@
 //! pod is running, and its containers.
 
 use k8s_openapi::api::core::v1::{Container, Pod};
-
-/// The CNIs doctor recognises, by their pods' well-known labels and names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cni {
-    Calico,
-    Flannel,
-}
-
-impl Cni {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cni::Calico => "calico",
-            Cni::Flannel => "flannel",
-        }
-    }
-}
+pub use winkube_node::kube_proxy::Cni;
+use winkube_node::kube_proxy::NAME as WINKUBE_KUBE_PROXY;
 
 fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
     pod.metadata
@@ -35,10 +21,8 @@ pub fn pod_name(pod: &Pod) -> &str {
 /// A kube-proxy pod: `k8s-app` `kube-proxy` (kubeadm, Calico's Windows manifests) or
 /// `kube-proxy-windows` (winkube's), or a name starting `kube-proxy`.
 pub fn is_kube_proxy(pod: &Pod) -> bool {
-    matches!(
-        label(pod, "k8s-app"),
-        Some("kube-proxy" | "kube-proxy-windows")
-    ) || pod_name(pod).starts_with("kube-proxy")
+    label(pod, "k8s-app").is_some_and(|app| app == "kube-proxy" || app == WINKUBE_KUBE_PROXY)
+        || pod_name(pod).starts_with("kube-proxy")
 }
 
 /// A CNI pod: Calico's node agent (`k8s-app` `calico-node` or `calico-node-windows`) or

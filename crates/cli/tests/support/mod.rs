@@ -183,3 +183,40 @@ pub fn assert_requests_allowed(
     }
     checked
 }
+
+/// The RBAC objects (Roles, ClusterRoles and their bindings) among `docs`, as a snapshot the
+/// authorizer evaluates.
+pub fn rbac_snapshot(docs: &[Value]) -> winkube_rbac::RbacSnapshot {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    fn of<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> Vec<T> {
+        docs.iter()
+            .filter(|d| d["kind"] == kind)
+            .map(|d| serde_json::from_value(d.clone()).unwrap())
+            .collect()
+    }
+    winkube_rbac::RbacSnapshot::try_from_objects(
+        of::<Role>(docs, "Role"),
+        of::<ClusterRole>(docs, "ClusterRole"),
+        of::<RoleBinding>(docs, "RoleBinding"),
+        of::<ClusterRoleBinding>(docs, "ClusterRoleBinding"),
+    )
+    .unwrap()
+}
+
+/// Asserts that the RBAC of `snapshot` denies `user` each (verb, group, resource, namespace,
+/// name).
+pub fn assert_requests_denied(
+    snapshot: &winkube_rbac::RbacSnapshot,
+    user: &winkube_rbac::UserInfo,
+    requests: &[(&str, &str, &str, &str, &str)],
+) {
+    for (verb, group, resource, ns, name) in requests {
+        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
+            .in_namespace(ns)
+            .named(name);
+        assert!(
+            !winkube_rbac::authorize(snapshot, user, request).allowed,
+            "{verb} {group}/{resource} {ns}/{name} should not be granted"
+        );
+    }
+}
