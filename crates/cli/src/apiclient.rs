@@ -1,6 +1,6 @@
-//! The Kubernetes API client of `winkube webhook`: its client-side rate limit (QPS/BURST,
-//! with client-go's meaning, which the reference inherits) and its construction (with the
-//! API call metrics layer).
+//! The Kubernetes API client of `winkube webhook` and `winkube doctor`: its client-side rate
+//! limit (QPS/BURST, with client-go's meaning, which the reference inherits) and its one
+//! construction (kubeconfig or in-cluster; with the API call metrics layer for the webhook).
 //!
 //! client-go (`rest.RESTClientFor`): QPS 0 means the default 5, a negative QPS means no
 //! client-side limit; BURST 0 means the default 10. The reference reads `QPS` with Go's
@@ -151,16 +151,63 @@ fn parse_hex_float(s: &str) -> Option<f32> {
     v.is_finite().then_some(v)
 }
 
-/// The cluster's client: in-cluster configuration or the kubeconfig, with every API call
+/// Where the client's configuration comes from: `--kubeconfig` and `--context` when given,
+/// else kube's inference (`$KUBECONFIG` or `~/.kube/config`, then the in-cluster service
+/// account), as kubectl does.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigSource {
+    pub kubeconfig: Option<std::path::PathBuf>,
+    pub context: Option<String>,
+}
+
+/// The client configuration; `Err` is a configuration error (exit 2 in commands).
+pub async fn kube_config(source: &ConfigSource) -> Result<kube::Config, ConfigError> {
+    let options = kube::config::KubeConfigOptions {
+        context: source.context.clone(),
+        ..Default::default()
+    };
+    let result = match &source.kubeconfig {
+        Some(path) => match kube::config::Kubeconfig::read_from(path) {
+            Ok(k) => kube::Config::from_custom_kubeconfig(k, &options)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        None if source.context.is_some() => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| e.to_string()),
+        None => kube::Config::infer().await.map_err(|e| e.to_string()),
+    };
+    result.map_err(|e| {
+        ConfigError(format!(
+            "cannot create a Kubernetes client (in-cluster config or kubeconfig): {e}"
+        ))
+    })
+}
+
+/// The one client construction: `config`, with the API call metrics layer when given.
+pub fn client(
+    config: kube::Config,
+    metrics: Option<&winkube_webhook::Metrics>,
+) -> Result<kube::Client, ConfigError> {
+    let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| {
+        ConfigError(format!(
+            "cannot create a Kubernetes client (in-cluster config or kubeconfig): {e}"
+        ))
+    })?;
+    Ok(match metrics {
+        Some(m) => builder.with_layer(&m.api_layer()).build(),
+        None => builder.build(),
+    })
+}
+
+/// The webhook's client: in-cluster configuration or the kubeconfig, with every API call
 /// counted in `metrics`.
 pub async fn build_client(metrics: &winkube_webhook::Metrics) -> anyhow::Result<kube::Client> {
-    let config = kube::Config::infer().await.map_err(|e| {
-        anyhow::anyhow!("cannot create a Kubernetes client (in-cluster config or kubeconfig): {e}")
-    })?;
-    let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| {
-        anyhow::anyhow!("cannot create a Kubernetes client (in-cluster config or kubeconfig): {e}")
-    })?;
-    Ok(builder.with_layer(&metrics.api_layer()).build())
+    let config = kube_config(&ConfigSource::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.0))?;
+    client(config, Some(metrics)).map_err(|e| anyhow::anyhow!("{}", e.0))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ fn parse_version(s: &str) -> Result<KubernetesVersion, String> {
     KubernetesVersion::parse(s).map_err(|e| e.to_string())
 }
 
-fn parse_taint(s: &str) -> Result<Taint, String> {
+pub(crate) fn parse_taint(s: &str) -> Result<Taint, String> {
     Taint::parse(s).map_err(|e| e.to_string())
 }
 

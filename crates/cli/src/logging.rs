@@ -85,6 +85,25 @@ pub fn init_cli() {
         .try_init();
 }
 
+/// Logs of a command-line tool that reports every failed API call itself (`doctor`): as
+/// [`init_cli`], without the kube client's own error line for the same failure (unless
+/// `RUST_LOG` asks for it).
+pub fn init_cli_api() {
+    let mut f = filter(tracing::Level::WARN);
+    if std::env::var_os("RUST_LOG").is_none()
+        && let Ok(d) = "kube_client=off".parse()
+    {
+        f = f.add_directive(d);
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(f)
+        .with_writer(std::io::stderr)
+        .with_ansi(colours_on(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

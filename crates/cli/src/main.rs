@@ -7,6 +7,7 @@ mod apiclient;
 mod certificates;
 mod config;
 mod credspec;
+mod doctor;
 mod documents;
 mod evaluate;
 mod kube_proxy;
@@ -41,6 +42,8 @@ One binary:
   runtimeclass  print RuntimeClasses for process and Hyper-V isolation per Windows build
   credspec      print a GMSACredentialSpec and the RBAC to use it, from flags or from
                 New-CredentialSpec's JSON
+  doctor        check a live cluster's Windows nodes and winkube's installation, and say
+                what to fix
   version       print the version and the git commit it was built from
   completion    print shell completions (bash, zsh, fish, powershell, elvish)
 
@@ -74,8 +77,11 @@ Examples:
   # Install into a cluster (the CRD, then the webhook)
   winkube manifests --cert-manager | kubectl apply -f -
 
-Exit codes: 0 success, 1 a pod was denied (admit, lint) or the server failed at run time,
-2 bad usage, configuration or input.";
+  # Check the Windows nodes and the installation in the current kubeconfig's cluster
+  winkube doctor
+
+Exit codes: 0 success, 1 a pod was denied (admit, lint), a check failed (doctor) or the
+server failed at run time, 2 bad usage, configuration or input.";
 
 #[derive(Parser)]
 #[command(name = "winkube", version = version::LONG, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
@@ -100,6 +106,8 @@ enum Command {
     Runtimeclass(runtimeclass::RuntimeClassArgs),
     #[command(about = credspec::ABOUT, long_about = credspec::LONG, after_help = credspec::EXAMPLES)]
     Credspec(credspec::CredspecArgs),
+    #[command(about = doctor::ABOUT, long_about = doctor::LONG, after_help = doctor::EXAMPLES)]
+    Doctor(doctor::DoctorArgs),
     /// Print the version and the git commit it was built from (as --version)
     Version,
     /// Print shell completions for winkube
@@ -141,6 +149,10 @@ fn main() -> ExitCode {
         Command::Credspec(args) => {
             logging::init_cli();
             credspec::run(args)
+        }
+        Command::Doctor(args) => {
+            logging::init_cli_api();
+            doctor::run(args)
         }
         Command::Version => match evaluate::write_stdout(&format!("{}\n", version::line())) {
             Ok(()) => ExitCode::SUCCESS,

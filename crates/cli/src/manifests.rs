@@ -373,7 +373,7 @@ fn command_line(base: &str, args: &InstallArgs) -> String {
 }
 
 /// `--namespace`: a DNS-1123 label, as namespaces must be.
-fn parse_namespace(ns: &str) -> Result<String, String> {
+pub(crate) fn parse_namespace(ns: &str) -> Result<String, String> {
     check_namespace(ns).map(|()| ns.to_owned())
 }
 

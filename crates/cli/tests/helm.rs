@@ -90,21 +90,42 @@ const FLAG_VALUES: [(&str, &str); 13] = [
     ("--service-monitor", "serviceMonitor.enabled"),
 ];
 
+/// Every flag of `winkube manifests kube-proxy` and the value that sets it in the chart.
+const KUBE_PROXY_FLAG_VALUES: [(&str, &str); 4] = [
+    ("--kubernetes-version", "kubeProxy.kubernetesVersion"),
+    ("--cni", "kubeProxy.cni"),
+    ("--taint", "kubeProxy.taint"),
+    ("--image-repository", "kubeProxy.imageRepository"),
+];
+
 #[test]
 fn every_install_flag_has_a_chart_value() {
-    let o = winkube(&["manifests", "install", "--help"]);
+    flags_have_chart_values(&["manifests", "install", "--help"], &FLAG_VALUES);
+}
+
+#[test]
+fn every_kube_proxy_flag_has_a_chart_value() {
+    flags_have_chart_values(
+        &["manifests", "kube-proxy", "--help"],
+        &KUBE_PROXY_FLAG_VALUES,
+    );
+}
+
+/// Each flag the help `args` prints lists is in `table`, and its values are in values.yaml.
+fn flags_have_chart_values(args: &[&str], table: &[(&str, &str)]) {
+    let o = winkube(args);
     let help = stdout(&o);
     let flags: Vec<&str> = help
         .split_whitespace()
         .filter(|w| w.starts_with("--") && *w != "--help")
         .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
         .collect();
-    assert!(flags.len() >= FLAG_VALUES.len(), "{help}");
+    assert!(flags.len() >= table.len(), "{help}");
     let values: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap())
             .unwrap();
     for flag in flags {
-        let (_, paths) = FLAG_VALUES
+        let (_, paths) = table
             .iter()
             .find(|(f, _)| *f == flag)
             .unwrap_or_else(|| panic!("{flag} has no chart value: add one to charts/winkube"));
@@ -361,6 +382,32 @@ fn bad_values_fail_at_install_time_naming_the_value() {
             "windowsPolicies.readPullSecrets=yes",
             "/windowsPolicies/readPullSecrets",
         ),
+        ("kubeProxy.cni=weave", "/kubeProxy/cni"),
+        // The command's version table (v1.23 to v1.35), and its spelling: v, no leading zeros.
+        (
+            "kubeProxy.kubernetesVersion=v1.22.9",
+            "/kubeProxy/kubernetesVersion",
+        ),
+        (
+            "kubeProxy.kubernetesVersion=v1.36.0",
+            "/kubeProxy/kubernetesVersion",
+        ),
+        (
+            "kubeProxy.kubernetesVersion=1.33.4",
+            "/kubeProxy/kubernetesVersion",
+        ),
+        (
+            "kubeProxy.kubernetesVersion=v1.33.04",
+            "/kubeProxy/kubernetesVersion",
+        ),
+        ("kubeProxy.taint=os=windows", "/kubeProxy/taint"),
+        ("kubeProxy.taint=os=windows:Never", "/kubeProxy/taint"),
+        ("kubeProxy.imageRepository=", "/kubeProxy/imageRepository"),
+        // As `--kubernetes-version` is required.
+        (
+            "kubeProxy.enabled=true",
+            "kubeProxy.kubernetesVersion is required with kubeProxy.enabled",
+        ),
         // As `--read-pull-secrets` requires `--windows-policies`.
         (
             "windowsPolicies.readPullSecrets=true",
@@ -481,5 +528,127 @@ fn notes_say_how_to_verify_with_one_pod() {
             secret_steps,
             "{notes}"
         );
+    }
+}
+
+// ---- The Windows kube-proxy ----
+
+/// `kubeProxy` values and the same as `winkube manifests kube-proxy` flags.
+const KUBE_PROXY_SETTINGS: [(&[&str], &[&str]); 4] = [
+    (
+        &[
+            "kubeProxy.kubernetesVersion=v1.33.4",
+            "kubeProxy.cni=calico",
+        ],
+        &["--kubernetes-version=v1.33.4", "--cni=calico"],
+    ),
+    (
+        &[
+            "kubeProxy.kubernetesVersion=v1.23.0",
+            "kubeProxy.cni=flannel",
+            "kubeProxy.taint=windows:NoExecute",
+            "kubeProxy.imageRepository=registry.example:5000/mirror/kube-proxy",
+        ],
+        &[
+            "--kubernetes-version=v1.23.0",
+            "--cni=flannel",
+            "--taint=windows:NoExecute",
+            "--image-repository=registry.example:5000/mirror/kube-proxy",
+        ],
+    ),
+    (
+        &[
+            "kubeProxy.kubernetesVersion=v1.35.12",
+            "kubeProxy.taint=dedicated=win-2025:PreferNoSchedule",
+        ],
+        &[
+            "--kubernetes-version=v1.35.12",
+            "--cni=calico",
+            "--taint=dedicated=win-2025:PreferNoSchedule",
+        ],
+    ),
+    (
+        // An empty value: tolerated with operator Exists, as the command does.
+        &[
+            "kubeProxy.kubernetesVersion=v1.30.1",
+            "kubeProxy.taint=os=:NoSchedule",
+        ],
+        &[
+            "--kubernetes-version=v1.30.1",
+            "--cni=calico",
+            "--taint=os=:NoSchedule",
+        ],
+    ),
+];
+
+#[test]
+fn helm_template_renders_the_kube_proxy_winkube_manifests_prints() {
+    let Some(helm) = helm("helm_template_renders_the_kube_proxy_winkube_manifests_prints") else {
+        return;
+    };
+    let plain = by_key(render(&helm, "winkube", &[]));
+    assert!(
+        !plain.contains_key("DaemonSet kube-system/kube-proxy-windows"),
+        "kubeProxy.enabled is false by default"
+    );
+    for (sets, flags) in KUBE_PROXY_SETTINGS {
+        let mut all_sets = vec!["kubeProxy.enabled=true"];
+        all_sets.extend(sets);
+        let mut rendered = by_key(render(&helm, "winkube", &all_sets));
+        let mut args = vec!["manifests", "kube-proxy"];
+        args.extend(flags);
+        let expected = by_key(winkube_docs(&args));
+        assert_eq!(expected.len(), 1, "{args:?}");
+        for (key, want) in &expected {
+            let have = rendered
+                .remove(key)
+                .unwrap_or_else(|| panic!("{key} not rendered for {sets:?}"));
+            assert_eq!(&have, want, "{key} differs for {sets:?}");
+        }
+        // Everything else is the installation, unchanged.
+        assert_eq!(rendered, plain, "{sets:?}");
+        // And it lints.
+        let chart = chart();
+        let mut lint = vec!["lint", "--strict", chart.to_str().unwrap()];
+        let set_flags = set_args(&all_sets);
+        lint.extend(set_flags.iter().map(String::as_str));
+        let o = run_helm(&helm, &lint);
+        assert_eq!(code(&o), 0, "helm {lint:?}:\n{}{}", stdout(&o), stderr(&o));
+    }
+}
+
+#[test]
+fn the_chart_accepts_the_kube_proxy_versions_the_command_does() {
+    // values.schema.json cannot call the version table: its pattern spells out the same
+    // range, and must follow the table when a row is added.
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(chart().join("values.schema.json")).unwrap())
+            .unwrap();
+    let pattern = schema["properties"]["kubeProxy"]["properties"]["kubernetesVersion"]["pattern"]
+        .as_str()
+        .unwrap();
+    let minors: Vec<String> = (winkube_node::version::MIN_MINOR..=winkube_node::version::MAX_MINOR)
+        .map(|m| m.to_string())
+        .collect();
+    assert_eq!(
+        pattern,
+        format!("^(v1\\.({})\\.(0|[1-9][0-9]{{0,3}}))?$", minors.join("|")),
+        "charts/winkube/values.schema.json: kubeProxy.kubernetesVersion's pattern is not the version table's range"
+    );
+    // The command agrees at both ends of the table and just outside it.
+    let min = format!("v1.{}.0", winkube_node::version::MIN_MINOR);
+    let max = format!("v1.{}.0", winkube_node::version::MAX_MINOR);
+    let below = format!("v1.{}.0", winkube_node::version::MIN_MINOR - 1);
+    let above = format!("v1.{}.0", winkube_node::version::MAX_MINOR + 1);
+    for (version, ok) in [(&min, true), (&max, true), (&below, false), (&above, false)] {
+        let o = winkube(&[
+            "manifests",
+            "kube-proxy",
+            "--cni",
+            "calico",
+            "--kubernetes-version",
+            version,
+        ]);
+        assert_eq!(code(&o) == 0, ok, "{version}: {}", stderr(&o));
     }
 }

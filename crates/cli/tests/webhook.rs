@@ -15,6 +15,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 use winkube_testkit::{ApiServer, TestCa};
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_winkube");
 
 const CANONICAL: &str = r#"{"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"WebApp1","Scope":"CONTOSO"}]},"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com","DnsTreeName":"contoso.com","Guid":"244818ae-87ac-4fcd-92ec-e79e5252348a","MachineAccountName":"WebApp1","NetBiosName":"CONTOSO","Sid":"S-1-5-21-2126449477-2524075714-3094792973"}}"#;
@@ -267,15 +269,9 @@ fn spawn(args: &[&str], env: &[(&str, String)], log: PathBuf) -> Server {
     Server { child, log }
 }
 
-/// A kubeconfig for the API-server stand-in.
+/// A kubeconfig for the API-server stand-in, at `path`.
 fn kubeconfig(api: &ApiServer, path: &Path) {
-    let ca = base64::engine::general_purpose::STANDARD.encode(api.ca().cert_pem());
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: t\n  user:\n    token: {}\ncontexts:\n- name: t\n  context: {{cluster: t, user: t, namespace: default}}\ncurrent-context: t\n",
-        api.url(),
-        api.token()
-    );
-    std::fs::write(path, text).unwrap();
+    std::fs::write(path, api.kubeconfig_yaml()).unwrap();
 }
 
 #[tokio::test]
@@ -654,74 +650,15 @@ async fn windows_policies_install_reads_pull_secrets_only_when_asked() {
 
 /// The Roles and bindings of `docs`, and winkube's service account.
 fn installed_rbac(docs: &[Value]) -> (winkube_rbac::RbacSnapshot, winkube_rbac::UserInfo) {
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-    let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind).cloned();
-    let snapshot = winkube_rbac::RbacSnapshot::try_from_objects(
-        of("Role")
-            .map(|v| serde_json::from_value::<Role>(v).unwrap())
-            .collect::<Vec<_>>(),
-        of("ClusterRole")
-            .map(|v| serde_json::from_value::<ClusterRole>(v).unwrap())
-            .collect::<Vec<_>>(),
-        of("RoleBinding")
-            .map(|v| serde_json::from_value::<RoleBinding>(v).unwrap())
-            .collect::<Vec<_>>(),
-        of("ClusterRoleBinding")
-            .map(|v| serde_json::from_value::<ClusterRoleBinding>(v).unwrap())
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
     let user = winkube_rbac::UserInfo::service_account("winkube", "winkube");
-    (snapshot, user)
+    (support::rbac_snapshot(docs), user)
 }
 
-/// Each recorded request, as the API server's authorizer would see it (verb, group,
-/// resource, namespace, name; list/watch selecting `metadata.name` count as that name),
-/// evaluated against the Roles and bindings of `docs` for winkube's service account.
+/// Every recorded request is allowed by the Roles and bindings of `docs` for winkube's
+/// service account.
 fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) {
     let (snapshot, user) = installed_rbac(docs);
-    let mut checked = 0;
-    for r in api.requests() {
-        let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
-        let (group, rest) = match segs.as_slice() {
-            ["api", _, rest @ ..] => ("", rest),
-            ["apis", g, _, rest @ ..] => (*g, rest),
-            _ => panic!("unexpected path {}", r.path),
-        };
-        let (ns, resource, name) = match rest {
-            ["namespaces", ns, res] => (*ns, *res, None),
-            ["namespaces", ns, res, name] => (*ns, *res, Some(*name)),
-            [res] => ("", *res, None),
-            [res, name] => ("", *res, Some(*name)),
-            _ => panic!("unexpected path {}", r.path),
-        };
-        let selected = r
-            .query
-            .split('&')
-            .find_map(|p| p.strip_prefix("fieldSelector=metadata.name%3D"))
-            .map(str::to_owned);
-        let verb = match (r.method.as_str(), name) {
-            ("GET", Some(_)) => "get",
-            ("GET", None) if r.is_watch() => "watch",
-            ("GET", None) => "list",
-            ("POST", _) => "create",
-            ("PUT", _) => "update",
-            ("PATCH", _) => "patch",
-            ("DELETE", _) => "delete",
-            (m, _) => panic!("unexpected method {m}"),
-        };
-        let name = name.map(str::to_owned).or(selected).unwrap_or_default();
-        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
-            .in_namespace(ns)
-            .named(&name);
-        let decision = winkube_rbac::authorize(&snapshot, &user, request);
-        assert!(
-            decision.allowed,
-            "{verb} {group}/{resource} {ns}/{name} ({} {}?{}) is not granted: {}",
-            r.method, r.path, r.query, decision.reason
-        );
-        checked += 1;
-    }
+    let checked = support::assert_requests_allowed(&api.requests(), &snapshot, &user);
     assert!(checked > 5, "{checked}");
 }
 
@@ -729,32 +666,28 @@ fn every_call_is_allowed_by_the_installed_rbac(api: &ApiServer, docs: &[Value]) 
 /// writable, no other Secret readable.
 fn grants_are_narrow(docs: &[Value]) {
     let (snapshot, user) = installed_rbac(docs);
-    for (verb, group, resource, ns, name) in [
-        ("update", "", "secrets", "winkube", "other"),
-        ("get", "", "secrets", "kube-system", "winkube-tls"),
-        (
-            "patch",
-            "admissionregistration.k8s.io",
-            "validatingwebhookconfigurations",
-            "",
-            "other",
-        ),
-        (
-            "update",
-            "coordination.k8s.io",
-            "leases",
-            "winkube",
-            "other",
-        ),
-    ] {
-        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
-            .in_namespace(ns)
-            .named(name);
-        assert!(
-            !winkube_rbac::authorize(&snapshot, &user, request).allowed,
-            "{verb} {resource} {ns}/{name} should not be granted"
-        );
-    }
+    support::assert_requests_denied(
+        &snapshot,
+        &user,
+        &[
+            ("update", "", "secrets", "winkube", "other"),
+            ("get", "", "secrets", "kube-system", "winkube-tls"),
+            (
+                "patch",
+                "admissionregistration.k8s.io",
+                "validatingwebhookconfigurations",
+                "",
+                "other",
+            ),
+            (
+                "update",
+                "coordination.k8s.io",
+                "leases",
+                "winkube",
+                "other",
+            ),
+        ],
+    );
 }
 
 #[test]

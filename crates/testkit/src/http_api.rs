@@ -1,7 +1,8 @@
 //! The HTTPS front of the stand-in: routing Kubernetes API paths to the store, watches, and
 //! access reviews.
 
-use crate::patch::{self, FieldSelector, PatchType};
+use crate::patch::{self, PatchType};
+use crate::selectors::{FieldSelector, LabelSelector, Selector};
 use crate::store::{EventType, StoredEvent, status};
 use crate::{Error, GoneMode, Issued, RecordedRequest, Shared, lock};
 use bytes::Bytes;
@@ -120,6 +121,18 @@ struct Query {
     bookmarks: bool,
     timeout: Option<Duration>,
     field_selector: String,
+    label_selector: String,
+    limit: Option<usize>,
+    continue_token: Option<String>,
+}
+
+impl Query {
+    fn page(&self) -> crate::list::Page<'_> {
+        crate::list::Page {
+            limit: self.limit,
+            continue_token: self.continue_token.as_deref(),
+        }
+    }
 }
 
 fn parse_query(q: &str) -> Query {
@@ -129,6 +142,9 @@ fn parse_query(q: &str) -> Query {
         bookmarks: false,
         timeout: None,
         field_selector: String::new(),
+        label_selector: String::new(),
+        limit: None,
+        continue_token: None,
     };
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -139,6 +155,10 @@ fn parse_query(q: &str) -> Query {
             "allowWatchBookmarks" => out.bookmarks = v == "true",
             "timeoutSeconds" => out.timeout = v.parse::<u64>().ok().map(Duration::from_secs),
             "fieldSelector" => out.field_selector = v,
+            "labelSelector" => out.label_selector = v,
+            // 0 means no limit, as on the API server.
+            "limit" => out.limit = v.parse::<usize>().ok().filter(|n| *n > 0),
+            "continue" if !v.is_empty() => out.continue_token = Some(v),
             _ => {}
         }
     }
@@ -243,6 +263,13 @@ async fn handle_recorded(
     {
         return full(401, &status(401, "Unauthorized", "Unauthorized"));
     }
+    if path == "/version" {
+        return if req.method() == Method::GET {
+            full(200, &crate::version::version_info(&lock(&shared.version)))
+        } else {
+            error_response(method_not_allowed())
+        };
+    }
     let route = match route(&shared, &path) {
         Ok(r) => r,
         Err(e) => return error_response(e),
@@ -268,9 +295,18 @@ async fn handle_recorded(
         Err(e) => return full(400, &status(400, "BadRequest", e.to_string())),
     };
     let q = parse_query(&query);
-    let selector = match FieldSelector::parse(&q.field_selector) {
-        Ok(s) => s,
-        Err(e) => return error_response(e),
+    let selector = match &route {
+        Route::Object(t) => {
+            let kind = shared.state().types[t.ty].kind.clone();
+            match (
+                FieldSelector::parse(&kind, &q.field_selector),
+                LabelSelector::parse(&q.label_selector),
+            ) {
+                (Ok(fields), Ok(labels)) => Selector { fields, labels },
+                (Err(e), _) | (_, Err(e)) => return error_response(e),
+            }
+        }
+        Route::AccessReview { .. } => Selector::default(),
     };
     let result = match route {
         Route::AccessReview { namespace } if method == Method::POST => {
@@ -288,7 +324,13 @@ async fn handle_recorded(
                     code,
                     body: status(code, "InternalError", "injected list failure"),
                 }),
-                None => Ok(list(&shared, &t, &selector)),
+                None => crate::list::list(
+                    &shared.state(),
+                    t.ty,
+                    t.namespace.as_deref(),
+                    &q.page(),
+                    &selector,
+                ),
             },
             (&Method::GET, Some(name)) => {
                 let st = shared.state();
@@ -356,22 +398,6 @@ fn parse(body: &[u8]) -> Result<Value, Error> {
     })
 }
 
-fn list(shared: &Shared, t: &Target, selector: &FieldSelector) -> (u16, Value) {
-    let st = shared.state();
-    let rt = &st.types[t.ty];
-    let mut items = st.list(t.ty, t.namespace.as_deref());
-    items.retain(|o| selector.matches(o));
-    (
-        200,
-        json!({
-            "kind": format!("{}List", rt.kind),
-            "apiVersion": rt.api_version(),
-            "metadata": {"resourceVersion": st.rv.to_string()},
-            "items": items,
-        }),
-    )
-}
-
 fn event_line(kind: &str, object: &Value) -> Bytes {
     let mut line = json!({"type": kind, "object": object}).to_string();
     line.push('\n');
@@ -386,7 +412,7 @@ fn gone(requested: &str, compacted: u64) -> Value {
     )
 }
 
-fn watch(shared: &Arc<Shared>, t: &Target, q: &Query, selector: FieldSelector) -> Response<Body> {
+fn watch(shared: &Arc<Shared>, t: &Target, q: &Query, selector: Selector) -> Response<Body> {
     let faults = lock(&shared.faults);
     let (gone_mode, bookmark_every) = (faults.gone_mode, faults.bookmark_interval);
     drop(faults);

@@ -13,9 +13,12 @@
 //!   or in one), WATCH (`?watch=true`, `resourceVersion`, `allowWatchBookmarks`,
 //!   `timeoutSeconds`; newline-delimited `{"type":..,"object":..}` events), POST, PUT, PATCH
 //!   (JSON merge patch and JSON patch; a failed JSON-patch operation such as a `test` is 422,
-//!   a patched resourceVersion other than the stored one is 409), DELETE. `limit` is ignored
-//!   (every list is one page, which servers may do); field selectors on `metadata.name` and
-//!   `metadata.namespace` filter lists and watches; label selectors are not implemented.
+//!   a patched resourceVersion other than the stored one is 409), DELETE. `limit` pages a
+//!   list in key order with a `continue` token (410 once compacted past; later pages read the
+//!   current objects, not a snapshot); field selectors (`metadata.name`,
+//!   `metadata.namespace`, and the fields the API server supports per kind, e.g. a pod's
+//!   `spec.nodeName` and `status.phase`; others 400) and label selectors (equality and set
+//!   terms) filter lists and watches. `GET /version` answers [`ApiServer::set_version`].
 //! - **Validation**: what the API server refuses with 422 `Invalid` where clients meet it:
 //!   a `kubernetes.io/tls` Secret without `tls.crt`/`tls.key`, a Secret's type changed,
 //!   non-base64 data or `caBundle`, duplicate webhook names, a Lease duration below 1.
@@ -52,11 +55,14 @@
 //! ```
 
 mod http_api;
+mod list;
 mod patch;
 pub mod registry;
+mod selectors;
 mod store;
 pub mod tls;
 pub mod tools;
+mod version;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -69,6 +75,9 @@ pub use registry::TestRegistry;
 pub use store::EventType;
 pub use tls::{Issued, TestCa};
 pub use tools::tool_available;
+
+/// The `gitVersion` `GET /version` answers unless [`ApiServer::set_version`] says otherwise.
+pub const DEFAULT_VERSION: &str = "v1.33.4";
 
 /// Errors of the stand-in (setup failures, and API errors of in-process calls).
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +182,21 @@ impl ResourceType {
             Self::new("", "v1", "serviceaccounts", "ServiceAccount", true),
             Self::new("", "v1", "configmaps", "ConfigMap", true),
             Self::new("", "v1", "secrets", "Secret", true),
+            Self::new("", "v1", "services", "Service", true),
+            Self::new(
+                "discovery.k8s.io",
+                "v1",
+                "endpointslices",
+                "EndpointSlice",
+                true,
+            ),
+            Self::new(
+                "apiextensions.k8s.io",
+                "v1",
+                "customresourcedefinitions",
+                "CustomResourceDefinition",
+                false,
+            ),
             Self::new("coordination.k8s.io", "v1", "leases", "Lease", true),
             Self::new("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", false),
             Self::new(
@@ -258,6 +282,8 @@ pub(crate) struct Shared {
     pub reviews: Mutex<Vec<Value>>,
     pub faults: Mutex<Faults>,
     pub token: String,
+    /// The `gitVersion` `GET /version` answers.
+    pub version: Mutex<String>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -319,6 +345,7 @@ impl ApiServer {
             reviews: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
             token: "winkube-testkit-token".to_owned(),
+            version: Mutex::new(DEFAULT_VERSION.to_owned()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -346,6 +373,24 @@ impl ApiServer {
     /// `https://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)
+    }
+
+    /// Sets the `gitVersion` that `GET /version` answers (default [`DEFAULT_VERSION`]);
+    /// `major` and `minor` are derived from it.
+    pub fn set_version(&self, git_version: &str) {
+        *lock(&self.shared.version) = git_version.to_owned();
+    }
+
+    /// A kubeconfig file's contents (YAML) for the stand-in: its URL, its CA inline and its
+    /// token, in one context made current.
+    pub fn kubeconfig_yaml(&self) -> String {
+        use base64::Engine as _;
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca.cert_pem());
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: testkit\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: testkit\n  user:\n    token: {}\ncontexts:\n- name: testkit\n  context:\n    cluster: testkit\n    user: testkit\n    namespace: default\ncurrent-context: testkit\n",
+            self.url(),
+            self.shared.token
+        )
     }
 
     /// The CA that signed the stand-in's serving certificate.

@@ -2,6 +2,8 @@
 //! `winkube` binary, reading its YAML output, and finding the external tools (helm).
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod cluster;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -105,4 +107,116 @@ pub fn admit_offline(state: &Path, file: &str) -> Output {
         &state.to_string_lossy(),
         file,
     ])
+}
+
+/// Writes a kubeconfig for the API-server stand-in to `dir/kubeconfig`; its path.
+pub fn kubeconfig_file(api: &winkube_testkit::ApiServer, dir: &Path) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, api.kubeconfig_yaml()).unwrap();
+    path
+}
+
+/// Asserts that the RBAC of `snapshot` allows `user` every request in `requests`, each as the
+/// API server's authorizer sees it (verb, group, resource, namespace, name; a list or watch
+/// selecting `metadata.name` counts as that name; `/version` and other paths outside
+/// `/api` and `/apis` as non-resource URLs). Returns how many were checked.
+pub fn assert_requests_allowed(
+    requests: &[winkube_testkit::RecordedRequest],
+    snapshot: &winkube_rbac::RbacSnapshot,
+    user: &winkube_rbac::UserInfo,
+) -> usize {
+    let mut checked = 0;
+    for r in requests {
+        let segs: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+        let (group, rest) = match segs.as_slice() {
+            ["api", _, rest @ ..] => ("", rest),
+            ["apis", g, _, rest @ ..] => (*g, rest),
+            _ => {
+                let verb = r.method.to_ascii_lowercase();
+                let request = winkube_rbac::NonResourceRequest {
+                    verb: &verb,
+                    path: &r.path,
+                };
+                let decision = winkube_rbac::authorize(snapshot, user, request);
+                assert!(
+                    decision.allowed,
+                    "{} {} is not granted: {}",
+                    r.method, r.path, decision.reason
+                );
+                checked += 1;
+                continue;
+            }
+        };
+        let (ns, resource, name) = match rest {
+            ["namespaces", ns, res] => (*ns, *res, None),
+            ["namespaces", ns, res, name] => (*ns, *res, Some(*name)),
+            [res] => ("", *res, None),
+            [res, name] => ("", *res, Some(*name)),
+            _ => panic!("unexpected path {}", r.path),
+        };
+        let selected = r
+            .query
+            .split('&')
+            .find_map(|p| p.strip_prefix("fieldSelector=metadata.name%3D"))
+            .map(str::to_owned);
+        let verb = match (r.method.as_str(), name) {
+            ("GET", Some(_)) => "get",
+            ("GET", None) if r.is_watch() => "watch",
+            ("GET", None) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", _) => "delete",
+            (m, _) => panic!("unexpected method {m}"),
+        };
+        let name = name.map(str::to_owned).or(selected).unwrap_or_default();
+        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
+            .in_namespace(ns)
+            .named(&name);
+        let decision = winkube_rbac::authorize(snapshot, user, request);
+        assert!(
+            decision.allowed,
+            "{verb} {group}/{resource} {ns}/{name} ({} {}?{}) is not granted: {}",
+            r.method, r.path, r.query, decision.reason
+        );
+        checked += 1;
+    }
+    checked
+}
+
+/// The RBAC objects (Roles, ClusterRoles and their bindings) among `docs`, as a snapshot the
+/// authorizer evaluates.
+pub fn rbac_snapshot(docs: &[Value]) -> winkube_rbac::RbacSnapshot {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+    fn of<T: serde::de::DeserializeOwned>(docs: &[Value], kind: &str) -> Vec<T> {
+        docs.iter()
+            .filter(|d| d["kind"] == kind)
+            .map(|d| serde_json::from_value(d.clone()).unwrap())
+            .collect()
+    }
+    winkube_rbac::RbacSnapshot::try_from_objects(
+        of::<Role>(docs, "Role"),
+        of::<ClusterRole>(docs, "ClusterRole"),
+        of::<RoleBinding>(docs, "RoleBinding"),
+        of::<ClusterRoleBinding>(docs, "ClusterRoleBinding"),
+    )
+    .unwrap()
+}
+
+/// Asserts that the RBAC of `snapshot` denies `user` each (verb, group, resource, namespace,
+/// name).
+pub fn assert_requests_denied(
+    snapshot: &winkube_rbac::RbacSnapshot,
+    user: &winkube_rbac::UserInfo,
+    requests: &[(&str, &str, &str, &str, &str)],
+) {
+    for (verb, group, resource, ns, name) in requests {
+        let request = winkube_rbac::ResourceRequest::new(verb, group, resource)
+            .in_namespace(ns)
+            .named(name);
+        assert!(
+            !winkube_rbac::authorize(snapshot, user, request).allowed,
+            "{verb} {group}/{resource} {ns}/{name} should not be granted"
+        );
+    }
 }
