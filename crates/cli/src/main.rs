@@ -9,6 +9,7 @@ mod config;
 mod credspec;
 mod documents;
 mod evaluate;
+mod findings;
 mod kube_proxy;
 mod limits;
 mod lint;
