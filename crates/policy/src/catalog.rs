@@ -219,7 +219,7 @@ pub const RULES: &[Rule] = &[
         Error,
         "A Windows container's memory is below the floor",
         "Every Windows container runs its own system services; below the policy's floor it fails to start or is starved.",
-        "Raise the memory request and limit to at least the floor (memory.floor in the policy, 512Mi by default).",
+        "Raise the memory request and limit to at least the floor (memory.floor in the policy file).",
     ),
     rule(
         "windows/memory-limit-missing",
