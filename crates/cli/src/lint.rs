@@ -159,14 +159,22 @@ from, the changes the mutating phase would make to the pod (for a workload, to e
 it creates), warnings, and the denial if any. Other objects are counted as skipped;
 cluster state among them is used as well as --state.
 
-Exit codes: 0 nothing would be denied, 1 at least one object would be denied, 2 bad usage
-or input (a file that does not parse is named with its line; the rest is still checked).";
+Each finding names its rule (docs/rules.md), the object's file and line, the field in the
+object as written (spec.template.spec... for a Deployment) and how to fix it. A change the
+mutating webhook would make is a note, an admission warning a warning, a denial an error.
+-o json prints one JSON document (docs/lint-output.md), -o sarif SARIF 2.1.0 for code
+scanning.
+
+Exit codes: 0 nothing fails --fail-on (default: nothing would be denied), 1 something does
+(--fail-on error: a denial; warning: a denial or a warning; none: never), 2 bad usage or
+input (a file that does not parse is named with its line; the rest is still checked).";
 
 pub const EXAMPLES: &str = "\
 Examples:
   winkube lint --state examples/state examples/windows/
   winkube lint --state cluster-state/ --policy policy.yaml --offline -R -f k8s/
-  helm template my-release ./chart | winkube lint --state cluster-state/ -";
+  helm template my-release ./chart | winkube lint --state cluster-state/ -
+  winkube lint --state cluster-state/ --offline -o sarif --fail-on none -R -f k8s/ > winkube.sarif";
 
 /// Flags of `winkube lint`.
 #[derive(Args)]
