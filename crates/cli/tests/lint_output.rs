@@ -155,6 +155,36 @@ fn text_names_rule_position_and_fix_under_each_finding() {
 }
 
 #[test]
+fn a_helm_template_stream_on_stdin_is_placed_by_line() {
+    let stream = std::fs::read_to_string(repo().join(RENDERED)).unwrap();
+    let o = winkube_stdin(
+        &["lint", "--offline", "--state", "examples/state", "-"],
+        &stream,
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("    rule windows/memory-floor, at <stdin>:11 spec.template.spec.containers[0].resources.limits.memory\n"),
+        "{out}"
+    );
+    let o = winkube_stdin(
+        &[
+            "lint",
+            "--offline",
+            "--state",
+            "examples/state",
+            "-o",
+            "json",
+            "-",
+        ],
+        &stream,
+    );
+    let report = json_of(&o);
+    assert_eq!(report["findings"][0]["object"]["file"], Value::Null);
+    assert_eq!(report["findings"][0]["object"]["line"], 11);
+}
+
+#[test]
 fn notes_name_the_fix_the_mutating_webhook_makes() {
     // iis-pod has no selector: scheduling enforces, so the webhook adds it (a note).
     let o = lint(&["-o", "json", "examples/windows/iis-pod.yaml"]);
