@@ -313,3 +313,22 @@ fn summary(counts: &Counts, input_errors: usize) -> String {
     report.push('\n');
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_when_asked() {
+        assert_eq!(Paint(false).severity(Severity::Error), "error");
+        assert_eq!(
+            Paint(true).severity(Severity::Error),
+            "\x1b[1;31merror\x1b[0m"
+        );
+        assert_eq!(
+            Paint(true).severity(Severity::Warning),
+            "\x1b[1;33mwarning\x1b[0m"
+        );
+        assert_eq!(Paint(false).dim("fix: x"), "fix: x");
+    }
+}

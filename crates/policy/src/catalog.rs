@@ -39,7 +39,7 @@ const fn rule(
     }
 }
 
-use Severity::{Error, Note, Warning};
+use Severity::{Error, Warning};
 
 /// Every rule, gMSA first, then the Windows policies, then what `winkube` checks of the
 /// cluster state it was given.
@@ -329,7 +329,7 @@ pub const RULES: &[Rule] = &[
     ),
     rule(
         "state/no-credspecs",
-        Note,
+        Warning,
         "The cluster state has no GMSACredentialSpec",
         "A credspec was not found and the cluster state has none at all: usually no --state was given, or the state directory lacks the credspecs.",
         "Build a state directory from the cluster (kubectl get gmsacredentialspecs,clusterroles,clusterrolebindings,roles,rolebindings,nodes,runtimeclasses -A -o yaml > state/cluster.yaml) and pass --state state/.",
