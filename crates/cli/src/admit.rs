@@ -10,9 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value, json};
-use winkube_policy::{Admitted, ReviewContext, admit_pod, check_manifest_keys};
+use winkube_policy::{Admitted, Finding, ReviewContext, Severity, admit_pod, check_manifest_keys};
 
-use winkube_state::documents::{Document, describe};
+use winkube_state::documents::{Document, Source, describe};
 
 use crate::documents::{InputError, to_yaml_stream};
 use crate::evaluate::{self, EvalArgs};
@@ -42,6 +42,14 @@ pub struct Target {
     pub label: String,
     /// The document's location (`file (document n)`).
     pub location: String,
+    /// The object as findings name it: kind, name, where it was read from.
+    pub kind: String,
+    pub name: String,
+    pub source: Source,
+    /// The line the document starts on, when known.
+    pub line: Option<usize>,
+    /// Index in a `kind: List`'s items.
+    pub item: Option<usize>,
     pub namespace: String,
     /// The pod as the API server would see it at CREATE.
     pub pod: Value,
@@ -58,6 +66,22 @@ impl Target {
     /// A workload's pod template, not a Pod.
     pub fn is_workload(&self) -> bool {
         !self.pointer.is_empty()
+    }
+
+    /// A field of the pod the policies evaluated, as a field of the object in the
+    /// manifest: `spec.containers[0].image` of a Deployment's pod is
+    /// `spec.template.spec.containers[0].image`.
+    pub fn object_field(&self, pod_field: &str) -> String {
+        object_field(self.pointer, pod_field)
+    }
+}
+
+/// [`Target::object_field`] for a template pointer.
+fn object_field(pointer: &str, pod_field: &str) -> String {
+    match pointer_to_path(pointer) {
+        None => pod_field.to_owned(),
+        Some(prefix) if pod_field.is_empty() => prefix,
+        Some(prefix) => format!("{prefix}.{pod_field}"),
     }
 }
 
@@ -219,6 +243,11 @@ fn target(doc: &Document, default_namespace: &str) -> Result<Target, InputError>
     Ok(Target {
         label,
         location: doc.location(),
+        kind: doc.kind().to_owned(),
+        name: doc.name().to_owned(),
+        source: doc.source.clone(),
+        line: doc.line,
+        item: doc.item,
         namespace,
         pod,
         defaulted_service_account,
@@ -259,7 +288,7 @@ fn default_service_account(pod: &mut Value) -> bool {
 pub struct Verdict {
     pub admitted: Admitted,
     /// Warnings winkube adds itself (state consistency), after the policies' own.
-    pub extra_warnings: Vec<String>,
+    pub extra_warnings: Vec<Finding>,
 }
 
 /// Admits one pod against `view`. `hostname` is the random hostname to offer when
@@ -283,22 +312,33 @@ pub async fn admit_target(
             .and_then(Value::as_str)
             .unwrap_or("default");
         if !view.has_service_account(&target.namespace, sa) {
-            extra_warnings.push(format!(
-                "service account \"{}/{sa}\" is not in the state directory; the API server refuses pods whose service account does not exist",
-                target.namespace
-            ));
+            extra_warnings.push(
+                Finding::new(
+                    "state/service-account-not-found",
+                    Severity::Warning,
+                    format!(
+                        "service account \"{}/{sa}\" is not in the state directory; the API server refuses pods whose service account does not exist",
+                        target.namespace
+                    ),
+                )
+                .at(Some("spec.serviceAccountName".to_owned())),
+            );
         }
     }
     if !admitted.allowed && admitted.code == 404 && view.credspec_count() == 0 {
         // The usual cause: no --state at all, or a state directory without credspecs.
-        extra_warnings.push(format!(
-            "the cluster state has no GMSACredentialSpec ({}): build a state directory from the cluster with `{}` and pass --state state/ (see README, \"Cluster state\")",
-            if has_state {
-                "none in --state or among the inputs"
-            } else {
-                "no --state given, and none among the inputs"
-            },
-            crate::evaluate::STATE_HOWTO
+        extra_warnings.push(Finding::new(
+            "state/no-credspecs",
+            Severity::Warning,
+            format!(
+                "the cluster state has no GMSACredentialSpec ({}): build a state directory from the cluster with `{}` and pass --state state/ (see README, \"Cluster state\")",
+                if has_state {
+                    "none in --state or among the inputs"
+                } else {
+                    "no --state given, and none among the inputs"
+                },
+                crate::evaluate::STATE_HOWTO
+            ),
         ));
     }
     Verdict {
@@ -459,8 +499,20 @@ pub fn run(args: AdmitArgs) -> ExitCode {
             let hostname = args.random_hostname.then(random_hostname);
             let result = runtime.block_on(evaluate::evaluate(&loaded, target, hostname));
             let who = format!("{}: {}", target.location, target.label);
-            for w in result.warnings() {
-                eprintln!("{who}: warning: {w}");
+            let found = crate::findings::collect(target, &result);
+            let tag = |severity: Severity| {
+                found
+                    .iter()
+                    .filter(|f| f.severity == severity)
+                    .map(|f| match &f.field {
+                        Some(field) => format!("{} at {field}", f.rule.id),
+                        None => f.rule.id.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let warnings = found.iter().filter(|f| f.severity == Severity::Warning);
+            for (w, tag) in warnings.zip(tag(Severity::Warning)) {
+                eprintln!("{who}: warning: {} [{tag}]", w.message);
             }
             match result.denial() {
                 None if !target.is_workload() => {
@@ -479,7 +531,12 @@ pub fn run(args: AdmitArgs) -> ExitCode {
                 Some((code, message)) => {
                     all_admitted = false;
                     denied += 1;
-                    eprintln!("{who}: denied ({code}): {message}");
+                    let rules = tag(Severity::Error);
+                    if rules.is_empty() {
+                        eprintln!("{who}: denied ({code}): {message}");
+                    } else {
+                        eprintln!("{who}: denied ({code}): {message} [{}]", rules.join("; "));
+                    }
                 }
             }
         }
@@ -633,6 +690,60 @@ mod tests {
             value["spec"]["template"]["spec"]
                 .get("serviceAccountName")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn pod_fields_map_back_through_the_template() {
+        let field = "spec.containers[0].securityContext.windowsOptions.runAsUserName";
+        for (api_version, kind, want) in [
+            ("v1", "Pod", field.to_owned()),
+            ("apps/v1", "Deployment", format!("spec.template.{field}")),
+            ("apps/v1", "StatefulSet", format!("spec.template.{field}")),
+            ("apps/v1", "DaemonSet", format!("spec.template.{field}")),
+            ("apps/v1", "ReplicaSet", format!("spec.template.{field}")),
+            ("batch/v1", "Job", format!("spec.template.{field}")),
+            (
+                "batch/v1",
+                "CronJob",
+                format!("spec.jobTemplate.spec.template.{field}"),
+            ),
+            (
+                "v1",
+                "ReplicationController",
+                format!("spec.template.{field}"),
+            ),
+            ("v1", "PodTemplate", format!("template.{field}")),
+        ] {
+            let pointer = template_pointer(api_version, kind).unwrap();
+            assert_eq!(object_field(pointer, field), want, "{kind}");
+        }
+        // A finding about the whole pod is about the template.
+        assert_eq!(object_field("/spec/template", ""), "spec.template");
+        assert_eq!(object_field("", ""), "");
+        // Metadata of the pod is the template's metadata.
+        assert_eq!(
+            object_field("/spec/template", "metadata.labels"),
+            "spec.template.metadata.labels"
+        );
+    }
+
+    #[test]
+    fn targets_know_their_object_and_line() {
+        let docs = parse_documents(
+            &Source::File("d.yaml".into()),
+            "# Source: chart/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n# Source: chart/templates/web.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  template:\n    spec: {containers: [{name: c, image: i}]}\n",
+        )
+        .unwrap();
+        let input = prepare(docs[1].clone(), "default", &mut FileView::empty()).unwrap();
+        let t = &input.targets[0].1;
+        assert_eq!(
+            (t.kind.as_str(), t.name.as_str(), t.line, t.item),
+            ("Deployment", "web", Some(7), None)
+        );
+        assert_eq!(
+            t.object_field("spec.containers[0].image"),
+            "spec.template.spec.containers[0].image"
         );
     }
 

@@ -9,13 +9,13 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value, json};
 use winkube_api::{GmsaCredentialSpec, names};
 
-use crate::documents::to_yaml_stream;
+use crate::documents::{ObjectsFormat, render};
 
 pub const ABOUT: &str =
     "Print a GMSACredentialSpec with the RBAC to use it, from flags or New-CredentialSpec JSON";
@@ -67,13 +67,7 @@ pub struct OutputArgs {
     pub service_accounts: Vec<String>,
     /// Output format: a YAML stream, or a JSON `List`
     #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
-    pub output: Format,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Yaml,
-    Json,
+    pub output: ObjectsFormat,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -134,19 +128,6 @@ pub fn run(args: CredspecArgs) -> ExitCode {
             .and_then(|docs| render(&docs, a.out.output)),
     };
     crate::evaluate::print_generated(result)
-}
-
-/// The documents as a YAML stream, or one JSON `List`.
-pub fn render(docs: &[Value], format: Format) -> Result<String, String> {
-    match format {
-        Format::Yaml => to_yaml_stream(docs).map_err(|e| format!("cannot write YAML: {e}")),
-        Format::Json => {
-            let list = json!({"apiVersion": "v1", "kind": "List", "items": docs});
-            serde_json::to_string_pretty(&list)
-                .map(|s| s + "\n")
-                .map_err(|e| format!("cannot write JSON: {e}"))
-        }
-    }
 }
 
 /// `credspec new`: the three resources from flags.

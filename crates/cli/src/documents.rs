@@ -178,6 +178,30 @@ pub fn generated_header(command: &str) -> String {
     )
 }
 
+/// How the generators (`credspec`, `manifests`, `runtimeclass`) print objects: `-o yaml`
+/// or `-o json`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObjectsFormat {
+    /// A YAML stream (`---` between objects)
+    #[default]
+    Yaml,
+    /// One JSON `List` of the objects, as `kubectl get -o json` prints several
+    Json,
+}
+
+/// The objects as a YAML stream, or one JSON `List` (what `kubectl apply -f` reads).
+pub fn render(docs: &[Value], format: ObjectsFormat) -> Result<String, String> {
+    match format {
+        ObjectsFormat::Yaml => to_yaml_stream(docs).map_err(|e| format!("cannot write YAML: {e}")),
+        ObjectsFormat::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": docs});
+            serde_json::to_string_pretty(&list)
+                .map(|s| s + "\n")
+                .map_err(|e| format!("cannot write JSON: {e}"))
+        }
+    }
+}
+
 /// Serialises values as a multi-document YAML stream (`---` between documents), keys in
 /// [`Ordered`] order.
 pub fn to_yaml_stream(values: &[Value]) -> anyhow::Result<String> {

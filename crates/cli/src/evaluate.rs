@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use winkube_policy::Finding;
 use winkube_state::FileView;
 
 use crate::admit;
@@ -165,14 +166,15 @@ impl Evaluated {
         self.windows.as_ref().and_then(|w| w.denial())
     }
 
-    /// Every warning, in the order the phases produced them.
-    pub fn warnings(&self) -> impl Iterator<Item = &String> {
+    /// Every finding (fields are the pod's), in the order the phases produced them: gMSA
+    /// (its warnings, then its denial), winkube's own, then the Windows policies'.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
         self.gmsa
             .admitted
-            .warnings
+            .findings
             .iter()
             .chain(&self.gmsa.extra_warnings)
-            .chain(self.windows.iter().flat_map(|w| &w.warnings))
+            .chain(self.windows.iter().flat_map(|w| &w.findings))
     }
 
     /// The admitted pod (meaningful only when not denied).

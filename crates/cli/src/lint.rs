@@ -7,8 +7,11 @@ use clap::Args;
 
 use serde_json::Value;
 
+use winkube_policy::Severity;
+
 use crate::admit::Target;
 use crate::evaluate::{self, EvalArgs, Evaluated};
+use crate::findings::{self, Counts, FailOn, Format, ObjectRef, ObjectSummary, Reported};
 
 /// The gMSA phase's changes, one line per JSON Patch operation (`add /spec/hostname`).
 fn gmsa_changes(before: &Value, after: &Value) -> Vec<String> {
@@ -27,8 +30,50 @@ fn gmsa_changes(before: &Value, after: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The report of one object: header, target OS, changes, warnings, result.
-pub fn report(target: &Target, result: &Evaluated) -> String {
+/// How the text report paints: plain, or ANSI colours for a terminal.
+#[derive(Clone, Copy)]
+pub struct Paint(pub bool);
+
+impl Paint {
+    fn severity(self, s: Severity) -> String {
+        let (code, text) = match s {
+            Severity::Error => ("1;31", "error"),
+            Severity::Warning => ("1;33", "warning"),
+            Severity::Note => ("1;36", "note"),
+        };
+        self.code(code, text)
+    }
+
+    fn dim(self, text: &str) -> String {
+        self.code("2", text)
+    }
+
+    fn code(self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// The lines under a finding: its rule, where it is (file:line, field), how to fix it.
+fn finding_details(out: &mut String, f: &Reported, paint: Paint) {
+    let at = match &f.field {
+        Some(field) => format!("{} {field}", f.object.position()),
+        None => f.object.position(),
+    };
+    let _ = writeln!(
+        out,
+        "    {}",
+        paint.dim(&format!("rule {}, at {at}", f.rule.id))
+    );
+    let _ = writeln!(out, "    {}", paint.dim(&format!("fix: {}", f.rule.fix)));
+}
+
+/// The report of one object: header, target OS, changes, warnings, errors, result; each
+/// finding followed by its rule, position and fix.
+pub fn report(target: &Target, result: &Evaluated, findings: &[Reported], paint: Paint) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: {}", target.location, target.label);
     let windows = result.windows.as_ref();
@@ -45,40 +90,56 @@ pub fn report(target: &Target, result: &Evaluated) -> String {
         }
         None => {}
     }
-    let mut changes = Vec::new();
-    if result.gmsa.admitted.allowed {
-        changes.extend(gmsa_changes(&target.pod, &result.gmsa.admitted.pod));
-    }
-    if let Some(w) = windows
-        && w.mutate.allowed
-    {
-        changes.extend(w.mutate.mutations.iter().cloned());
-    }
     let denial = result.denial();
     let verb = if denial.is_some() {
         "would change (if admitted)"
     } else {
         "would change"
     };
-    for c in &changes {
-        let _ = writeln!(out, "  {verb}: {c}");
+    let mut changes = 0;
+    if result.gmsa.admitted.allowed {
+        for c in gmsa_changes(&target.pod, &result.gmsa.admitted.pod) {
+            changes += 1;
+            let _ = writeln!(out, "  {verb}: {c}");
+        }
     }
-    for w in result.warnings() {
-        let _ = writeln!(out, "  warning: {w}");
+    // The Windows policies' fixes are their notes, in the same order.
+    let notes: Vec<&Reported> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Note)
+        .collect();
+    if let Some(w) = windows
+        && w.mutate.allowed
+    {
+        for (i, c) in w.mutate.mutations.iter().enumerate() {
+            changes += 1;
+            let _ = writeln!(out, "  {verb}: {c}");
+            if let Some(f) = notes.get(i) {
+                finding_details(&mut out, f, paint);
+            }
+        }
+    }
+    for f in findings.iter().filter(|f| f.severity == Severity::Warning) {
+        let _ = writeln!(out, "  {}: {}", paint.severity(f.severity), f.message);
+        finding_details(&mut out, f, paint);
+    }
+    for f in findings.iter().filter(|f| f.severity == Severity::Error) {
+        let _ = writeln!(out, "  {}: {}", paint.severity(f.severity), f.message);
+        finding_details(&mut out, f, paint);
     }
     match denial {
         Some((code, message)) => {
             let _ = writeln!(out, "  result: denied ({code}): {message}");
         }
-        None if changes.is_empty() => {
+        None if changes == 0 => {
             let _ = writeln!(out, "  result: admitted unchanged");
         }
         None => {
             let _ = writeln!(
                 out,
                 "  result: admitted with {} change{}",
-                changes.len(),
-                if changes.len() == 1 { "" } else { "s" }
+                changes,
+                if changes == 1 { "" } else { "s" }
             );
         }
     }
@@ -98,20 +159,41 @@ from, the changes the mutating phase would make to the pod (for a workload, to e
 it creates), warnings, and the denial if any. Other objects are counted as skipped;
 cluster state among them is used as well as --state.
 
-Exit codes: 0 nothing would be denied, 1 at least one object would be denied, 2 bad usage
-or input (a file that does not parse is named with its line; the rest is still checked).";
+Each finding names its rule (docs/rules.md), the object's file and line, the field in the
+object as written (spec.template.spec... for a Deployment) and how to fix it. A change the
+mutating webhook would make is a note, an admission warning a warning, a denial an error.
+-o json prints one JSON document (docs/lint-output.md), -o sarif SARIF 2.1.0 for code
+scanning.
+
+Exit codes: 0 nothing fails --fail-on (default: nothing would be denied), 1 something does
+(--fail-on error: a denial; warning: a denial or a warning; none: never), 2 bad usage or
+input (a file that does not parse is named with its line; the rest is still checked).";
 
 pub const EXAMPLES: &str = "\
 Examples:
   winkube lint --state examples/state examples/windows/
   winkube lint --state cluster-state/ --policy policy.yaml --offline -R -f k8s/
-  helm template my-release ./chart | winkube lint --state cluster-state/ -";
+  helm template my-release ./chart | winkube lint --state cluster-state/ -
+  winkube lint --state cluster-state/ --offline -o sarif --fail-on none -R -f k8s/ > winkube.sarif";
 
 /// Flags of `winkube lint`.
 #[derive(Args)]
 pub struct LintArgs {
     #[command(flatten)]
     pub eval: EvalArgs,
+    /// Report format: text (per object, for people), json (docs/lint-output.md) or sarif
+    /// (SARIF 2.1.0, for code scanning)
+    #[arg(
+        long,
+        short = 'o',
+        visible_alias = "output",
+        value_enum,
+        default_value = "text"
+    )]
+    pub format: Format,
+    /// What makes the exit code 1: error (a denial), warning (a denial or a warning), none
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "error")]
+    pub fail_on: FailOn,
 }
 
 pub fn run(args: LintArgs) -> ExitCode {
@@ -119,45 +201,134 @@ pub fn run(args: LintArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let paint =
+        Paint(args.format == Format::Text && crate::logging::colours_on(&std::io::stdout()));
     let mut report = String::new();
-    let (mut objects, mut denied, mut others, mut state) = (0usize, 0usize, 0usize, 0usize);
+    let mut counts = Counts::default();
+    let mut all: Vec<Reported> = Vec::new();
+    let mut objects = Vec::new();
     for input in &loaded.inputs {
-        others += input.others;
-        state += input.state;
+        counts.skipped += input.others;
+        counts.state += input.state;
         for (_, target) in &input.targets {
-            objects += 1;
+            counts.objects += 1;
             let result = runtime.block_on(evaluate::evaluate(&loaded, target, None));
-            if result.denial().is_some() {
-                denied += 1;
+            let denial = result.denial().map(|(code, _)| code);
+            if denial.is_some() {
+                counts.denied += 1;
             }
-            report.push_str(&self::report(target, &result));
+            let found = findings::collect(target, &result);
+            match args.format {
+                Format::Text => report.push_str(&self::report(target, &result, &found, paint)),
+                Format::Json => objects.push(ObjectSummary {
+                    object: ObjectRef::of(target),
+                    denied: denial,
+                    target_os: result
+                        .windows
+                        .as_ref()
+                        .and_then(|w| w.mutate.os.as_ref())
+                        .map(|os| os.explain()),
+                    changes: changes(target, &result),
+                }),
+                Format::Sarif => {}
+            }
+            all.extend(found);
         }
     }
+    let out = match args.format {
+        Format::Text => {
+            report.push_str(&summary(&counts, loaded.input_errors.len()));
+            report
+        }
+        Format::Json => json_text(&findings::to_json(
+            &counts,
+            &objects,
+            &all,
+            &loaded.input_errors,
+        )),
+        Format::Sarif => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            json_text(&findings::to_sarif(&all, &loaded.input_errors, &cwd))
+        }
+    };
+    if let Err(code) = evaluate::write_stdout(&out) {
+        return code;
+    }
+    let worst = all.iter().map(|f| f.severity).max();
+    // A denial is always an error finding; counted too, should one ever lack it.
+    let worst = if counts.denied > 0 {
+        Some(Severity::Error)
+    } else {
+        worst
+    };
+    let failed = usize::from(args.fail_on.fails(worst));
+    evaluate::exit_code(&loaded, failed)
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    // Serialising a Value cannot fail.
+    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+}
+
+/// The changes admission would make to the pod, as the text report lists them.
+fn changes(target: &Target, result: &Evaluated) -> Vec<String> {
+    let mut changes = Vec::new();
+    if result.gmsa.admitted.allowed {
+        changes.extend(gmsa_changes(&target.pod, &result.gmsa.admitted.pod));
+    }
+    if let Some(w) = &result.windows
+        && w.mutate.allowed
+    {
+        changes.extend(w.mutate.mutations.iter().cloned());
+    }
+    changes
+}
+
+/// `2 objects checked, 1 would be denied, 3 other objects skipped (...)`.
+fn summary(counts: &Counts, input_errors: usize) -> String {
     let plural = |n: usize| if n == 1 { "" } else { "s" };
-    report.push_str(&format!(
-        "{objects} object{} checked, {denied} would be denied",
-        plural(objects)
-    ));
-    if others > 0 {
+    let mut report = format!(
+        "{} object{} checked, {} would be denied",
+        counts.objects,
+        plural(counts.objects),
+        counts.denied
+    );
+    if counts.skipped > 0 {
         report.push_str(&format!(
-            ", {others} other object{} skipped (not pods or workloads",
-            plural(others)
+            ", {} other object{} skipped (not pods or workloads",
+            counts.skipped,
+            plural(counts.skipped)
         ));
-        if state > 0 {
-            report.push_str(&format!("; {state} read as cluster state"));
+        if counts.state > 0 {
+            report.push_str(&format!("; {} read as cluster state", counts.state));
         }
         report.push(')');
     }
-    if !loaded.input_errors.is_empty() {
+    if input_errors > 0 {
         report.push_str(&format!(
-            ", {} input error{}",
-            loaded.input_errors.len(),
-            plural(loaded.input_errors.len())
+            ", {input_errors} input error{}",
+            plural(input_errors)
         ));
     }
     report.push('\n');
-    if let Err(code) = evaluate::write_stdout(&report) {
-        return code;
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_when_asked() {
+        assert_eq!(Paint(false).severity(Severity::Error), "error");
+        assert_eq!(
+            Paint(true).severity(Severity::Error),
+            "\x1b[1;31merror\x1b[0m"
+        );
+        assert_eq!(
+            Paint(true).severity(Severity::Warning),
+            "\x1b[1;33mwarning\x1b[0m"
+        );
+        assert_eq!(Paint(false).dim("fix: x"), "fix: x");
     }
-    evaluate::exit_code(&loaded, denied)
 }

@@ -42,7 +42,7 @@ pub fn colours(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool 
     is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-fn colours_on(stream: &impl std::io::IsTerminal) -> bool {
+pub fn colours_on(stream: &impl std::io::IsTerminal) -> bool {
     colours(stream.is_terminal(), std::env::var_os("NO_COLOR"))
 }
 

@@ -10,6 +10,7 @@ mod credspec;
 mod doctor;
 mod documents;
 mod evaluate;
+mod findings;
 mod kube_proxy;
 mod limits;
 mod lint;

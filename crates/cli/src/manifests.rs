@@ -15,7 +15,7 @@ use winkube_webhook::paths::{
 use winkube_webhook::ops::METRICS_PATH as OPS_METRICS_PATH;
 
 use crate::config::Authorization;
-use crate::documents::{generated_header, to_yaml_stream};
+use crate::documents::{ObjectsFormat, generated_header, render, to_yaml_stream};
 use crate::ops::METRICS_PORT;
 
 /// The webhook entries' name: the reference's, so API-server error messages
@@ -91,6 +91,15 @@ pub struct ManifestsArgs {
     pub command: Option<ManifestsCommand>,
     #[command(flatten)]
     pub install: InstallArgs,
+    /// Output format: a YAML stream (with a header naming the command), or one JSON `List`
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value = "yaml",
+        global = true
+    )]
+    pub output: ObjectsFormat,
 }
 
 #[derive(Subcommand)]
@@ -253,11 +262,16 @@ impl InstallArgs {
 }
 
 pub fn run(args: ManifestsArgs) -> ExitCode {
-    let text = match &args.command {
-        None => all_yaml(&args.install),
-        Some(ManifestsCommand::Crd) => crd_yaml(),
-        Some(ManifestsCommand::Install(install)) => install_yaml(install),
-        Some(ManifestsCommand::KubeProxy(args)) => crate::kube_proxy::kube_proxy_yaml(args),
+    let text = match args.output {
+        ObjectsFormat::Yaml => match &args.command {
+            None => all_yaml(&args.install),
+            Some(ManifestsCommand::Crd) => crd_yaml(),
+            Some(ManifestsCommand::Install(install)) => install_yaml(install),
+            Some(ManifestsCommand::KubeProxy(args)) => crate::kube_proxy::kube_proxy_yaml(args),
+        },
+        ObjectsFormat::Json => {
+            objects(&args).and_then(|o| render(&o, ObjectsFormat::Json).map_err(anyhow::Error::msg))
+        }
     };
     let text = match text {
         Ok(t) => t,
@@ -272,6 +286,22 @@ pub fn run(args: ManifestsArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// The objects `args` prints, in order (what the YAML functions below print, without the
+/// header).
+fn objects(args: &ManifestsArgs) -> anyhow::Result<Vec<Value>> {
+    let crd = || serde_json::to_value(winkube_api::crd::gmsa_credential_spec_crd());
+    Ok(match &args.command {
+        None => {
+            let mut objects = vec![crd()?];
+            objects.extend(install_objects(&args.install));
+            objects
+        }
+        Some(ManifestsCommand::Crd) => vec![crd()?],
+        Some(ManifestsCommand::Install(install)) => install_objects(install),
+        Some(ManifestsCommand::KubeProxy(args)) => crate::kube_proxy::kube_proxy_objects(args),
+    })
 }
 
 /// `deploy/crd.yaml`.

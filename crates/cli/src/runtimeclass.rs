@@ -7,7 +7,7 @@ use clap::Args;
 use winkube_api::windows::{RuntimeClassOptions, Taint, WindowsBuild, generate_runtime_classes};
 use winkube_policy::windows::quantity;
 
-use crate::documents::to_yaml_stream;
+use crate::documents::{ObjectsFormat, render, to_yaml_stream};
 
 pub const ABOUT: &str = "Print RuntimeClasses for process and Hyper-V isolation per Windows build";
 
@@ -62,6 +62,9 @@ pub struct RuntimeClassArgs {
     /// Node architecture (kubernetes.io/arch)
     #[arg(long, value_name = "ARCH", default_value = "amd64")]
     pub arch: String,
+    /// Output format: a YAML stream (with a header naming the command), or one JSON `List`
+    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+    pub output: ObjectsFormat,
 }
 
 fn parse_build(s: &str) -> Result<WindowsBuild, String> {
@@ -120,8 +123,8 @@ pub fn options(args: &RuntimeClassArgs) -> Result<RuntimeClassOptions, String> {
     })
 }
 
-/// The YAML stream, with a header naming the command that regenerates it.
-pub fn yaml(args: &RuntimeClassArgs) -> Result<String, String> {
+/// The RuntimeClasses as JSON values, and the releases they are for.
+fn objects(args: &RuntimeClassArgs) -> Result<(Vec<serde_json::Value>, Vec<String>), String> {
     let opts = options(args)?;
     let classes = generate_runtime_classes(&opts).map_err(|e| e.to_string())?;
     let values = classes
@@ -130,6 +133,12 @@ pub fn yaml(args: &RuntimeClassArgs) -> Result<String, String> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let releases: Vec<String> = opts.builds.iter().map(|b| b.describe()).collect::<Vec<_>>();
+    Ok((values, releases))
+}
+
+/// The YAML stream, with a header naming the command that regenerates it.
+pub fn yaml(args: &RuntimeClassArgs) -> Result<String, String> {
+    let (values, releases) = objects(args)?;
     let body = to_yaml_stream(&values).map_err(|e| e.to_string())?;
     Ok(format!(
         "{}# Builds: {}\n{body}",
@@ -165,5 +174,8 @@ fn shell_quote(s: &str) -> String {
 }
 
 pub fn run(args: &RuntimeClassArgs) -> ExitCode {
-    crate::evaluate::print_generated(yaml(args))
+    crate::evaluate::print_generated(match args.output {
+        ObjectsFormat::Yaml => yaml(args),
+        ObjectsFormat::Json => objects(args).and_then(|(o, _)| render(&o, ObjectsFormat::Json)),
+    })
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use winkube_policy::windows::{
     MemoryMode, Mode, Phase, WindowsDecision, WindowsPolicyConfig, evaluate, images_to_resolve,
 };
+use winkube_policy::{Finding, Severity};
 use winkube_registry::{Resolver, resolve_images};
 
 use crate::documents::InputError;
@@ -94,9 +95,10 @@ pub struct WindowsOutcome {
     pub validate: Option<WindowsDecision>,
     /// The pod after the mutating phase's patch (the input pod when denied).
     pub pod: Value,
-    /// Image-metadata warnings, then the policies' warnings (mutate, then validate's new
-    /// ones).
-    pub warnings: Vec<String>,
+    /// Image-metadata warnings, the policies' warnings and the denial, finding by finding:
+    /// image metadata, the mutating phase's (its fixes as notes), then the validating
+    /// phase's new ones.
+    pub findings: Vec<Finding>,
 }
 
 impl WindowsOutcome {
@@ -122,16 +124,19 @@ pub async fn admit(
 ) -> WindowsOutcome {
     let requests = images_to_resolve(pod, namespace, cfg);
     // No overall deadline: each lookup is bounded by --registry-timeout.
-    let (resolutions, mut warnings) =
-        resolve_images(resolver, view, &requests, namespace, None).await;
+    let (resolutions, warnings) = resolve_images(resolver, view, &requests, namespace, None).await;
+    let mut findings: Vec<Finding> = warnings
+        .iter()
+        .map(|w| Finding::new("windows/image-metadata", Severity::Warning, w.clone()))
+        .collect();
     let mutate = evaluate(pod, namespace, cfg, view, &resolutions, Phase::Mutate);
-    warnings.extend(mutate.warnings.iter().cloned());
+    findings.extend(mutate.findings.iter().cloned());
     if !mutate.allowed {
         return WindowsOutcome {
             mutate,
             validate: None,
             pod: pod.clone(),
-            warnings,
+            findings,
         };
     }
     let mut patched = pod.clone();
@@ -142,11 +147,17 @@ pub async fn admit(
         mutate.allowed = false;
         mutate.code = 500;
         mutate.message = format!("internal error: the Windows policies' patch does not apply: {e}");
+        findings.retain(|f| f.severity != Severity::Note);
+        findings.push(Finding::new(
+            "windows/malformed-pod",
+            Severity::Error,
+            mutate.message.clone(),
+        ));
         return WindowsOutcome {
             mutate,
             validate: None,
             pod: pod.clone(),
-            warnings,
+            findings,
         };
     }
     let validate = evaluate(
@@ -157,16 +168,16 @@ pub async fn admit(
         &resolutions,
         Phase::Validate,
     );
-    for w in &validate.warnings {
-        if !warnings.contains(w) {
-            warnings.push(w.clone());
+    for f in &validate.findings {
+        if !findings.contains(f) {
+            findings.push(f.clone());
         }
     }
     WindowsOutcome {
         mutate,
         validate: Some(validate),
         pod: patched,
-        warnings,
+        findings,
     }
 }
 

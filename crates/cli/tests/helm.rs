@@ -74,7 +74,7 @@ fn chart_version_is_the_crate_version() {
 }
 
 /// Every flag of `winkube manifests install` and the value that sets it in the chart.
-const FLAG_VALUES: [(&str, &str); 13] = [
+const FLAG_VALUES: [(&str, &str); 14] = [
     ("--namespace", "(release namespace: helm -n)"),
     ("--image", "image.repository, image.tag"),
     ("--failure-policy", "failurePolicy"),
@@ -88,6 +88,7 @@ const FLAG_VALUES: [(&str, &str); 13] = [
     ("--read-pull-secrets", "windowsPolicies.readPullSecrets"),
     ("--windows-failure-policy", "windowsPolicies.failurePolicy"),
     ("--service-monitor", "serviceMonitor.enabled"),
+    ("--output", "(the format: helm template prints YAML)"),
 ];
 
 /// Every flag of `winkube manifests kube-proxy` and the value that sets it in the chart.

@@ -194,3 +194,74 @@ fn nodes_runtimeclasses_and_secrets_are_granted_only_when_used() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("--windows-policies"), "{}", stderr(&o));
 }
+
+/// `-o json` prints the same objects as the YAML, as one `List`, for every generator.
+#[test]
+fn output_json_is_a_list_of_the_same_objects() {
+    let list = |args: &[&str]| -> Vec<Value> {
+        let o = winkube(args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(
+            (&v["apiVersion"], &v["kind"]),
+            (&json!("v1"), &json!("List")),
+            "{args:?}"
+        );
+        v["items"].as_array().unwrap().clone()
+    };
+    for (yaml, json_args) in [
+        (vec!["manifests"], vec!["manifests", "-o", "json"]),
+        (
+            vec!["manifests", "crd"],
+            vec!["manifests", "crd", "-o", "json"],
+        ),
+        (
+            vec!["manifests", "install", "--windows-policies"],
+            vec![
+                "manifests",
+                "install",
+                "--windows-policies",
+                "--output",
+                "json",
+            ],
+        ),
+        (
+            vec![
+                "manifests",
+                "kube-proxy",
+                "--kubernetes-version",
+                "v1.33.1",
+                "--cni",
+                "flannel",
+            ],
+            vec![
+                "manifests",
+                "kube-proxy",
+                "--kubernetes-version",
+                "v1.33.1",
+                "--cni",
+                "flannel",
+                "-o",
+                "json",
+            ],
+        ),
+        (
+            vec!["runtimeclass", "--build", "2022"],
+            vec!["runtimeclass", "--build", "2022", "-o", "json"],
+        ),
+    ] {
+        let want = winkube_docs(&yaml);
+        assert!(!want.is_empty());
+        assert_eq!(list(&json_args), want, "{json_args:?}");
+        // -o yaml is the default, byte for byte.
+        let explicit: Vec<&str> = yaml.iter().copied().chain(["-o", "yaml"]).collect();
+        let (a, b) = (winkube(&yaml), winkube(&explicit));
+        if yaml[0] == "runtimeclass" {
+            // The header names the command as given.
+            assert_eq!(yaml_docs(&stdout(&a)), yaml_docs(&stdout(&b)));
+        } else {
+            assert_eq!(stdout(&a), stdout(&b), "{yaml:?}");
+        }
+    }
+    assert_eq!(code(&winkube(&["runtimeclass", "-o", "xml"])), 2);
+}

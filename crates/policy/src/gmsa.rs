@@ -4,7 +4,7 @@
 
 use crate::contents::{Comparison, compare};
 use crate::gofmt::{push_json_string, quote};
-use crate::outcome::{Operation, Outcome, Phase, pod_display_name};
+use crate::outcome::{Finding, Operation, Outcome, Phase, Severity, field_path, pod_display_name};
 use crate::view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
 pub use crate::wire::ShadowedKey;
 use crate::wire::{self, ContainerList, Object, Pod, WindowsOptions};
@@ -33,6 +33,8 @@ pub struct Admitted {
     pub pod: serde_json::Value,
     /// Warnings of both phases, mutate first.
     pub warnings: Vec<String>,
+    /// The warnings, then the denial if any, with their rules and fields.
+    pub findings: Vec<Finding>,
 }
 
 /// Reviews the raw body of a POST to `/mutate` or `/validate`.
@@ -56,8 +58,11 @@ pub async fn review<V: ClusterView>(
 pub fn unreadable_body(err: impl std::fmt::Display) -> Outcome {
     Decision::deny(
         String::new(),
-        400,
-        format!("couldn't read request body: {err}"),
+        Denial::new(
+            "gmsa/invalid-review",
+            400,
+            format!("couldn't read request body: {err}"),
+        ),
     )
     .render()
 }
@@ -79,28 +84,46 @@ pub async fn admit_pod<V: ClusterView>(
     view: &V,
     ctx: &ReviewContext,
 ) -> Admitted {
-    let denied = |code: u16, message: String, warnings: Vec<String>| Admitted {
-        allowed: false,
-        code,
-        message,
-        pod: pod.clone(),
-        warnings,
+    let denied = |d: Denial, warnings: Vec<String>, mut findings: Vec<Finding>| {
+        findings.push(d.finding());
+        Admitted {
+            allowed: false,
+            code: d.code,
+            message: d.message,
+            pod: pod.clone(),
+            warnings,
+            findings,
+        }
     };
     if let Err(e) = check_manifest_keys(pod) {
+        let field = (!e.path.is_empty()).then(|| e.path.clone());
         return denied(
-            400,
-            format!("the pod manifest is ambiguous: {e}"),
+            Denial::new(
+                "gmsa/manifest-ambiguous",
+                400,
+                format!("the pod manifest is ambiguous: {e}"),
+            )
+            .at(field),
+            Vec::new(),
             Vec::new(),
         );
     }
+    let internal = |message: String| Denial::new("gmsa/internal-error", 500, message);
     let mutate_body = match create_review(pod, namespace) {
         Ok(b) => b,
-        Err(e) => return denied(500, format!("unable to encode the pod: {e}"), Vec::new()),
+        Err(e) => {
+            return denied(
+                internal(format!("unable to encode the pod: {e}")),
+                Vec::new(),
+                Vec::new(),
+            );
+        }
     };
     let mutated = decide(Phase::Mutate, &mutate_body, view, ctx).await;
     let mut warnings = mutated.warnings;
+    let mut findings = mutated.findings;
     if let Some(d) = mutated.denial {
-        return denied(d.code, d.message, warnings);
+        return denied(d, warnings, findings);
     }
     let mut new_pod = pod.clone();
     if !mutated.ops.is_empty() {
@@ -109,26 +132,34 @@ pub async fn admit_pod<V: ClusterView>(
             .and_then(|p| json_patch::patch(&mut new_pod, &p).map_err(|e| e.to_string()));
         if let Err(e) = applied {
             return denied(
-                500,
-                format!("unable to apply the mutating patch: {e}"),
+                internal(format!("unable to apply the mutating patch: {e}")),
                 warnings,
+                findings,
             );
         }
     }
     let validate_body = match create_review(&new_pod, namespace) {
         Ok(b) => b,
-        Err(e) => return denied(500, format!("unable to encode the pod: {e}"), warnings),
+        Err(e) => {
+            return denied(
+                internal(format!("unable to encode the pod: {e}")),
+                warnings,
+                findings,
+            );
+        }
     };
     let validated = decide(Phase::Validate, &validate_body, view, ctx).await;
     warnings.extend(validated.warnings);
+    findings.extend(validated.findings);
     match validated.denial {
-        Some(d) => denied(d.code, d.message, warnings),
+        Some(d) => denied(d, warnings, findings),
         None => Admitted {
             allowed: true,
             code: 200,
             message: String::new(),
             pod: new_pod,
             warnings,
+            findings,
         },
     }
 }
@@ -156,8 +187,31 @@ fn create_review(pod: &serde_json::Value, namespace: &str) -> Result<String, ser
 
 #[derive(Debug)]
 struct Denial {
+    /// The rule ([`crate::catalog::RULES`]) and the pod field the denial is about.
+    rule: &'static str,
+    field: Option<String>,
     code: u16,
     message: String,
+}
+
+impl Denial {
+    fn new(rule: &'static str, code: u16, message: String) -> Self {
+        Denial {
+            rule,
+            field: None,
+            code,
+            message,
+        }
+    }
+
+    fn at(mut self, field: Option<String>) -> Self {
+        self.field = field;
+        self
+    }
+
+    fn finding(&self) -> Finding {
+        Finding::new(self.rule, Severity::Error, self.message.clone()).at(self.field.clone())
+    }
 }
 
 #[derive(Debug)]
@@ -193,15 +247,17 @@ struct Decision {
     denial: Option<Denial>,
     ops: Vec<PatchOp>,
     warnings: Vec<String>,
+    /// The warnings with their rules and fields (the denial's finding is added on render).
+    findings: Vec<Finding>,
     /// For metrics.
     operation: Operation,
 }
 
 impl Decision {
-    fn deny(uid: String, code: u16, message: String) -> Self {
+    fn deny(uid: String, denial: Denial) -> Self {
         Decision {
             uid,
-            denial: Some(Denial { code, message }),
+            denial: Some(denial),
             ..Decision::default()
         }
     }
@@ -248,6 +304,10 @@ impl Decision {
             s.push(']');
         }
         s.push_str("}}");
+        let mut findings = self.findings;
+        if let Some(d) = &self.denial {
+            findings.push(d.finding());
+        }
         let (allowed, code, message) = match self.denial {
             None => (true, 200, String::new()),
             Some(d) => (false, d.code, d.message),
@@ -263,6 +323,7 @@ impl Decision {
             namespace: self.namespace,
             name: self.name,
             operation: self.operation,
+            findings,
         }
     }
 }
@@ -305,12 +366,22 @@ async fn decide<V: ClusterView>(
         Err(e) => {
             return Decision::deny(
                 String::new(),
-                400,
-                format!("unable to unmarshall JSON body as an admission review: {e}"),
+                Denial::new(
+                    "gmsa/invalid-review",
+                    400,
+                    format!("unable to unmarshall JSON body as an admission review: {e}"),
+                ),
             );
         }
         Ok(None) => {
-            return Decision::deny(String::new(), 400, "no 'Request' field in JSON body".into());
+            return Decision::deny(
+                String::new(),
+                Denial::new(
+                    "gmsa/invalid-review",
+                    400,
+                    "no 'Request' field in JSON body".into(),
+                ),
+            );
         }
         Ok(Some(r)) => r,
     };
@@ -321,7 +392,10 @@ async fn decide<V: ClusterView>(
     let deny = |code: u16, message: String| Decision {
         namespace: namespace.clone(),
         operation: op,
-        ..Decision::deny(uid.clone(), code, message)
+        ..Decision::deny(
+            uid.clone(),
+            Denial::new("gmsa/invalid-review", code, message),
+        )
     };
     if req.kind() != "Pod" {
         return deny(400, format!("expected a Pod object, got a {}", req.kind()));
@@ -370,7 +444,7 @@ async fn decide<V: ClusterView>(
             let uses = subject.ask_uses(view, |_| true, None).await;
             let mut result = Ok(());
             for (t, o) in subject.targets() {
-                result = subject.validate_create(&t, o, &uses, view, &mut decision.warnings);
+                result = subject.validate_create(&t, o, &uses, view, &mut decision.findings);
                 if result.is_err() {
                     break;
                 }
@@ -383,7 +457,7 @@ async fn decide<V: ClusterView>(
             let mut result = Ok(());
             for (t, o) in subject.targets() {
                 result = if is_new(&t) {
-                    subject.validate_create(&t, o, &uses, view, &mut decision.warnings)
+                    subject.validate_create(&t, o, &uses, view, &mut decision.findings)
                 } else {
                     subject.validate_unchanged(&t, o, old)
                 };
@@ -394,12 +468,21 @@ async fn decide<V: ClusterView>(
             result
         }
     };
+    decision.warnings = decision
+        .findings
+        .iter()
+        .map(|f| f.message.clone())
+        .collect();
     if let Err(d) = result {
         decision.ops.clear();
         decision.denial = Some(d);
     }
     decision
 }
+
+/// The field naming the credspec, and the one holding its contents.
+const NAME: &str = "gmsaCredentialSpecName";
+const CONTENTS: &str = "gmsaCredentialSpec";
 
 /// One place that holds windowsOptions: the pod, or a member of one of its container lists.
 struct Target<'p> {
@@ -411,6 +494,18 @@ struct Target<'p> {
 impl Target<'_> {
     fn kind(&self) -> &'static str {
         self.list.map_or("pod", ContainerList::kind)
+    }
+
+    /// `spec.containers[1].securityContext.windowsOptions.<field>` (or the pod's).
+    fn options_field(&self, field: &str) -> String {
+        let index = self.index.to_string();
+        let mut path = vec!["spec"];
+        if let Some(l) = self.list {
+            path.push(l.field());
+            path.push(&index);
+        }
+        path.extend(["securityContext", "windowsOptions", field]);
+        field_path(&path)
     }
 
     fn contents_path(&self) -> String {
@@ -493,7 +588,7 @@ impl<'p> Subject<'p> {
             let Some(name) = o.name() else { continue };
             named = true;
             if o.contents().is_none() {
-                let cs = lookup(view, name)?;
+                let cs = lookup(view, name).map_err(|d| d.at(Some(t.options_field(NAME))))?;
                 ops.push(PatchOp {
                     path: t.contents_path(),
                     value: PatchValue::Contents(cs),
@@ -523,7 +618,7 @@ impl<'p> Subject<'p> {
                 continue;
             }
             if let (Some(name), None) = (o.name(), o.contents()) {
-                let cs = lookup(view, name)?;
+                let cs = lookup(view, name).map_err(|d| d.at(Some(t.options_field(NAME))))?;
                 ops.push(PatchOp {
                     path: t.contents_path(),
                     value: PatchValue::Contents(cs),
@@ -579,18 +674,20 @@ impl<'p> Subject<'p> {
         o: &WindowsOptions<'_>,
         uses: &HashMap<&'p str, UseDecision>,
         view: &V,
-        warnings: &mut Vec<String>,
+        warnings: &mut Vec<Finding>,
     ) -> Result<(), Denial> {
         let Some(name) = o.name() else {
             if o.contents().is_some() {
-                return Err(Denial {
-                    code: 422,
-                    message: format!(
+                return Err(Denial::new(
+                    "gmsa/contents-without-name",
+                    422,
+                    format!(
                         "{} {} has a GMSA cred spec set, but does not define the name of the corresponding resource",
                         t.kind(),
                         quote(t.name)
                     ),
-                });
+                )
+                .at(Some(t.options_field(CONTENTS))));
             }
             return Ok(());
         };
@@ -617,33 +714,47 @@ impl<'p> Subject<'p> {
                 message.push_str(", reason: ");
                 message.push_str(&quote(&decision.reason));
             }
-            return Err(Denial { code: 403, message });
+            return Err(Denial::new("gmsa/use-not-authorized", 403, message)
+                .at(Some(t.options_field(NAME))));
         }
         let Some(contents) = o.contents() else {
-            warnings.push(format!(
-                "{} {} names GMSA cred spec {} but its contents were not inlined: the mutating webhook is probably not installed",
-                t.kind(),
-                quote(t.name),
-                quote(name)
-            ));
+            let field = Some(t.options_field(NAME));
+            let mut warn = |rule: &'static str, message: String| {
+                warnings.push(Finding::new(rule, Severity::Warning, message).at(field.clone()));
+            };
+            warn(
+                "gmsa/contents-not-inlined",
+                format!(
+                    "{} {} names GMSA cred spec {} but its contents were not inlined: the mutating webhook is probably not installed",
+                    t.kind(),
+                    quote(t.name),
+                    quote(name)
+                ),
+            );
             match view.credspec(name) {
-                CredSpecLookup::NotFound => warnings.push(format!(
-                    "GMSA cred spec {} used by {} {} does not exist",
-                    quote(name),
-                    t.kind(),
-                    quote(t.name)
-                )),
-                CredSpecLookup::MissingCredspecKey => warnings.push(format!(
-                    "GMSA cred spec {} used by {} {} does not have a credspec key",
-                    quote(name),
-                    t.kind(),
-                    quote(t.name)
-                )),
+                CredSpecLookup::NotFound => warn(
+                    "gmsa/credspec-not-found",
+                    format!(
+                        "GMSA cred spec {} used by {} {} does not exist",
+                        quote(name),
+                        t.kind(),
+                        quote(t.name)
+                    ),
+                ),
+                CredSpecLookup::MissingCredspecKey => warn(
+                    "gmsa/credspec-no-contents",
+                    format!(
+                        "GMSA cred spec {} used by {} {} does not have a credspec key",
+                        quote(name),
+                        t.kind(),
+                        quote(t.name)
+                    ),
+                ),
                 CredSpecLookup::Found(_) | CredSpecLookup::Unavailable(_) => {}
             }
             return Ok(());
         };
-        let cs = lookup(view, name)?;
+        let cs = lookup(view, name).map_err(|d| d.at(Some(t.options_field(NAME))))?;
         let mismatch = |suffix: Option<String>| {
             let mut message = format!(
                 "the GMSA cred spec contents for {} {} does not match the contents of GMSA resource {}",
@@ -655,7 +766,7 @@ impl<'p> Subject<'p> {
                 message.push_str(": ");
                 message.push_str(&s);
             }
-            Denial { code: 422, message }
+            Denial::new("gmsa/contents-mismatch", 422, message).at(Some(t.options_field(CONTENTS)))
         };
         match compare(contents, &cs) {
             Comparison::Match => Ok(()),
@@ -680,38 +791,49 @@ impl<'p> Subject<'p> {
             (false, true) => "contents",
             (true, true) => "name and contents",
         };
-        Err(Denial {
-            code: 403,
-            message: format!(
+        let field = if contents_changed && !name_changed {
+            CONTENTS
+        } else {
+            NAME
+        };
+        Err(Denial::new(
+            "gmsa/settings-immutable",
+            403,
+            format!(
                 "cannot update an existing pod's GMSA settings (GMSA {what} modified on {} {})",
                 t.kind(),
                 quote(t.name)
             ),
-        })
+        )
+        .at(Some(t.options_field(field))))
     }
 }
 
 /// Reference M1's retrieval and its error mapping.
 fn lookup<V: ClusterView>(view: &V, name: &str) -> Result<Arc<CredSpecContents>, Denial> {
     if name.is_empty() {
-        return Err(Denial {
-            code: 500,
-            message: "unable to retrieve the contents of cred spec : name is required".into(),
-        });
+        return Err(Denial::new(
+            "gmsa/credspec-unavailable",
+            500,
+            "unable to retrieve the contents of cred spec : name is required".into(),
+        ));
     }
     match view.credspec(name) {
         CredSpecLookup::Found(cs) => Ok(cs),
-        CredSpecLookup::NotFound => Err(Denial {
-            code: 404,
-            message: format!("cred spec {name} does not exist"),
-        }),
-        CredSpecLookup::MissingCredspecKey => Err(Denial {
-            code: 417,
-            message: format!("cred spec {name} does not have a credspec key"),
-        }),
-        CredSpecLookup::Unavailable(e) => Err(Denial {
-            code: 500,
-            message: format!("unable to retrieve the contents of cred spec {name}: {e}"),
-        }),
+        CredSpecLookup::NotFound => Err(Denial::new(
+            "gmsa/credspec-not-found",
+            404,
+            format!("cred spec {name} does not exist"),
+        )),
+        CredSpecLookup::MissingCredspecKey => Err(Denial::new(
+            "gmsa/credspec-no-contents",
+            417,
+            format!("cred spec {name} does not have a credspec key"),
+        )),
+        CredSpecLookup::Unavailable(e) => Err(Denial::new(
+            "gmsa/credspec-unavailable",
+            500,
+            format!("unable to retrieve the contents of cred spec {name}: {e}"),
+        )),
     }
 }

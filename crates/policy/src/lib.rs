@@ -8,8 +8,10 @@
 //!
 //! What each module owns:
 //! - [`outcome`]: what both reviews share: the [`Phase`] (mutate or validate), the one
-//!   [`Outcome`] of an AdmissionReview, and how a pod without a name yet is named
+//!   [`Outcome`] of an AdmissionReview and its [`Finding`]s (rule, severity, pod field), and how a pod without a name yet is named
 //!   (`generateName*`).
+//! - [`catalog`]: the rules every finding belongs to (id, default severity, help, fix), in
+//!   one table; [`Outcome::findings`] and the offline results name them.
 //! - [`gmsa`]: the gMSA review (`/mutate`, `/validate`): the reference webhook's rules, its
 //!   AdmissionReview decoding and its response bytes, byte for byte; and offline admission
 //!   ([`admit_pod`]).
@@ -22,6 +24,7 @@
 //! - `wire`, `gofmt` (private): Go-compatible JSON decoding and encoding, used only by
 //!   [`gmsa`], where the reference's bytes must be matched.
 
+pub mod catalog;
 mod contents;
 pub mod gmsa;
 mod gofmt;
@@ -34,5 +37,5 @@ mod wire;
 pub use gmsa::{
     Admitted, ReviewContext, ShadowedKey, admit_pod, check_manifest_keys, review, unreadable_body,
 };
-pub use outcome::{Operation, Outcome, Phase};
+pub use outcome::{Finding, Operation, Outcome, Phase, Severity, field_path};
 pub use view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};

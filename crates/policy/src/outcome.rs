@@ -83,6 +83,94 @@ pub struct Outcome {
     pub name: String,
     /// The request's operation ([`Operation::Other`] when the review did not get that far).
     pub operation: Operation,
+    /// The same decision, finding by finding: the denial (if any) and each warning, with
+    /// its rule and the pod field it is about. Not part of the response bytes.
+    pub findings: Vec<Finding>,
+}
+
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// A change the mutating phase makes for the pod (the manifest lacks it, the webhook
+    /// fixes it).
+    Note,
+    /// An admission warning: the pod is admitted.
+    Warning,
+    /// A denial: the pod is not admitted.
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Note => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One thing a review found: which rule ([`crate::catalog::RULES`]), how serious it is
+/// here, the field of the pod it is about, and the message (the denial's or the warning's
+/// text, unchanged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// The field in the pod (`spec.containers[0].resources.limits.memory`), when the
+    /// finding is about one; see [`field_path`].
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn new(rule: &'static str, severity: Severity, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            severity,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn at(mut self, field: Option<String>) -> Self {
+        self.field = field;
+        self
+    }
+}
+
+/// A field path as people write it (kubectl explain, error messages): `.`-separated
+/// names, `[n]` for list indexes, `["key"]` for map keys that are not plain names
+/// (`spec.nodeSelector["kubernetes.io/os"]`).
+pub fn field_path<S: AsRef<str>>(segments: &[S]) -> String {
+    let mut out = String::new();
+    for seg in segments {
+        let seg = seg.as_ref();
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('[');
+            out.push_str(seg);
+            out.push(']');
+        } else if !seg.is_empty()
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(seg);
+        } else {
+            out.push_str("[\"");
+            for c in seg.chars() {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push_str("\"]");
+        }
+    }
+    out
 }
 
 /// How a pod is named in messages and logs: its name; before the API server generated one,
@@ -119,6 +207,20 @@ mod tests {
             assert_eq!(Operation::from_wire(other), Operation::Other, "{other:?}");
         }
         assert_eq!(Operation::Other.as_str(), "other");
+    }
+
+    #[test]
+    fn field_paths_read_as_people_write_them() {
+        assert_eq!(
+            field_path(&["spec", "containers", "0", "resources", "limits", "memory"]),
+            "spec.containers[0].resources.limits.memory"
+        );
+        assert_eq!(
+            field_path(&["spec", "nodeSelector", "kubernetes.io/os"]),
+            r#"spec.nodeSelector["kubernetes.io/os"]"#
+        );
+        assert_eq!(field_path(&["a", "we\"ird"]), r#"a["we\"ird"]"#);
+        assert_eq!(field_path::<&str>(&[]), "");
     }
 
     #[test]

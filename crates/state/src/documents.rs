@@ -35,6 +35,9 @@ pub struct Document {
     pub index: usize,
     /// Index in the `items` of a `kind: List` document, for objects taken out of one.
     pub item: Option<usize>,
+    /// The 1-based line the document starts on in its source (its first line that is not
+    /// blank, a comment or `---`), when known: a List item has its List's line.
+    pub line: Option<usize>,
     pub value: Value,
 }
 
@@ -53,6 +56,7 @@ impl Document {
             source: self.source.clone(),
             index: self.index,
             item: Some(i),
+            line: self.line,
             value,
         };
         check_object(&doc)?;
@@ -99,13 +103,16 @@ pub fn parse_documents(source: &Source, text: &str) -> Result<Vec<Document>, Sta
 /// callers that skip what is not one, such as values files in a directory). Empty
 /// documents are skipped. A syntax error names the source and the line.
 pub fn parse_values(source: &Source, text: &str) -> Result<Vec<Document>, StateError> {
-    let values = values_of(source, text).map_err(StateError::Invalid)?;
+    let (values, lines) = values_of(source, text).map_err(StateError::Invalid)?;
     if !has_manifest_extension(source) && values.iter().any(|v| !v.is_object()) {
         // A text file (README, TOML...) read as YAML is a plain string: say what it is.
         return Err(StateError::Invalid(format!(
             "{source}: not YAML or JSON (no Kubernetes object in it)"
         )));
     }
+    // Lines are known when there is one per document (a YAML stream whose documents all
+    // hold something, or JSON); otherwise none is guessed.
+    let lines = (lines.len() == values.len()).then_some(lines);
     Ok(values
         .into_iter()
         .enumerate()
@@ -113,6 +120,7 @@ pub fn parse_values(source: &Source, text: &str) -> Result<Vec<Document>, StateE
             source: source.clone(),
             index: i + 1,
             item: None,
+            line: lines.as_ref().map(|l| l[i]),
             value,
         })
         .collect())
@@ -166,7 +174,46 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StateError> {
     Ok(())
 }
 
-fn values_of(source: &Source, text: &str) -> Result<Vec<Value>, String> {
+/// The 1-based line each document of a YAML stream starts on: its first line that is not
+/// blank, a comment, a directive or a document marker. Documents with no such line (empty
+/// ones, which the parser drops) are not counted.
+fn yaml_document_lines(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let mut in_document = false;
+    for (i, line) in text.lines().enumerate() {
+        let marker =
+            line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
+        if marker || line.starts_with("...") {
+            in_document = false;
+            // `--- {a: 1}`: content on the marker line.
+            let rest = if marker { line[3..].trim() } else { "" };
+            if !rest.is_empty() && !rest.starts_with('#') {
+                lines.push(i + 1);
+                in_document = true;
+            }
+            continue;
+        }
+        let t = line.trim();
+        if in_document || t.is_empty() || t.starts_with('#') || line.starts_with('%') {
+            continue;
+        }
+        lines.push(i + 1);
+        in_document = true;
+    }
+    lines
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The documents of `text` and the line each starts on.
+fn values_of(source: &Source, text: &str) -> Result<(Vec<Value>, Vec<usize>), String> {
     let trimmed = text.trim_start();
     let extension =
         |x: &str| matches!(source, Source::File(p) if p.extension().is_some_and(|e| e == x));
@@ -176,18 +223,27 @@ fn values_of(source: &Source, text: &str) -> Result<Vec<Value>, String> {
     // tab indentation are not valid YAML block syntax and JSON errors are clearer.
     let json_error = if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let mut values = Vec::new();
+        let mut lines = Vec::new();
         let mut error = None;
-        for v in serde_json::Deserializer::from_str(text).into_iter::<StrictValue>() {
-            match v {
-                Ok(v) => values.push(v.0),
-                Err(e) => {
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<StrictValue>();
+        loop {
+            // Where the next value starts: after the previous one and any whitespace.
+            let start = stream.byte_offset();
+            let skipped = text[start..].len() - text[start..].trim_start().len();
+            match stream.next() {
+                None => break,
+                Some(Ok(v)) => {
+                    values.push(v.0);
+                    lines.push(line_of(text, start + skipped));
+                }
+                Some(Err(e)) => {
                     error = Some(e);
                     break;
                 }
             }
         }
         match error {
-            None => return Ok(values),
+            None => return Ok((values, lines)),
             Some(e) if json_name || !e.is_syntax() => {
                 return Err(format!(
                     "{source}:{}:{}: invalid JSON: {}",
@@ -213,7 +269,10 @@ fn values_of(source: &Source, text: &str) -> Result<Vec<Value>, String> {
         },
     };
     match serde_saphyr::from_str_multiple_with_options::<Value, Vec<Value>>(text, options) {
-        Ok(values) => Ok(values.into_iter().filter(|v| !v.is_null()).collect()),
+        Ok(values) => Ok((
+            values.into_iter().filter(|v| !v.is_null()).collect(),
+            yaml_document_lines(text),
+        )),
         Err(e) => {
             let at = e
                 .location()
@@ -370,6 +429,8 @@ pub(crate) fn lazy_json_documents<'t>(
                 source: source.clone(),
                 index: i + 1,
                 item: None,
+                // Cluster state: no finding points into it.
+                line: None,
                 value: Value::Object(map),
             },
             items,
@@ -396,6 +457,33 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].kind(), "Pod");
         assert_eq!(docs[1].index, 2);
+        assert_eq!((docs[0].line, docs[1].line), (Some(4), Some(7)));
+    }
+
+    #[test]
+    fn documents_know_the_line_they_start_on() {
+        for (text, want) in [
+            // helm template: a comment naming the template before each document.
+            (
+                "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: Pod\n---\n# Source: c/templates/b.yaml\n\napiVersion: v1\nkind: Pod\n",
+                vec![Some(3), Some(8)],
+            ),
+            // Content on the marker line, a block scalar holding `---` indented, `...`.
+            (
+                "--- {apiVersion: v1, kind: Pod}\n---\napiVersion: v1\nkind: ConfigMap\ndata:\n  x: |\n    ---\n    y\n...\n---\napiVersion: v1\nkind: Pod\n",
+                vec![Some(1), Some(3), Some(11)],
+            ),
+            // A document the parser reads as null: no line is guessed.
+            ("apiVersion: v1\nkind: Pod\n--- ~\n", vec![None]),
+        ] {
+            let docs = parse_values(&src(), text).unwrap();
+            let got: Vec<_> = docs.iter().map(|d| d.line).collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+        let json = "\n\n{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}\n\n  {\"apiVersion\":\"v1\",\n\"kind\":\"Pod\"}";
+        let docs = parse_documents(&Source::File("m.json".into()), json).unwrap();
+        let got: Vec<_> = docs.iter().map(|d| d.line).collect();
+        assert_eq!(got, [Some(3), Some(5)]);
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct WindowsDecision {
     pub warnings: Vec<String>,
     /// The OS decision with its reasons; `None` when the namespace is exempt.
     pub os: Option<OsDecision>,
+    /// The violations, warnings and fixes (notes) one by one, with their rules and the
+    /// pod fields they are about; a denied pod has no notes.
+    pub findings: Vec<crate::outcome::Finding>,
 }
 
 impl WindowsDecision {
@@ -97,6 +100,7 @@ impl WindowsDecision {
             mutations: Vec::new(),
             warnings: Vec::new(),
             os: None,
+            findings: Vec::new(),
         }
     }
 
@@ -104,6 +108,11 @@ impl WindowsDecision {
         Self {
             allowed: false,
             code: 400,
+            findings: vec![crate::outcome::Finding::new(
+                "windows/malformed-pod",
+                crate::outcome::Severity::Error,
+                msg.clone(),
+            )],
             message: msg,
             ..Self::allow()
         }

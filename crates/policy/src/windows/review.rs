@@ -154,6 +154,7 @@ impl PodReview {
         dedup(&mut warnings);
         let mut answer = Answer {
             warnings,
+            findings: d.findings,
             namespace: self.namespace,
             name: self.name,
             // Only pod CREATEs are evaluated.
@@ -215,6 +216,7 @@ struct Answer {
     /// The JSON Patch bytes and their operation count.
     patch: Option<(Vec<u8>, usize)>,
     warnings: Vec<String>,
+    findings: Vec<crate::outcome::Finding>,
     namespace: String,
     name: String,
     operation: Operation,
@@ -260,6 +262,7 @@ impl Answer {
             namespace: self.namespace,
             name: self.name,
             operation: self.operation,
+            findings: self.findings,
         }
     }
 }

@@ -19,6 +19,42 @@ use super::view::{
     ImageLookup, ImageResolutions, RuntimeClassInfo, RuntimeClassLookup, WindowsClusterView,
 };
 use super::{Phase, PolicyName, Violation, WindowsDecision};
+use crate::outcome::{Finding, Severity, field_path};
+
+/// Which rule ([`crate::catalog::RULES`]) a finding belongs to, and the pod field it is
+/// about.
+struct At {
+    rule: &'static str,
+    field: Option<String>,
+}
+
+impl At {
+    fn of(rule: &'static str) -> Self {
+        At { rule, field: None }
+    }
+
+    fn field<S: AsRef<str>>(rule: &'static str, path: &[S]) -> Self {
+        At {
+            rule,
+            field: Some(field_path(path)),
+        }
+    }
+
+    fn finding(self, severity: Severity, message: String) -> Finding {
+        Finding::new(self.rule, severity, message).at(self.field)
+    }
+}
+
+/// The field an OS signal was read from (`spec.os.name=windows` → `spec.os.name`).
+fn signal_field(source: &str) -> Option<String> {
+    if source.starts_with("spec.os.name") {
+        Some("spec.os.name".into())
+    } else if source.starts_with("spec.nodeSelector ") {
+        Some(field_path(&["spec", "nodeSelector", LABEL_OS]))
+    } else {
+        None
+    }
+}
 
 pub(crate) struct Ctx<'a> {
     spec: &'a Value,
@@ -30,6 +66,8 @@ pub(crate) struct Ctx<'a> {
     violations: Vec<Violation>,
     warnings: Vec<String>,
     mutations: Vec<String>,
+    /// Every violation, warning and fix, with its rule and field.
+    findings: Vec<Finding>,
     malformed: Option<String>,
     os: Option<OsDecision>,
     rc: Option<RuntimeClassInfo>,
@@ -54,6 +92,7 @@ impl<'a> Ctx<'a> {
             violations: Vec::new(),
             warnings: Vec::new(),
             mutations: Vec::new(),
+            findings: Vec::new(),
             malformed: None,
             os: None,
             rc: None,
@@ -62,19 +101,25 @@ impl<'a> Ctx<'a> {
 
     // --- reporting -------------------------------------------------------------------
 
-    fn warn(&mut self, policy: PolicyName, msg: impl AsRef<str>) {
-        self.warnings
-            .push(format!("[winkube {}] {}", policy.as_str(), msg.as_ref()));
+    fn warn(&mut self, at: At, policy: PolicyName, msg: impl AsRef<str>) {
+        let warning = format!("[winkube {}] {}", policy.as_str(), msg.as_ref());
+        self.findings
+            .push(at.finding(Severity::Warning, warning.clone()));
+        self.warnings.push(warning);
+    }
+
+    /// A denial reason.
+    fn deny(&mut self, at: At, policy: PolicyName, message: String) {
+        self.findings
+            .push(at.finding(Severity::Error, format!("[{}] {message}", policy.as_str())));
+        self.violations.push(Violation { policy, message });
     }
 
     /// A finding with no automatic fix: denial in enforce mode, warning in warn mode.
-    fn violate(&mut self, policy: PolicyName, mode: Mode, msg: impl Into<String>) {
+    fn violate(&mut self, at: At, policy: PolicyName, mode: Mode, msg: impl Into<String>) {
         match mode {
-            Mode::Enforce => self.violations.push(Violation {
-                policy,
-                message: msg.into(),
-            }),
-            Mode::Warn => self.warn(policy, msg.into()),
+            Mode::Enforce => self.deny(at, policy, msg.into()),
+            Mode::Warn => self.warn(at, policy, msg.into()),
             Mode::Off => {}
         }
     }
@@ -83,6 +128,7 @@ impl<'a> Ctx<'a> {
     /// a warning in warn mode.
     fn fix(
         &mut self,
+        at: At,
         policy: PolicyName,
         mode: Mode,
         problem: String,
@@ -91,13 +137,21 @@ impl<'a> Ctx<'a> {
     ) {
         match (mode, self.phase) {
             (Mode::Off, _) => {}
-            (Mode::Warn, _) => self.warn(policy, format!("{problem} (enforce mode would {fix})")),
-            (Mode::Enforce, Phase::Validate) => self.violations.push(Violation {
-                policy,
-                message: problem,
-            }),
+            (Mode::Warn, _) => {
+                self.warn(at, policy, format!("{problem} (enforce mode would {fix})"))
+            }
+            (Mode::Enforce, Phase::Validate) => self.deny(at, policy, problem),
             (Mode::Enforce, Phase::Mutate) => match apply(&mut self.patcher) {
-                Ok(()) => self.mutations.push(format!("[{}] {fix}", policy.as_str())),
+                Ok(()) => {
+                    self.findings.push(at.finding(
+                        Severity::Note,
+                        format!(
+                            "[{}] {problem}; the mutating webhook will {fix}",
+                            policy.as_str()
+                        ),
+                    ));
+                    self.mutations.push(format!("[{}] {fix}", policy.as_str()))
+                }
                 Err(e) => {
                     self.malformed
                         .get_or_insert(format!("cannot {fix}: the pod's {}", e.0));
@@ -201,10 +255,10 @@ impl<'a> Ctx<'a> {
             unresolved.join(", ")
         );
         match self.config.images.on_unresolved {
-            OnUnresolved::Allow => self.warn(PolicyName::Os, msg),
+            OnUnresolved::Allow => self.warn(At::of("windows/os-unknown"), PolicyName::Os, msg),
             OnUnresolved::Deny => {
                 let mode = self.config.scheduling.mode;
-                self.violate(PolicyName::Os, mode, msg);
+                self.violate(At::of("windows/os-unknown"), PolicyName::Os, mode, msg);
             }
         }
     }
@@ -213,13 +267,20 @@ impl<'a> Ctx<'a> {
         let mut d = WindowsDecision::allow();
         d.os = self.os;
         d.warnings = self.warnings;
+        d.findings = self.findings;
         if let Some(m) = self.malformed {
             d.allowed = false;
             d.code = 400;
+            // Only the warnings stand: nothing is fixed, and the pod is refused as a whole.
+            d.findings.retain(|f| f.severity == Severity::Warning);
+            d.findings
+                .push(At::of("windows/malformed-pod").finding(Severity::Error, m.clone()));
             d.message = m;
             return d;
         }
         if !self.violations.is_empty() {
+            // A denied pod is not patched.
+            d.findings.retain(|f| f.severity != Severity::Note);
             d.allowed = false;
             d.code = 403;
             d.message = self
@@ -243,10 +304,12 @@ impl<'a> Ctx<'a> {
         match self.view.runtime_class(name) {
             RuntimeClassLookup::Found(rc) => self.rc = Some(rc),
             RuntimeClassLookup::NotFound => self.warn(
+                At::field("windows/runtimeclass-not-found", &["spec", "runtimeClassName"]),
                 PolicyName::Os,
                 format!("RuntimeClass {name:?} does not exist; the API server will reject the pod"),
             ),
             RuntimeClassLookup::Unavailable(why) => self.warn(
+                At::field("windows/runtimeclass-unavailable", &["spec", "runtimeClassName"]),
                 PolicyName::Os,
                 format!("RuntimeClass {name:?} could not be read ({why}); its scheduling was not considered"),
             ),
@@ -260,6 +323,10 @@ impl<'a> Ctx<'a> {
         for s in d.signals.iter().filter(|s| !s.from_image) {
             if s.os != OS_WINDOWS && s.os != OS_LINUX {
                 self.violate(
+                    At {
+                        rule: "windows/os-invalid",
+                        field: signal_field(&s.source),
+                    },
                     PolicyName::Os,
                     mode,
                     format!(
@@ -270,7 +337,12 @@ impl<'a> Ctx<'a> {
             }
         }
         if d.conflict {
-            self.violate(PolicyName::Os, mode, d.explain());
+            self.violate(
+                At::of("windows/os-conflict"),
+                PolicyName::Os,
+                mode,
+                d.explain(),
+            );
         }
         // The RuntimeClass admission plugin rejects pods whose selector disagrees with it.
         if let Some(rc) = &self.rc {
@@ -279,14 +351,18 @@ impl<'a> Ctx<'a> {
                 if let Some(pv) = get_str(self.spec, &["nodeSelector", k])
                     && pv != v
                 {
-                    msgs.push(format!(
+                    msgs.push((k.clone(), format!(
                             "spec.nodeSelector {k}={pv} conflicts with RuntimeClass {:?}, which selects {k}={v}",
                             rc.name
-                        ));
+                        )));
                 }
             }
-            for m in msgs {
-                self.violate(PolicyName::Os, mode, m);
+            for (k, m) in msgs {
+                let at = At::field(
+                    "windows/runtimeclass-selector-conflict",
+                    &["spec", "nodeSelector", k.as_str()],
+                );
+                self.violate(at, PolicyName::Os, mode, m);
             }
         }
     }
@@ -298,6 +374,7 @@ impl<'a> Ctx<'a> {
         let mode = cfg.mode;
         if self.selector(LABEL_OS).is_none() {
             self.fix(
+                At::field("windows/node-selector", &["spec", "nodeSelector", LABEL_OS]),
                 PolicyName::Scheduling,
                 mode,
                 format!("this Windows pod has no nodeSelector {LABEL_OS}=windows, so it can be scheduled onto a Linux node"),
@@ -310,6 +387,7 @@ impl<'a> Ctx<'a> {
         {
             let tol = serde_json::to_value(taint.toleration()).unwrap_or(Value::Null);
             self.fix(
+                    At::field("windows/taint-toleration", &["spec", "tolerations"]),
                     PolicyName::Scheduling,
                     mode,
                     format!("this Windows pod does not tolerate the Windows nodes' taint {taint}, so it cannot be scheduled onto them"),
@@ -319,6 +397,7 @@ impl<'a> Ctx<'a> {
         }
         if cfg.set_os_name && get_str(self.spec, &["os", "name"]).is_none() {
             self.fix(
+                At::field("windows/os-name", &["spec", "os", "name"]),
                 PolicyName::Scheduling,
                 mode,
                 "this Windows pod has no spec.os.name".into(),
@@ -339,6 +418,7 @@ impl<'a> Ctx<'a> {
             .map(OsDecision::explain)
             .unwrap_or_default();
         self.fix(
+            At::field("windows/linux-pinning", &["spec", "nodeSelector", LABEL_OS]),
             PolicyName::LinuxPinning,
             mode,
             format!("this pod targets Linux ({why}) but has no nodeSelector {LABEL_OS}=linux, so it can land on an untainted Windows node"),
@@ -349,13 +429,10 @@ impl<'a> Ctx<'a> {
 
     // --- 3. memory -------------------------------------------------------------------
 
-    fn memory_violation(&mut self, mode: MemoryMode, msg: String) {
+    fn memory_violation(&mut self, at: At, mode: MemoryMode, msg: String) {
         match mode {
-            MemoryMode::Deny | MemoryMode::Default => self.violations.push(Violation {
-                policy: PolicyName::Memory,
-                message: msg,
-            }),
-            MemoryMode::Warn => self.warn(PolicyName::Memory, msg),
+            MemoryMode::Deny | MemoryMode::Default => self.deny(at, PolicyName::Memory, msg),
+            MemoryMode::Warn => self.warn(at, PolicyName::Memory, msg),
             MemoryMode::Off => {}
         }
     }
@@ -366,8 +443,10 @@ impl<'a> Ctx<'a> {
         mode: MemoryMode,
         who: &str,
         what: &str,
+        field: &[&str],
         raw: &Value,
     ) -> Option<u64> {
+        let at = |rule| At::field(rule, field);
         let floor = self.config.memory.floor;
         let text = match raw {
             Value::String(s) => s.clone(),
@@ -377,13 +456,18 @@ impl<'a> Ctx<'a> {
         let q = match quantity::parse(&text) {
             Ok(q) => q,
             Err(e) => {
-                self.memory_violation(mode, format!("{who}: memory {what} {e}"));
+                self.memory_violation(
+                    at("windows/memory-invalid"),
+                    mode,
+                    format!("{who}: memory {what} {e}"),
+                );
                 return None;
             }
         };
         if q.is_millis() {
             let n = text.trim_end_matches(['m', 'u', 'n']);
             self.memory_violation(
+                at("windows/memory-milli"),
                 mode,
                 format!(
                     "{who}: memory {what} {text:?} is {} bytes: '{}' means milli, not mega; did you mean {n}Mi?",
@@ -401,6 +485,7 @@ impl<'a> Ctx<'a> {
                 String::new()
             };
             self.memory_violation(
+                at("windows/memory-floor"),
                 mode,
                 format!(
                     "{who}: memory {what} {text} is below the Windows floor of {}{hint}: every Windows container runs its own system services",
@@ -424,13 +509,18 @@ impl<'a> Ctx<'a> {
                 continue; // they cannot have resources
             }
             let who = c.label();
+            let index = c.index.to_string();
+            let (list, index) = (c.list, index.as_str());
+            let request_field = ["spec", list, index, "resources", "requests", "memory"];
+            let limit_field = ["spec", list, index, "resources", "limits", "memory"];
             let request =
                 get(c.value, &["resources", "requests", "memory"]).filter(|v| !v.is_null());
             let limit = get(c.value, &["resources", "limits", "memory"]).filter(|v| !v.is_null());
-            let req_bytes = request.and_then(|r| self.check_memory_value(mode, &who, "request", r));
+            let req_bytes = request
+                .and_then(|r| self.check_memory_value(mode, &who, "request", &request_field, r));
             match limit {
                 Some(l) => {
-                    self.check_memory_value(mode, &who, "limit", l);
+                    self.check_memory_value(mode, &who, "limit", &limit_field, l);
                 }
                 None => {
                     let problem = format!(
@@ -439,29 +529,25 @@ impl<'a> Ctx<'a> {
                     );
                     if mode == MemoryMode::Default {
                         let value = format_bytes(req_bytes.unwrap_or(0).max(floor));
-                        let index = c.index.to_string();
-                        let list = c.list;
                         self.fix(
+                            At::field("windows/memory-limit-missing", &limit_field),
                             PolicyName::Memory,
                             Mode::Enforce,
                             problem,
                             format!("set the memory limit of {who} to {value}"),
                             |p| {
                                 p.set(
-                                    &[
-                                        "spec",
-                                        list,
-                                        index.as_str(),
-                                        "resources",
-                                        "limits",
-                                        "memory",
-                                    ],
+                                    &["spec", list, index, "resources", "limits", "memory"],
                                     json!(value),
                                 )
                             },
                         );
                     } else {
-                        self.memory_violation(mode, problem);
+                        self.memory_violation(
+                            At::field("windows/memory-limit-missing", &limit_field),
+                            mode,
+                            problem,
+                        );
                     }
                 }
             }
@@ -479,8 +565,15 @@ impl<'a> Ctx<'a> {
         for c in containers(spec) {
             let who = c.label();
             let Some(image) = c.image() else { continue };
+            let index = c.index.to_string();
+            let at = |rule| At::field(rule, &["spec", c.list, index.as_str(), "image"]);
             match os::parse_image(image) {
-                Err(e) => self.violate(PolicyName::ImageTags, mode, format!("{who}: {e}")),
+                Err(e) => self.violate(
+                    at("windows/image-reference-invalid"),
+                    PolicyName::ImageTags,
+                    mode,
+                    format!("{who}: {e}"),
+                ),
                 Ok(r) if r.is_floating() => {
                     let what = if r.tag.is_none() {
                         "has no tag"
@@ -488,6 +581,7 @@ impl<'a> Ctx<'a> {
                         "uses the tag latest"
                     };
                     self.violate(
+                        at("windows/image-tag-floating"),
                         PolicyName::ImageTags,
                         mode,
                         format!(
@@ -531,6 +625,10 @@ impl<'a> Ctx<'a> {
                             .map(|x| format!("{}/{}", x.os, x.architecture))
                             .collect();
                         self.violate(
+                            At {
+                                rule: "windows/image-not-windows",
+                                field: image_field(self.spec, &image),
+                            },
                             PolicyName::OsBuild,
                             mode,
                             format!(
@@ -550,6 +648,10 @@ impl<'a> Ctx<'a> {
                         .collect();
                     if of_arch.is_empty() {
                         self.violate(
+                            At {
+                                rule: "windows/image-arch",
+                                field: image_field(self.spec, &image),
+                            },
                             PolicyName::OsBuild,
                             mode,
                             format!("image {image:?} has no windows/{arch} platform"),
@@ -568,8 +670,17 @@ impl<'a> Ctx<'a> {
                 unresolved.join(", ")
             );
             match self.config.images.on_unresolved {
-                OnUnresolved::Allow => self.warn(PolicyName::OsBuild, msg),
-                OnUnresolved::Deny => self.violate(PolicyName::OsBuild, mode, msg),
+                OnUnresolved::Allow => self.warn(
+                    At::of("windows/image-build-unresolved"),
+                    PolicyName::OsBuild,
+                    msg,
+                ),
+                OnUnresolved::Deny => self.violate(
+                    At::of("windows/image-build-unresolved"),
+                    PolicyName::OsBuild,
+                    mode,
+                    msg,
+                ),
             }
         }
         let constrained: Vec<(String, BTreeSet<WindowsBuild>)> = needs
@@ -607,9 +718,11 @@ impl<'a> Ctx<'a> {
             .collect::<Vec<_>>()
             .join("; ");
 
+        let build_selector = ["spec", "nodeSelector", LABEL_WINDOWS_BUILD];
         if let Some(pinned) = self.selector(LABEL_WINDOWS_BUILD) {
             let Ok(pb) = WindowsBuild::parse(&pinned) else {
                 self.violate(
+                    At::field("windows/build-selector-invalid", &build_selector),
                     PolicyName::OsBuild,
                     mode,
                     format!("nodeSelector {LABEL_WINDOWS_BUILD}={pinned:?} is not a Windows build (expected major.minor.build such as 10.0.20348)"),
@@ -618,6 +731,7 @@ impl<'a> Ctx<'a> {
             };
             if !fitting.contains(&pb) {
                 self.violate(
+                    At::field("windows/build-selector-mismatch", &build_selector),
                     PolicyName::OsBuild,
                     mode,
                     format!(
@@ -627,6 +741,7 @@ impl<'a> Ctx<'a> {
                 );
             } else if nodes.known && !nodes.builds.contains_key(&pb) {
                 self.warn(
+                    At::field("windows/build-no-node", &build_selector),
                     PolicyName::OsBuild,
                     format!("no Windows node of build {} exists yet; the pod stays Pending until one joins", pb.describe()),
                 );
@@ -635,6 +750,7 @@ impl<'a> Ctx<'a> {
         }
         if fitting.is_empty() {
             self.violate(
+                At::of("windows/build-incompatible"),
                 PolicyName::OsBuild,
                 mode,
                 format!("no Windows build can run all of this pod's images under {isolation} isolation: {image_needs}"),
@@ -646,6 +762,7 @@ impl<'a> Ctx<'a> {
             fitting.intersection(&node_set).copied().collect();
         if nodes.known && fitting_nodes.is_empty() {
             self.warn(
+                At::of("windows/build-no-node"),
                 PolicyName::OsBuild,
                 format!(
                     "no Windows node can run this pod's images yet ({image_needs}); it needs a node of build {} and stays Pending until one joins",
@@ -666,6 +783,7 @@ impl<'a> Ctx<'a> {
                 .unwrap_or(WindowsBuild::ten(0));
             let value = only.to_string();
             self.fix(
+                At::field("windows/build-not-selected", &build_selector),
                 PolicyName::OsBuild,
                 mode,
                 format!("this pod's images run only on Windows build {} ({image_needs}) but the pod does not select it", only.describe()),
@@ -678,6 +796,15 @@ impl<'a> Ctx<'a> {
             let unfit: BTreeSet<WindowsBuild> = node_set.difference(&fitting).copied().collect();
             let spec = self.spec;
             self.fix(
+                At::field(
+                    "windows/build-affinity",
+                    &[
+                        "spec",
+                        "affinity",
+                        "nodeAffinity",
+                        "requiredDuringSchedulingIgnoredDuringExecution",
+                    ],
+                ),
                 PolicyName::OsBuild,
                 mode,
                 format!(
@@ -713,6 +840,10 @@ impl<'a> Ctx<'a> {
             let hook = gmsa_hook::post_start(&gmsa, &cfg);
             let index = c.index.to_string();
             self.fix(
+                At::field(
+                    "windows/gmsa-domain-readiness",
+                    &["spec", "containers", index.as_str(), "lifecycle", "postStart"],
+                ),
                 PolicyName::GmsaDomainReadiness,
                 cfg.mode,
                 format!("{who} uses gMSA but nothing waits for its domain trust before the workload starts"),
@@ -721,6 +852,14 @@ impl<'a> Ctx<'a> {
             );
         }
     }
+}
+
+/// The field of the first container running `image` (`spec.containers[0].image`).
+fn image_field(spec: &Value, image: &str) -> Option<String> {
+    containers(spec)
+        .into_iter()
+        .find(|c| c.image() == Some(image))
+        .map(|c| field_path(&["spec", c.list, &c.index.to_string(), "image"]))
 }
 
 /// Adds `windows-build In values` to the pod's required node affinity: to every existing
