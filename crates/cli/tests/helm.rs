@@ -92,11 +92,12 @@ const FLAG_VALUES: [(&str, &str); 14] = [
 ];
 
 /// Every flag of `winkube manifests kube-proxy` and the value that sets it in the chart.
-const KUBE_PROXY_FLAG_VALUES: [(&str, &str); 4] = [
+const KUBE_PROXY_FLAG_VALUES: [(&str, &str); 5] = [
     ("--kubernetes-version", "kubeProxy.kubernetesVersion"),
     ("--cni", "kubeProxy.cni"),
     ("--taint", "kubeProxy.taint"),
     ("--image-repository", "kubeProxy.imageRepository"),
+    ("--output", "(the format: helm template prints YAML)"),
 ];
 
 #[test]
