@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::*;
 use tokio::sync::oneshot;
-use winkube_testkit::{ApiServer, TestCa};
+use winkube_testkit::ApiServer;
 use winkube_webhook::{AuthorizationMode, LiveView, LiveViewConfig, Readiness, ServerConfig};
 
 /// The API server's own limit on a webhook call (the longest `timeoutSeconds`): an answer
@@ -104,28 +104,15 @@ async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> Harness {
     .await
     .unwrap();
     eventually("live view ready", || ready.is_ready()).await;
-    let ca = TestCa::new("webhook CA").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(
-        dir.path(),
-        &ca.issue("winkube-webhook", &["localhost"]).unwrap(),
-    );
-    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), cert, key);
-    configure(&mut config);
-    let server = bind(config, view.clone(), ready).await.unwrap();
-    let addr = server.local_addr();
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(server.run(async {
-        let _ = rx.await;
-    }));
+    let served = serve(view.clone(), ready, configure).await;
     Harness {
         api,
         view,
-        addr,
-        tls: client_tls(&[ca.cert_der()], &[b"http/1.1"]),
-        shutdown: Some(tx),
-        server,
-        _dir: dir,
+        addr: served.addr,
+        tls: client_tls(&[served.ca], &[b"http/1.1"]),
+        shutdown: Some(served.shutdown),
+        server: served.task,
+        _dir: served.dir,
     }
 }
 

@@ -15,8 +15,7 @@ use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
-use winkube_testkit::TestCa;
-use winkube_webhook::{Limits, Readiness, ServerConfig, Stats};
+use winkube_webhook::{Limits, Readiness, Stats};
 
 /// A generous bound for things that must happen "soon" (a hang guard, not a speed check).
 const HANG: Duration = Duration::from_secs(20);
@@ -30,28 +29,14 @@ struct Harness {
 }
 
 async fn start(limits: Limits) -> Harness {
-    let ca = TestCa::new("webhook CA").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(
-        dir.path(),
-        &ca.issue("winkube-webhook", &["localhost"]).unwrap(),
-    );
-    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), cert, key);
-    config.limits = limits;
     let view = Arc::new(credspec_0_view(&["allowed-sa"]));
-    let server = bind(config, view, Readiness::ready_now()).await.unwrap();
-    let addr = server.local_addr();
-    let stats = server.stats();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
-        let _ = rx.await;
-    }));
+    let served = serve(view, Readiness::ready_now(), |c| c.limits = limits).await;
     Harness {
-        addr,
-        ca: ca.cert_der(),
-        stats,
-        _shutdown: tx,
-        _dir: dir,
+        addr: served.addr,
+        ca: served.ca,
+        stats: served.stats,
+        _shutdown: served.shutdown,
+        _dir: served.dir,
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 use tokio::sync::oneshot;
-use winkube_testkit::{ApiServer, GoneMode, TestCa};
-use winkube_webhook::{AuthorizationMode, LiveView, LiveViewConfig, Readiness, ServerConfig};
+use winkube_testkit::{ApiServer, GoneMode};
+use winkube_webhook::{AuthorizationMode, LiveView, LiveViewConfig, Readiness};
 
 struct Harness {
     api: ApiServer,
@@ -51,28 +51,16 @@ async fn start(mode: AuthorizationMode, before: impl FnOnce(&ApiServer)) -> Harn
     )
     .await
     .unwrap();
-    let ca = TestCa::new("webhook CA").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(
-        dir.path(),
-        &ca.issue("winkube-webhook", &["localhost"]).unwrap(),
-    );
-    let config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), cert, key);
-    let server = bind(config, view.clone(), ready.clone()).await.unwrap();
-    let addr = server.local_addr();
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(server.run(async {
-        let _ = rx.await;
-    }));
+    let served = serve(view.clone(), ready.clone(), |_| {}).await;
     Harness {
         api,
         view,
         ready,
-        addr,
-        tls: client_tls(&[ca.cert_der()], &[b"http/1.1"]),
-        shutdown: Some(tx),
-        server,
-        _dir: dir,
+        addr: served.addr,
+        tls: client_tls(&[served.ca], &[b"http/1.1"]),
+        shutdown: Some(served.shutdown),
+        server: served.task,
+        _dir: served.dir,
     }
 }
 

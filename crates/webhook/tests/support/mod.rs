@@ -161,6 +161,49 @@ pub async fn bind<V: ClusterView + 'static>(
     Server::bind(config, view, ready, metrics, registry).await
 }
 
+/// A server running on loopback with a certificate for `localhost` from a test CA of its own,
+/// until `shutdown` is sent (or dropped).
+pub struct Served {
+    pub addr: SocketAddr,
+    pub ca: CertificateDer<'static>,
+    pub stats: winkube_webhook::Stats,
+    pub shutdown: tokio::sync::oneshot::Sender<()>,
+    pub task: tokio::task::JoinHandle<Result<(), winkube_webhook::Error>>,
+    /// Holds the certificate files.
+    pub dir: tempfile::TempDir,
+}
+
+/// [`bind`] and run `view` behind a fresh test certificate; `configure` adjusts the config.
+pub async fn serve<V: ClusterView + 'static>(
+    view: Arc<V>,
+    ready: Readiness,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> Served {
+    let ca = winkube_testkit::TestCa::new("webhook CA").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = write_pair(
+        dir.path(),
+        &ca.issue("winkube-webhook", &["localhost"]).unwrap(),
+    );
+    let mut config = ServerConfig::new("127.0.0.1:0".parse().unwrap(), cert, key);
+    configure(&mut config);
+    let server = bind(config, view, ready).await.unwrap();
+    let addr = server.local_addr();
+    let stats = server.stats();
+    let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    Served {
+        addr,
+        ca: ca.cert_der(),
+        stats,
+        shutdown,
+        task,
+        dir,
+    }
+}
+
 /// Writes `cert.pem`/`key.pem` into `dir`.
 pub fn write_pair(dir: &Path, issued: &winkube_testkit::Issued) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
