@@ -69,6 +69,14 @@ gmsaDomainReadiness:
   mode: off
   timeoutSeconds: 120
   intervalSeconds: 5
+apiServer:
+  mode: enforce              # what the API server would refuse in Windows fields
+  kubernetesVersion: \"\"      # e.g. \"1.29\": leave out rules newer clusters only apply
+hostProcess:
+  mode: enforce              # HostProcess pods only in these namespaces
+  allowedNamespaces: [kube-system]
+containerAdministrator:
+  mode: warn                 # runAsUserName: ContainerAdministrator
 ";
 
 pub const EXAMPLES: &str = "\
@@ -836,9 +844,19 @@ fn namespace_selector(ns: &str) -> Value {
     ]})
 }
 
-/// The Windows policies' configurations: pod CREATE only (a pod's scheduling fields are
+/// The Windows policies' configurations: pod CREATE (a pod's scheduling fields are
 /// immutable afterwards, and re-validating label updates of running pods against today's
-/// nodes would block them).
+/// nodes would block them); the validating one also sees `kubectl debug` adding ephemeral
+/// containers, the only containers a pod gains later (HostProcess, ContainerAdministrator).
+fn windows_rules(mutating: bool) -> Value {
+    let create = json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"});
+    if mutating {
+        json!([create])
+    } else {
+        json!([create, {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods/ephemeralcontainers"], "scope": "Namespaced"}])
+    }
+}
+
 fn windows_webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
     let ns = args.namespace.as_str();
     let mutating = kind == "MutatingWebhookConfiguration";
@@ -850,7 +868,7 @@ fn windows_webhook_configuration(args: &InstallArgs, kind: &str) -> Value {
     let mut webhook = json!({
         "name": WINDOWS_WEBHOOK_NAME,
         "clientConfig": {"service": {"name": NAME, "namespace": ns, "path": path, "port": 443}},
-        "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"}],
+        "rules": windows_rules(mutating),
         "failurePolicy": args.windows_failure_policy.as_str(),
         "matchPolicy": "Equivalent",
         "sideEffects": "None",

@@ -319,6 +319,71 @@ pub const RULES: &[Rule] = &[
         "A container that uses gMSA can start before the node's domain trust is ready and fail its first authentication. In enforce mode the mutating webhook adds a postStart hook that waits for it.",
         "Add a postStart hook that waits for the domain trust (nltest /sc_verify).",
     ),
+    // --- what the API server refuses in Windows fields ---------------------------------
+    rule(
+        "windows/run-as-user-name-invalid",
+        Error,
+        "runAsUserName is not a user name the API server accepts",
+        "The API server validates windowsOptions.runAsUserName: not empty, no control characters, at most one backslash, a domain under 256 bytes in NetBIOS (1-15 characters) or DNS format, a user of 1-104 bytes that is not only periods or spaces and has none of \"/\\:;|=,+*?<>@[]. The pod is refused at apply time (from Kubernetes 1.16).",
+        "Write the user as USER or DOMAIN\\USER (for example ContainerUser or NT AUTHORITY\\NETWORK SERVICE).",
+    ),
+    rule(
+        "windows/gmsa-credspec-name-invalid",
+        Error,
+        "gmsaCredentialSpecName is not a lowercase DNS-1123 subdomain",
+        "GMSACredentialSpec names are resource names: lower case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253. The API server refuses any other gmsaCredentialSpecName (older gMSA docs show gmsa-WebApp1, which fails).",
+        "Use the GMSACredentialSpec's name in lower case (and rename the GMSACredentialSpec if it has capitals).",
+    ),
+    rule(
+        "windows/gmsa-credspec-invalid",
+        Error,
+        "gmsaCredentialSpec is empty or over 64 KiB",
+        "The API server refuses an empty windowsOptions.gmsaCredentialSpec and one over 64 KiB.",
+        "Leave gmsaCredentialSpec unset and name the GMSACredentialSpec in gmsaCredentialSpecName: the webhook fills the contents in.",
+    ),
+    rule(
+        "windows/field-forbidden-on-windows",
+        Error,
+        "A field that a Windows pod cannot set",
+        "With spec.os.name: windows the API server refuses Linux-only security fields: pod-level seLinuxOptions, seccompProfile, appArmorProfile, fsGroup, fsGroupChangePolicy, sysctls, runAsUser, runAsGroup, supplementalGroups, supplementalGroupsPolicy, seLinuxChangePolicy, hostPID, hostIPC, hostUsers, shareProcessNamespace; and in every container seLinuxOptions, seccompProfile, appArmorProfile, capabilities, readOnlyRootFilesystem, privileged, allowPrivilegeEscalation, procMount, runAsUser, runAsGroup. Pointer fields count as set even when false (privileged: false is refused). From Kubernetes 1.24 (fields added later from their release).",
+        "Remove the field from the Windows pod template (use windowsOptions.runAsUserName for the user).",
+    ),
+    rule(
+        "windows/windows-options-on-linux",
+        Error,
+        "windowsOptions on a pod with spec.os.name: linux",
+        "The API server refuses securityContext.windowsOptions, at pod or container level, on a pod that declares spec.os.name: linux (from Kubernetes 1.24).",
+        "Remove windowsOptions, or set spec.os.name: windows if the pod is a Windows pod.",
+    ),
+    rule(
+        "windows/host-process-mixed",
+        Error,
+        "HostProcess on some containers but not all",
+        "The API server refuses a pod in which some containers (init and ephemeral included, explicitly or inherited from the pod) are HostProcess containers and others are not, and a container whose hostProcess differs from the pod's when both are given (from Kubernetes 1.23).",
+        "Set securityContext.windowsOptions.hostProcess: true at pod level and remove the container-level values.",
+    ),
+    rule(
+        "windows/host-process-host-network",
+        Error,
+        "A HostProcess pod without hostNetwork: true",
+        "HostProcess containers share the node's network; the API server refuses a pod with HostProcess containers unless spec.hostNetwork is true (from Kubernetes 1.23).",
+        "Add spec.hostNetwork: true.",
+    ),
+    // --- Windows pod security -----------------------------------------------------------
+    rule(
+        "windows/host-process-namespace",
+        Error,
+        "A HostProcess container outside the namespaces allowed to run them",
+        "A HostProcess container runs on the node as SYSTEM or a node service account, with the node's network, files and processes: whoever may create it in a namespace owns the node. winkube allows them only in hostProcess.allowedNamespaces (default kube-system), at pod level and in every container kind, ephemeral containers (kubectl debug) included.",
+        "Run node agents in an allowed namespace, or add the namespace to hostProcess.allowedNamespaces in the policy file.",
+    ),
+    rule(
+        "windows/container-administrator",
+        Warning,
+        "A container runs as ContainerAdministrator",
+        "runAsUserName: ContainerAdministrator (set on the container, or on the pod and inherited) gives the process administrator rights inside the container, which few workloads need; a container escape starts from a stronger position.",
+        "Use runAsUserName: ContainerUser, or remove it where the image's default user is ContainerUser (nanoserver).",
+    ),
     // --- cluster state given to winkube -------------------------------------------------
     rule(
         "state/service-account-not-found",

@@ -3,6 +3,8 @@
 //! original pod and the result checked.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -11,6 +13,8 @@ use winkube_policy::windows::{
     ImageLookup, ImageResolutions, Phase, RuntimeClassInfo, StaticWindowsView, TargetOs,
     WindowsDecision, WindowsPolicyConfig, evaluate, images_to_resolve,
 };
+
+use support::pod_with_spec as pod;
 
 const NS: &str = "apps";
 
@@ -64,10 +68,6 @@ fn registry() -> ImageResolutions {
             ImageLookup::Unavailable("connection refused".into()),
         ),
     ])
-}
-
-fn pod(spec: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
 }
 
 /// A Windows pod with one container of `image`, a memory limit, and the Windows selector.
@@ -696,7 +696,8 @@ fn memory_table() {
 
 #[test]
 fn memory_floor_is_configurable_and_skips_host_process() {
-    let c = cfg("memory: {mode: deny, floor: 1Gi}");
+    // The namespace may run HostProcess pods (windows_pod_security.rs tests that policy).
+    let c = cfg("memory: {mode: deny, floor: 1Gi}\nhostProcess: {allowedNamespaces: [apps]}");
     let d = run(
         &mem_pod(json!({"limits": {"memory": "512Mi"}})),
         &c,

@@ -24,6 +24,14 @@
 //!   mode: off
 //!   timeoutSeconds: 120
 //!   intervalSeconds: 5
+//! apiServer:                   # what the API server refuses, reported before it does
+//!   mode: enforce
+//!   kubernetesVersion: ""      # "1.29": only rules in force there ("" = every rule)
+//! hostProcess:
+//!   mode: enforce              # HostProcess pods only in these namespaces
+//!   allowedNamespaces: [kube-system]
+//! containerAdministrator:
+//!   mode: warn                 # runAsUserName: ContainerAdministrator
 //! ```
 
 use serde::{Deserialize, Deserializer};
@@ -185,6 +193,58 @@ impl Default for GmsaReadinessConfig {
     }
 }
 
+/// What the API server refuses in a pod's Windows fields (`runAsUserName`, gMSA names, the
+/// fields a Windows pod cannot set, HostProcess consistency), reported before it does.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ApiServerConfig {
+    pub mode: Mode,
+    /// The cluster's Kubernetes version (`1.29`, `v1.29.3`): rules the API server only
+    /// applies from a later version are skipped. `None` applies every rule.
+    #[serde(deserialize_with = "de_version")]
+    pub kubernetes_version: Option<(u32, u32)>,
+}
+
+impl Default for ApiServerConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Enforce,
+            kubernetes_version: None,
+        }
+    }
+}
+
+/// HostProcess containers run as the node itself: only the listed namespaces may have them.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct HostProcessConfig {
+    pub mode: Mode,
+    pub allowed_namespaces: Vec<String>,
+}
+
+impl Default for HostProcessConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Enforce,
+            allowed_namespaces: vec!["kube-system".into()],
+        }
+    }
+}
+
+/// `runAsUserName: ContainerAdministrator`: the container's administrator, which a
+/// workload rarely needs.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ContainerAdministratorConfig {
+    pub mode: Mode,
+}
+
+impl Default for ContainerAdministratorConfig {
+    fn default() -> Self {
+        Self { mode: Mode::Warn }
+    }
+}
+
 /// The whole Windows policy configuration.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -198,6 +258,9 @@ pub struct WindowsPolicyConfig {
     pub image_tags: ImageTagsConfig,
     pub os_build: OsBuildConfig,
     pub gmsa_domain_readiness: GmsaReadinessConfig,
+    pub api_server: ApiServerConfig,
+    pub host_process: HostProcessConfig,
+    pub container_administrator: ContainerAdministratorConfig,
 }
 
 impl Default for WindowsPolicyConfig {
@@ -211,6 +274,9 @@ impl Default for WindowsPolicyConfig {
             image_tags: ImageTagsConfig::default(),
             os_build: OsBuildConfig::default(),
             gmsa_domain_readiness: GmsaReadinessConfig::default(),
+            api_server: ApiServerConfig::default(),
+            host_process: HostProcessConfig::default(),
+            container_administrator: ContainerAdministratorConfig::default(),
         }
     }
 }
@@ -264,6 +330,33 @@ fn de_taint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Taint>, D::Error> 
     match s.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(t) => Taint::parse(t).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// `1.29`, `v1.29` or `v1.29.3` (what `kubectl version` prints) → (1, 29).
+pub fn parse_kubernetes_version(s: &str) -> Option<(u32, u32)> {
+    let s = s.trim();
+    let s = s.strip_prefix('v').unwrap_or(s);
+    let mut parts = s.splitn(3, '.');
+    let major = parts.next()?.parse().ok()?;
+    // A patch or pre-release part (`3`, `3-gke.100`) does not change which rules apply.
+    let minor: String = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    Some((major, minor.parse().ok()?))
+}
+
+fn de_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(u32, u32)>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => parse_kubernetes_version(v).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "apiServer.kubernetesVersion {v:?} is not a version such as 1.29 or v1.29.3"
+            ))
+        }),
     }
 }
 

@@ -23,9 +23,10 @@ use serde_json::Value;
 
 pub use crate::outcome::Phase;
 pub use config::{
-    GmsaReadinessConfig, ImageTagsConfig, ImagesConfig, LinuxPinningConfig, MemoryConfig,
-    MemoryMode, Mode, OnUnresolved, OsBuildConfig, PolicyConfigError, SchedulingConfig,
-    WindowsPolicyConfig,
+    ApiServerConfig, ContainerAdministratorConfig, GmsaReadinessConfig, HostProcessConfig,
+    ImageTagsConfig, ImagesConfig, LinuxPinningConfig, MemoryConfig, MemoryMode, Mode,
+    OnUnresolved, OsBuildConfig, PolicyConfigError, SchedulingConfig, WindowsPolicyConfig,
+    parse_kubernetes_version,
 };
 pub use os::{OsDecision, OsSignal, TargetOs};
 pub use review::{Decoded, PodReview, decode};
@@ -44,6 +45,9 @@ pub enum PolicyName {
     ImageTags,
     OsBuild,
     GmsaDomainReadiness,
+    ApiServer,
+    HostProcess,
+    ContainerAdministrator,
 }
 
 impl PolicyName {
@@ -56,6 +60,9 @@ impl PolicyName {
             PolicyName::ImageTags => "imageTags",
             PolicyName::OsBuild => "osBuild",
             PolicyName::GmsaDomainReadiness => "gmsaDomainReadiness",
+            PolicyName::ApiServer => "apiServer",
+            PolicyName::HostProcess => "hostProcess",
+            PolicyName::ContainerAdministrator => "containerAdministrator",
         }
     }
 }
@@ -173,8 +180,28 @@ pub fn evaluate(
     let Some(spec) = pod.get("spec").filter(|s| s.is_object()) else {
         return WindowsDecision::malformed("the object has no pod spec".into());
     };
-    let mut ctx = rules::Ctx::new(pod, spec, config, view, images, phase);
+    let mut ctx = rules::Ctx::new(pod, spec, namespace, config, view, images, phase);
     ctx.run();
+    ctx.finish()
+}
+
+/// The policies that apply to a `pods/ephemeralcontainers` update (the API server's rules,
+/// HostProcess namespaces, ContainerAdministrator), over the pod as updated. Never patches.
+pub fn evaluate_ephemeral(
+    pod: &Value,
+    namespace: &str,
+    config: &WindowsPolicyConfig,
+    view: &dyn WindowsClusterView,
+) -> WindowsDecision {
+    if config.is_exempt(namespace) {
+        return WindowsDecision::allow();
+    }
+    let Some(spec) = pod.get("spec").filter(|s| s.is_object()) else {
+        return WindowsDecision::malformed("the object has no pod spec".into());
+    };
+    let images = ImageResolutions::default();
+    let mut ctx = rules::Ctx::new(pod, spec, namespace, config, view, &images, Phase::Validate);
+    ctx.run_ephemeral();
     ctx.finish()
 }
 

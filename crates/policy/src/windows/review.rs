@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{
     ImageRequest, ImageResolutions, WindowsClusterView, WindowsPolicyConfig, evaluate,
-    images_to_resolve,
+    evaluate_ephemeral, images_to_resolve,
 };
 use crate::outcome::{Operation, Outcome, Phase, pod_display_name};
 
@@ -30,6 +30,8 @@ pub struct PodReview {
     /// The pod's display name, for logs.
     name: String,
     pod: Value,
+    /// A `pods/ephemeralcontainers` UPDATE rather than a pod CREATE.
+    ephemeral: bool,
 }
 
 const V1: &str = "admission.k8s.io/v1";
@@ -38,11 +40,11 @@ const V1BETA1: &str = "admission.k8s.io/v1beta1";
 /// What [`decode`] finds in a Windows review.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decoded {
-    /// A Pod CREATE: evaluate it.
+    /// A Pod CREATE, or an UPDATE of its `ephemeralcontainers`: evaluate it.
     Pod(PodReview),
     /// Nothing to evaluate, and this is the whole answer: a malformed review (the gMSA paths'
-    /// 400s), or anything but a Pod CREATE without subresource (allowed untouched: a pod's
-    /// scheduling fields are immutable after creation).
+    /// 400s), or anything but a Pod CREATE without subresource or an ephemeral-containers
+    /// update (allowed untouched: a pod's scheduling fields are immutable after creation).
     Answered(Outcome),
 }
 
@@ -91,11 +93,14 @@ pub fn decode(body: &[u8]) -> Decoded {
     .into_owned();
     let kind = req.kind.unwrap_or_default();
     let operation = Operation::from_wire(req.operation.as_deref().unwrap_or(""));
-    let is_pod_create = kind.group.as_deref().unwrap_or("").is_empty()
-        && kind.kind.as_deref() == Some("Pod")
-        && req.operation.as_deref() == Some("CREATE")
-        && req.sub_resource.as_deref().unwrap_or("").is_empty();
-    if !is_pod_create {
+    let is_pod =
+        kind.group.as_deref().unwrap_or("").is_empty() && kind.kind.as_deref() == Some("Pod");
+    let sub_resource = req.sub_resource.as_deref().unwrap_or("");
+    let is_pod_create = is_pod && operation == Operation::Create && sub_resource.is_empty();
+    // `kubectl debug` adds ephemeral containers: the only containers a pod gains later.
+    let ephemeral =
+        is_pod && operation == Operation::Update && sub_resource == "ephemeralcontainers";
+    if !is_pod_create && !ephemeral {
         return Decoded::Answered(
             Answer {
                 namespace,
@@ -112,6 +117,7 @@ pub fn decode(body: &[u8]) -> Decoded {
         namespace,
         name,
         pod,
+        ephemeral,
     })
 }
 
@@ -136,6 +142,10 @@ impl PodReview {
 
     /// The images whose registry metadata the policies need ([`images_to_resolve`]).
     pub fn images_to_resolve(&self, config: &WindowsPolicyConfig) -> Vec<ImageRequest> {
+        if self.ephemeral {
+            // No policy that reads image metadata applies to an ephemeral-containers update.
+            return Vec::new();
+        }
         images_to_resolve(&self.pod, &self.namespace, config)
     }
 
@@ -149,7 +159,11 @@ impl PodReview {
         images: &ImageResolutions,
         mut warnings: Vec<String>,
     ) -> Outcome {
-        let d = evaluate(&self.pod, &self.namespace, config, view, images, phase);
+        let d = if self.ephemeral {
+            evaluate_ephemeral(&self.pod, &self.namespace, config, view)
+        } else {
+            evaluate(&self.pod, &self.namespace, config, view, images, phase)
+        };
         warnings.extend(d.warnings);
         dedup(&mut warnings);
         let mut answer = Answer {
@@ -157,8 +171,11 @@ impl PodReview {
             findings: d.findings,
             namespace: self.namespace,
             name: self.name,
-            // Only pod CREATEs are evaluated.
-            operation: Operation::Create,
+            operation: if self.ephemeral {
+                Operation::Update
+            } else {
+                Operation::Create
+            },
             ..Answer::default()
         };
         if !d.allowed {

@@ -1,5 +1,9 @@
 //! The rules themselves. Each reads the pod as received (plus its RuntimeClass) and
 //! reports through [`Ctx`]: violations, warnings, or fixes that become patch operations.
+//! What the API server refuses and the pod-security policies live in submodules.
+
+mod api_server;
+mod pod_security;
 
 use std::collections::BTreeSet;
 
@@ -58,6 +62,9 @@ fn signal_field(source: &str) -> Option<String> {
 
 pub(crate) struct Ctx<'a> {
     spec: &'a Value,
+    namespace: &'a str,
+    /// A `pods/ephemeralcontainers` update: only what it can add is judged.
+    ephemeral_only: bool,
     config: &'a WindowsPolicyConfig,
     view: &'a dyn WindowsClusterView,
     images: &'a ImageResolutions,
@@ -77,6 +84,7 @@ impl<'a> Ctx<'a> {
     pub fn new(
         pod: &'a Value,
         spec: &'a Value,
+        namespace: &'a str,
         config: &'a WindowsPolicyConfig,
         view: &'a dyn WindowsClusterView,
         images: &'a ImageResolutions,
@@ -84,6 +92,8 @@ impl<'a> Ctx<'a> {
     ) -> Self {
         Self {
             spec,
+            namespace,
+            ephemeral_only: false,
             config,
             view,
             images,
@@ -207,6 +217,10 @@ impl<'a> Ctx<'a> {
 
     pub fn run(&mut self) {
         self.load_runtime_class();
+        // Whatever the target OS: these read fields only Windows pods use.
+        self.api_server();
+        self.host_process_namespace();
+        self.container_administrator();
         let decision = os::decide(
             self.spec,
             self.rc.as_ref(),
@@ -227,6 +241,16 @@ impl<'a> Ctx<'a> {
             TargetOs::Linux => self.linux_pinning(),
             TargetOs::Unknown => self.unknown_os(),
         }
+    }
+
+    /// A `pods/ephemeralcontainers` update (validating only): the pod's scheduling is
+    /// fixed, so only the API server's rules and the pod-security policies apply, to the
+    /// ephemeral containers the update can add.
+    pub fn run_ephemeral(&mut self) {
+        self.ephemeral_only = true;
+        self.api_server();
+        self.host_process_namespace();
+        self.container_administrator();
     }
 
     /// No OS signal at all. When images could have given one but were not resolved, the

@@ -228,3 +228,8 @@ pub fn patch_bytes(o: &Outcome) -> String {
         .unwrap();
     String::from_utf8(bytes).unwrap()
 }
+
+/// A Pod named `p` with this spec (no namespace: the tests pass it to the policies).
+pub fn pod_with_spec(spec: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
+}
