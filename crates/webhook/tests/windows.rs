@@ -596,6 +596,83 @@ async fn readiness_waits_for_the_node_and_runtimeclass_caches() {
 }
 
 #[tokio::test]
+async fn pod_security_is_served_and_kubectl_debug_is_judged() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let hook = cluster
+        .webhook(
+            "hostProcess: {allowedNamespaces: [node-agents]}",
+            Duration::from_secs(4),
+        )
+        .await;
+    hook.wait_ready().await;
+    let mut agent = windows_pod(&[&cluster.img2022]);
+    agent["spec"]["hostNetwork"] = json!(true);
+    agent["spec"]["nodeSelector"] = json!({"kubernetes.io/os": "windows"});
+    agent["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
+    agent["spec"]["securityContext"]["windowsOptions"] =
+        json!({"hostProcess": true, "runAsUserName": "NT AUTHORITY\\SYSTEM"});
+    // A node agent: allowed in its namespace, refused in another on both paths.
+    let (resp, _) = hook
+        .review("/validate-windows", "node-agents", &agent)
+        .await;
+    assert_eq!(resp["allowed"], true, "{resp}");
+    for path in ["/mutate-windows", "/validate-windows"] {
+        let (resp, patch) = hook.review(path, "apps", &agent).await;
+        assert_eq!(resp["allowed"], false, "{path}: {resp}");
+        assert_eq!(resp["status"]["code"], 403);
+        assert!(patch.is_empty());
+        let msg = resp["status"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains(r#"[hostProcess]"#) && msg.contains(r#""apps""#),
+            "{msg}"
+        );
+    }
+    // What the API server would refuse is refused with its reason and version.
+    let mut bad_user = windows_pod(&[&cluster.img2022]);
+    bad_user["spec"]["securityContext"]["windowsOptions"]["runAsUserName"] = json!("a\\b\\c");
+    let (resp, _) = hook.review("/validate-windows", "apps", &bad_user).await;
+    let msg = resp["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("more than one backslash") && msg.contains("Kubernetes 1.16"),
+        "{resp}"
+    );
+
+    // kubectl debug: an UPDATE of pods/ephemeralcontainers with a HostProcess container.
+    let mut debugged = windows_pod(&[&cluster.img2022]);
+    debugged["spec"]["ephemeralContainers"] = json!([{"name": "dbg", "image": "debug:1",
+        "securityContext": {"windowsOptions": {"hostProcess": true}}}]);
+    let mut body: Value =
+        serde_json::from_slice(&review_body("e1", "UPDATE", "apps", &debugged)).unwrap();
+    body["request"]["subResource"] = json!("ephemeralcontainers");
+    let mut c = hook.conn().await;
+    let (status, answer) = c
+        .post("/validate-windows", serde_json::to_vec(&body).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let resp = response_of(&answer);
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert!(
+        resp["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"ephemeral container "dbg" is a HostProcess container"#),
+        "{resp}"
+    );
+    // The same update without HostProcess passes untouched.
+    body["request"]["object"]["spec"]["ephemeralContainers"][0]["securityContext"] = json!({});
+    let (_, answer) = c
+        .post("/validate-windows", serde_json::to_vec(&body).unwrap())
+        .await
+        .unwrap();
+    let resp = response_of(&answer);
+    assert_eq!(resp["allowed"], true, "{resp}");
+    assert!(resp.get("patch").is_none(), "{resp}");
+}
+
+#[tokio::test]
 async fn the_gmsa_paths_are_unaffected() {
     let Some(cluster) = Cluster::start().await else {
         return;
