@@ -454,7 +454,8 @@ Examples:
   helm template my-release ./chart | winkube admit --state cluster-state/ -
   winkube admit --state cluster-state/ --namespace prod -o json -f k8s/ -R
   winkube admit --state examples/state --policy examples/policy.yaml --offline examples/windows/iis-pod.yaml
-  winkube admit --state examples/state --show-pods examples/webapp-deployment.yaml";
+  winkube admit --state examples/state --show-pods examples/webapp-deployment.yaml
+  helm template web ./chart | winkube admit --state cluster-state/ --offline --diff -";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -481,6 +482,11 @@ pub struct AdmitArgs {
     /// changes it (not for applying: the workload itself is never changed)
     #[arg(long)]
     pub show_pods: bool,
+    /// Print a unified diff per input of what admission changes (the object as written
+    /// against the object as admitted; for a workload, its pod template) instead of the
+    /// admitted objects. Unchanged inputs print nothing; exit codes are unchanged
+    #[arg(long, conflicts_with = "show_pods")]
+    pub diff: bool,
 }
 
 pub fn run(args: AdmitArgs) -> ExitCode {
@@ -491,9 +497,13 @@ pub fn run(args: AdmitArgs) -> ExitCode {
         Err(code) => return code,
     };
     let mut admitted_docs = Vec::new();
+    let mut diffs = String::new();
+    let paint = crate::lint::Paint(args.diff && crate::logging::colours_on(&std::io::stdout()));
     let mut denied = 0usize;
     for input in &loaded.inputs {
         let mut value = input.doc.value.clone();
+        // With --diff, a workload's template gets the changes its pods would get.
+        let mut changed = input.doc.value.clone();
         let mut all_admitted = true;
         for (item, target) in &input.targets {
             let hostname = args.random_hostname.then(random_hostname);
@@ -513,6 +523,10 @@ pub fn run(args: AdmitArgs) -> ExitCode {
             let warnings = found.iter().filter(|f| f.severity == Severity::Warning);
             for (w, tag) in warnings.zip(tag(Severity::Warning)) {
                 eprintln!("{who}: warning: {} [{tag}]", w.message);
+            }
+            if args.diff && result.denial().is_none() {
+                write_back(&mut changed, *item, target, result.pod());
+                continue;
             }
             match result.denial() {
                 None if !target.is_workload() => {
@@ -540,7 +554,21 @@ pub fn run(args: AdmitArgs) -> ExitCode {
                 }
             }
         }
-        if all_admitted {
+        if args.diff {
+            let name = match input.targets.as_slice() {
+                [(_, t)] => format!("{}: {}", t.location, t.label),
+                [(_, t), ..] => format!("{} ({} objects)", t.location, input.targets.len()),
+                [] => continue,
+            };
+            match crate::diff::unified(&input.doc.value, &changed, &name, args.output, paint) {
+                Ok(Some(d)) => diffs.push_str(&d),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("error: cannot render the diff of {name}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else if all_admitted {
             admitted_docs.push(value);
         }
     }
@@ -558,6 +586,12 @@ pub fn run(args: AdmitArgs) -> ExitCode {
         return evaluate::exit_code(&loaded, denied);
     }
 
+    if args.diff {
+        if let Err(code) = evaluate::write_stdout(&diffs) {
+            return code;
+        }
+        return evaluate::exit_code(&loaded, denied);
+    }
     let out = match args.output {
         OutputFormat::Yaml => to_yaml_stream(&admitted_docs),
         OutputFormat::Json => admitted_docs

@@ -48,7 +48,8 @@ impl Paint {
         self.code("2", text)
     }
 
-    fn code(self, code: &str, text: &str) -> String {
+    /// `text` in the ANSI SGR `code` (`1` bold, `31` red...) when painting.
+    pub(crate) fn code(self, code: &str, text: &str) -> String {
         if self.0 {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {

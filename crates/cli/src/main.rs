@@ -7,6 +7,7 @@ mod apiclient;
 mod certificates;
 mod config;
 mod credspec;
+mod diff;
 mod doctor;
 mod documents;
 mod evaluate;
