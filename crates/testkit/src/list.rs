@@ -42,28 +42,30 @@ pub(crate) fn list(
             (rv, Some(key))
         }
     };
-    let key_of = |o: &Value| {
-        let s = |p: &str| {
-            o.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        format!("{}/{}", s("/metadata/namespace"), s("/metadata/name"))
-    };
-    let mut items = st.list(ty, namespace);
-    items.retain(|o| selector.matches(o));
-    if let Some(after) = &after {
-        items.retain(|o| key_of(o).as_str() > after.as_str());
+    // Keys compare as (namespace, name), the store's order: as strings, "a-b/x" would sort
+    // before "a/x" and a page boundary there would skip or repeat objects.
+    let after = after.map(|k| match k.split_once('/') {
+        Some((ns, name)) => (ns.to_owned(), name.to_owned()),
+        None => (String::new(), k),
+    });
+    // Only the page is copied: a large list is read page by page without cloning it whole
+    // for every page.
+    let mut selected = st
+        .iter(ty, namespace)
+        .filter(|(key, _)| after.as_ref().is_none_or(|a| *key > a))
+        .filter(|(_, o)| selector.matches(o));
+    let mut items = Vec::new();
+    let mut last = None;
+    for (key, object) in selected.by_ref().take(page.limit.unwrap_or(usize::MAX)) {
+        items.push(object.clone());
+        last = Some(key);
     }
+    let remaining = selected.count();
     let mut metadata = json!({"resourceVersion": list_rv.to_string()});
-    if let Some(limit) = page.limit
-        && items.len() > limit
+    if remaining > 0
+        && let Some((ns, name)) = last
     {
-        let remaining = items.len() - limit;
-        items.truncate(limit);
-        let last = items.last().map(key_of).unwrap_or_default();
-        metadata["continue"] = Value::String(encode_continue(list_rv, &last));
+        metadata["continue"] = Value::String(encode_continue(list_rv, &format!("{ns}/{name}")));
         if selector.is_empty() {
             metadata["remainingItemCount"] = json!(remaining);
         }

@@ -105,6 +105,19 @@ impl State {
             .collect()
     }
 
+    /// The objects of a type in key order (namespace, name), without copying them.
+    pub fn iter(
+        &self,
+        ty: usize,
+        namespace: Option<&str>,
+    ) -> impl Iterator<Item = (&(String, String), &Value)> {
+        self.objects
+            .get(&ty)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns))
+    }
+
     pub fn get(&self, ty: usize, namespace: &str, name: &str) -> Result<Value, Error> {
         self.objects
             .get(&ty)

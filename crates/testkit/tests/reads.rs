@@ -85,6 +85,44 @@ async fn lists_are_paged_in_key_order_with_continue_tokens() {
     assert_eq!(code(e), 400);
 }
 
+/// Pages break between namespaces whose names sort differently as strings and as keys
+/// ("a-b/x" < "a/x" as text, but namespace "a" < "a-b"): every pod comes exactly once.
+#[tokio::test]
+async fn pages_across_namespaces_skip_and_repeat_nothing() {
+    let server = ApiServer::start().await.unwrap();
+    let mut want = Vec::new();
+    for ns in ["a", "a-b", "a.c", "ab"] {
+        for i in 0..3 {
+            pod(&server, ns, &format!("p{i}"), "n", "Running");
+            want.push(format!("{ns}/p{i}"));
+        }
+    }
+    let pods: Api<Pod> = Api::all(server.client().unwrap());
+    for limit in 1..=5 {
+        let mut got = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut lp = ListParams::default().limit(limit);
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let page = pods.list(&lp).await.unwrap();
+            got.extend(page.items.iter().map(|p| {
+                format!(
+                    "{}/{}",
+                    p.metadata.namespace.clone().unwrap(),
+                    p.metadata.name.clone().unwrap()
+                )
+            }));
+            token = page.metadata.continue_.clone();
+            if token.is_none() {
+                break;
+            }
+        }
+        assert_eq!(got, want, "limit {limit}");
+    }
+}
+
 #[tokio::test]
 async fn label_and_field_selectors_filter_lists() {
     let server = ApiServer::start().await.unwrap();
