@@ -10,6 +10,10 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use winkube_api::windows::{ImagePlatform, ImagePlatforms, WindowsBuild};
+use winkube_policy::windows::{
+    self, ImageLookup, ImageResolutions, StaticWindowsView, WindowsPolicyConfig,
+};
 use winkube_policy::{
     ClusterView, CredSpecContents, CredSpecLookup, Phase, ReviewContext, UseDecision, review,
 };
@@ -216,6 +220,44 @@ fn benches(c: &mut Criterion) {
                 bench.iter(|| poll_once(review(*endpoint, black_box(b), &view, &ctx)))
             });
         }
+    }
+    group.finish();
+
+    // The Windows policies (/mutate-windows: decode, every policy, the patch) over a
+    // realistic pod with 1 to 100 containers, two Windows builds, pinned image metadata.
+    let mut group = c.benchmark_group("windows");
+    let config = WindowsPolicyConfig::default();
+    let view = StaticWindowsView::new([WindowsBuild::ten(17763), WindowsBuild::ten(20348)]);
+    let image = "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022";
+    let images: ImageResolutions = [(
+        image.to_owned(),
+        ImageLookup::Found(ImagePlatforms {
+            digest: None,
+            platforms: vec![ImagePlatform {
+                os: "windows".into(),
+                architecture: "amd64".into(),
+                os_version: Some("10.0.20348.2227".into()),
+                ..Default::default()
+            }],
+        }),
+    )]
+    .into_iter()
+    .collect();
+    let windows_review = |b: &[u8]| match windows::decode(b) {
+        windows::Decoded::Pod(r) => r.evaluate(Phase::Mutate, &config, &view, &images, Vec::new()),
+        windows::Decoded::Answered(o) => o,
+    };
+    for n in [1usize, 10, 100] {
+        let b = body(&pod(n, None, None));
+        let o = windows_review(&b);
+        assert!(
+            o.allowed && o.patch_ops > 0,
+            "windows with {n}: {}",
+            o.message
+        );
+        group.bench_with_input(BenchmarkId::new("windows/mutate", n), &b, |bench, b| {
+            bench.iter(|| windows_review(black_box(b)))
+        });
     }
     group.finish();
 }
