@@ -33,6 +33,22 @@ fn template_pointer(api_version: &str, kind: &str) -> Option<&'static str> {
     })
 }
 
+/// Where the API server serves a kind `template_pointer` knows: (path prefix, plural).
+pub fn api_resource(kind: &str) -> Option<(&'static str, &'static str)> {
+    Some(match kind {
+        "Pod" => ("api/v1", "pods"),
+        "PodTemplate" => ("api/v1", "podtemplates"),
+        "ReplicationController" => ("api/v1", "replicationcontrollers"),
+        "Deployment" => ("apis/apps/v1", "deployments"),
+        "ReplicaSet" => ("apis/apps/v1", "replicasets"),
+        "StatefulSet" => ("apis/apps/v1", "statefulsets"),
+        "DaemonSet" => ("apis/apps/v1", "daemonsets"),
+        "Job" => ("apis/batch/v1", "jobs"),
+        "CronJob" => ("apis/batch/v1", "cronjobs"),
+        _ => return None,
+    })
+}
+
 const SUPPORTED: &str = "Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, ReplicationController, PodTemplate or a List of them";
 
 /// One pod to admit, taken from a document.
