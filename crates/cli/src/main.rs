@@ -87,8 +87,9 @@ Examples:
   # What admission would deny or change in that cluster today
   winkube audit --policy examples/policy.yaml
 
-Exit codes: 0 success, 1 a pod was denied (admit, lint), a check failed (doctor) or the
-server failed at run time, 2 bad usage, configuration or input.";
+Exit codes: 0 success, 1 a pod was denied (admit, lint, audit), a check failed (doctor) or
+the server failed at run time, 2 bad usage, configuration or input (audit: or a failed
+list).";
 
 #[derive(Parser)]
 #[command(name = "winkube", version = version::LONG, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]

@@ -176,6 +176,13 @@ fn documented_role() -> (winkube_rbac::RbacSnapshot, winkube_rbac::UserInfo) {
         .unwrap();
     let end = start + help[start..].find("\n\n").unwrap();
     let role: Value = serde_saphyr::from_str(&help[start..end]).unwrap();
+    // The README shows the same role.
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme.find("### `winkube audit`").unwrap()..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let end = start + section[start..].find("```").unwrap();
+    let in_readme: Value = serde_saphyr::from_str(&section[start..end]).unwrap();
+    assert_eq!(in_readme, role, "README.md and --help disagree");
     let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": "auditor"}, "subjects": [{"kind": "User", "name": "auditor"}],
         "roleRef": {"kind": "ClusterRole", "name": role["metadata"]["name"], "apiGroup": "rbac.authorization.k8s.io"}});
