@@ -451,6 +451,32 @@ async fn api_errors_exit_2_naming_the_list_and_print_nothing() {
     assert!(stdout(&o).is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_cluster_lacks_is_said_of_the_cluster() {
+    let api = ApiServer::start().await.unwrap();
+    let mut p = pod("x", "ghostly", "", json!({}), "x");
+    p["spec"] = gmsa_spec("ghost");
+    api.create(p).unwrap();
+    let o = audit(&api, &[]).await;
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("  result: denied (404): "), "{text}");
+    assert!(
+        text.contains("warning: service account \"x/ghost\" does not exist in the cluster;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: the cluster has no GMSACredentialSpec (is the CRD installed?"),
+        "{text}"
+    );
+    // The messages speak of the cluster (the catalog's fixes are written for lint).
+    let warnings = text.lines().filter(|l| l.starts_with("  warning: "));
+    assert!(
+        warnings.clone().count() == 2 && warnings.clone().all(|l| !l.contains("state directory")),
+        "{text}"
+    );
+}
+
 /// `winkube audit ARGS > out.json` on a terminal (`script` gives it one): what the terminal
 /// showed (stderr), the exit code, and the report.
 async fn audit_on_a_terminal(api: &ApiServer, args: &str) -> (String, i32, Value) {

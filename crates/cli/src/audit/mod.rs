@@ -213,7 +213,7 @@ async fn run_async(args: AuditArgs) -> ExitCode {
     }
     let loaded = Loaded {
         view,
-        has_state: true,
+        state: admit::StateSource::Cluster,
         inputs,
         input_errors,
         notes: Vec::new(),
