@@ -33,6 +33,22 @@ fn template_pointer(api_version: &str, kind: &str) -> Option<&'static str> {
     })
 }
 
+/// Where the API server serves a kind `template_pointer` knows: (path prefix, plural).
+pub fn api_resource(kind: &str) -> Option<(&'static str, &'static str)> {
+    Some(match kind {
+        "Pod" => ("api/v1", "pods"),
+        "PodTemplate" => ("api/v1", "podtemplates"),
+        "ReplicationController" => ("api/v1", "replicationcontrollers"),
+        "Deployment" => ("apis/apps/v1", "deployments"),
+        "ReplicaSet" => ("apis/apps/v1", "replicasets"),
+        "StatefulSet" => ("apis/apps/v1", "statefulsets"),
+        "DaemonSet" => ("apis/apps/v1", "daemonsets"),
+        "Job" => ("apis/batch/v1", "jobs"),
+        "CronJob" => ("apis/batch/v1", "cronjobs"),
+        _ => return None,
+    })
+}
+
 const SUPPORTED: &str = "Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, ReplicationController, PodTemplate or a List of them";
 
 /// One pod to admit, taken from a document.
@@ -291,13 +307,24 @@ pub struct Verdict {
     pub extra_warnings: Vec<Finding>,
 }
 
+/// Where the view's cluster state came from, for the warnings about what it lacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateSource {
+    /// No `--state` and none among the inputs.
+    None,
+    /// `--state` or state objects among the inputs.
+    Files,
+    /// A live cluster (`winkube audit`).
+    Cluster,
+}
+
 /// Admits one pod against `view`. `hostname` is the random hostname to offer when
-/// `--random-hostname` is on. `has_state`: cluster state was given, so a service account
-/// missing from it is worth a warning.
+/// `--random-hostname` is on. With cluster state given, a service account missing from it
+/// is worth a warning.
 pub async fn admit_target(
     target: &Target,
     view: &FileView,
-    has_state: bool,
+    state: StateSource,
     hostname: Option<String>,
 ) -> Verdict {
     let ctx = ReviewContext {
@@ -305,7 +332,7 @@ pub async fn admit_target(
     };
     let admitted = admit_pod(&target.pod, &target.namespace, view, &ctx).await;
     let mut extra_warnings = Vec::new();
-    if has_state {
+    if state != StateSource::None {
         let sa = target
             .pod
             .pointer("/spec/serviceAccountName")
@@ -317,8 +344,13 @@ pub async fn admit_target(
                     "state/service-account-not-found",
                     Severity::Warning,
                     format!(
-                        "service account \"{}/{sa}\" is not in the state directory; the API server refuses pods whose service account does not exist",
-                        target.namespace
+                        "service account \"{}/{sa}\" {}; the API server refuses pods whose service account does not exist",
+                        target.namespace,
+                        if state == StateSource::Cluster {
+                            "does not exist in the cluster"
+                        } else {
+                            "is not in the state directory"
+                        }
                     ),
                 )
                 .at(Some("spec.serviceAccountName".to_owned())),
@@ -326,19 +358,24 @@ pub async fn admit_target(
         }
     }
     if !admitted.allowed && admitted.code == 404 && view.credspec_count() == 0 {
-        // The usual cause: no --state at all, or a state directory without credspecs.
-        extra_warnings.push(Finding::new(
-            "state/no-credspecs",
-            Severity::Warning,
-            format!(
+        // The usual cause: no --state at all, a state directory without credspecs, or a
+        // cluster without the CRD.
+        let message = match state {
+            StateSource::Cluster => "the cluster has no GMSACredentialSpec (is the CRD installed? `winkube doctor` checks it)".to_owned(),
+            StateSource::Files | StateSource::None => format!(
                 "the cluster state has no GMSACredentialSpec ({}): build a state directory from the cluster with `{}` and pass --state state/ (see README, \"Cluster state\")",
-                if has_state {
+                if state == StateSource::Files {
                     "none in --state or among the inputs"
                 } else {
                     "no --state given, and none among the inputs"
                 },
                 crate::evaluate::STATE_HOWTO
             ),
+        };
+        extra_warnings.push(Finding::new(
+            "state/no-credspecs",
+            Severity::Warning,
+            message,
         ));
     }
     Verdict {

@@ -1,6 +1,7 @@
-//! The Kubernetes API client of `winkube webhook` and `winkube doctor`: its client-side rate
-//! limit (QPS/BURST, with client-go's meaning, which the reference inherits) and its one
-//! construction (kubeconfig or in-cluster; with the API call metrics layer for the webhook).
+//! The Kubernetes API client of `winkube webhook`, `doctor` and `audit`: its client-side
+//! rate limit (QPS/BURST, with client-go's meaning, which the reference inherits), its one
+//! construction (kubeconfig or in-cluster; with the API call metrics layer for the webhook)
+//! and the connection flags the cluster-reading commands share (`KubeArgs`).
 //!
 //! client-go (`rest.RESTClientFor`): QPS 0 means the default 5, a negative QPS means no
 //! client-side limit; BURST 0 means the default 10. The reference reads `QPS` with Go's
@@ -158,6 +159,37 @@ fn parse_hex_float(s: &str) -> Option<f32> {
 pub struct ConfigSource {
     pub kubeconfig: Option<std::path::PathBuf>,
     pub context: Option<String>,
+}
+
+/// The connection flags of the commands that read a live cluster (`doctor`, `audit`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct KubeArgs {
+    /// The kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context to use (default: its current context)
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Seconds to wait for the API server to connect and answer each request
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+}
+
+impl KubeArgs {
+    /// The client these flags describe, and the API server's URL (for messages). `Err`
+    /// is a configuration error (exit 2).
+    pub async fn connect(&self) -> Result<(kube::Client, String), ConfigError> {
+        let source = ConfigSource {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        };
+        let mut config = kube_config(&source).await?;
+        let timeout = std::time::Duration::from_secs(self.request_timeout);
+        config.connect_timeout = Some(timeout);
+        config.read_timeout = Some(timeout);
+        let url = config.cluster_url.to_string();
+        Ok((client(config, None)?, url))
+    }
 }
 
 /// The client configuration; `Err` is a configuration error (exit 2 in commands).

@@ -94,7 +94,7 @@ pub fn read_inputs(args: &InputArgs) -> Inputs {
                 }
                 Err(e) => out.errors.push(e.to_string()),
             },
-            Source::File(_) => read_one(&source, false, &mut out),
+            Source::File(_) | Source::Cluster => read_one(&source, false, &mut out),
         }
     }
     out
@@ -158,6 +158,7 @@ fn read_text(source: &Source) -> Result<String, InputError> {
     let bytes = match source {
         Source::File(path) => std::fs::read(path)
             .map_err(|e| InputError(format!("{source}: cannot read file: {e}")))?,
+        Source::Cluster => return Err(InputError(format!("{source}: not a file"))),
         Source::Stdin => {
             let mut b = Vec::new();
             std::io::stdin()

@@ -66,8 +66,9 @@ pub fn exit_code(loaded: &Loaded, denied: usize) -> ExitCode {
 pub struct Loaded {
     /// The state directory plus the cluster state found among the inputs.
     pub view: FileView,
-    /// Whether any cluster state was given (`--state`, or state objects among the inputs).
-    pub has_state: bool,
+    /// Where the cluster state came from (`--state`, state objects among the inputs, a
+    /// live cluster).
+    pub state: admit::StateSource,
     pub inputs: Vec<admit::Input>,
     /// Inputs that could not be read or parsed (already printed).
     pub input_errors: Vec<String>,
@@ -126,7 +127,11 @@ fn load(args: &EvalArgs) -> Result<Loaded, Vec<String>> {
     match resolver {
         Some(resolver) if errors.is_empty() => Ok(Loaded {
             view,
-            has_state: state.is_some() || state_objects > 0,
+            state: if state.is_some() || state_objects > 0 {
+                admit::StateSource::Files
+            } else {
+                admit::StateSource::None
+            },
             inputs,
             input_errors,
             notes: read.notes,
@@ -191,7 +196,7 @@ pub async fn evaluate(
     target: &admit::Target,
     hostname: Option<String>,
 ) -> Evaluated {
-    let gmsa = admit::admit_target(target, &loaded.view, loaded.has_state, hostname).await;
+    let gmsa = admit::admit_target(target, &loaded.view, loaded.state, hostname).await;
     let windows = if gmsa.admitted.allowed && !windows::all_off(&loaded.policy) {
         Some(
             windows::admit(

@@ -1,6 +1,7 @@
-//! `winkube lint`'s findings as people and tools read them: each policy finding placed on
-//! the user's object (kind, namespace, name, file:line, the field path in the manifest,
-//! not in the pod the policies evaluated), with its rule from `winkube_policy::catalog`;
+//! `winkube lint`'s and `audit`'s findings as people and tools read them: each policy
+//! finding placed on the user's object (kind, namespace, name, file:line or the cluster
+//! object, the field path in the object, not in the pod the policies evaluated), with its
+//! rule from `winkube_policy::catalog`;
 //! rendered as JSON (a documented, stable shape: docs/lint-output.md) or SARIF 2.1.0.
 
 use std::path::{Component, Path};
@@ -54,26 +55,45 @@ pub struct ObjectRef {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    /// The file as given (relative to the working directory when it was), `None` for
-    /// standard input.
-    pub file: Option<String>,
-    pub line: Option<usize>,
-    /// Index in a `kind: List`'s items.
-    pub item: Option<usize>,
+    pub origin: Origin,
+}
+
+/// Where the object was read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Manifest {
+        /// The file as given (relative to the working directory when it was), `None` for
+        /// standard input.
+        file: Option<String>,
+        line: Option<usize>,
+        /// Index in a `kind: List`'s items.
+        item: Option<usize>,
+    },
+    /// A live cluster's object (`winkube audit`): no file, its API path instead.
+    Cluster,
 }
 
 impl ObjectRef {
     pub fn of(target: &Target) -> Self {
+        let (line, item) = (target.line, target.item);
+        let origin = match &target.source {
+            Source::File(p) => Origin::Manifest {
+                file: Some(p.display().to_string()),
+                line,
+                item,
+            },
+            Source::Stdin => Origin::Manifest {
+                file: None,
+                line,
+                item,
+            },
+            Source::Cluster => Origin::Cluster,
+        };
         ObjectRef {
             kind: target.kind.clone(),
             namespace: target.namespace.clone(),
             name: target.name.clone(),
-            file: match &target.source {
-                Source::File(p) => Some(p.display().to_string()),
-                Source::Stdin => None,
-            },
-            line: target.line,
-            item: target.item,
+            origin,
         }
     }
 
@@ -82,24 +102,45 @@ impl ObjectRef {
         format!("{} {}/{}", self.kind, self.namespace, self.name)
     }
 
-    /// `deploy.yaml:12`, `<stdin>:3`, `deploy.yaml`.
+    /// `deploy.yaml:12`, `<stdin>:3`, `deploy.yaml`; `prod/Deployment/web` in a cluster.
     pub fn position(&self) -> String {
-        let file = self.file.as_deref().unwrap_or("<stdin>");
-        match self.line {
-            Some(l) => format!("{file}:{l}"),
-            None => file.to_owned(),
+        match &self.origin {
+            Origin::Manifest { file, line, .. } => {
+                let file = file.as_deref().unwrap_or("<stdin>");
+                match line {
+                    Some(l) => format!("{file}:{l}"),
+                    None => file.to_owned(),
+                }
+            }
+            Origin::Cluster => format!("{}/{}/{}", self.namespace, self.kind, self.name),
         }
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "kind": self.kind,
-            "namespace": self.namespace,
-            "name": self.name,
-            "file": self.file,
-            "line": self.line,
-            "item": self.item,
-        })
+    /// The object's path on the API server (`apis/apps/v1/namespaces/prod/deployments/web`).
+    pub fn api_path(&self) -> Option<String> {
+        let (prefix, plural) = crate::admit::api_resource(&self.kind)?;
+        Some(format!(
+            "{prefix}/namespaces/{}/{plural}/{}",
+            self.namespace, self.name
+        ))
+    }
+
+    pub fn to_json(&self) -> Value {
+        match &self.origin {
+            Origin::Manifest { file, line, item } => json!({
+                "kind": self.kind,
+                "namespace": self.namespace,
+                "name": self.name,
+                "file": file,
+                "line": line,
+                "item": item,
+            }),
+            Origin::Cluster => json!({
+                "kind": self.kind,
+                "namespace": self.namespace,
+                "name": self.name,
+            }),
+        }
     }
 }
 
@@ -255,7 +296,14 @@ fn percent_encode(s: &str) -> String {
 /// The SARIF 2.1.0 log: every catalogued rule in `tool.driver.rules` (so a rule that
 /// stopped firing is still known to code scanning), one result per finding, input errors
 /// as tool execution notifications.
-pub fn to_sarif(findings: &[Reported], input_errors: &[String], cwd: &Path) -> Value {
+/// `api_server` is the URL of the cluster audited (`winkube audit`): cluster objects'
+/// locations are API paths relative to it (`originalUriBaseIds`).
+pub fn to_sarif(
+    findings: &[Reported],
+    input_errors: &[String],
+    cwd: &Path,
+    api_server: Option<&str>,
+) -> Value {
     let mut rules: Vec<&Rule> = RULES.iter().collect();
     if findings.iter().any(|f| f.rule.id == UNKNOWN.id) {
         rules.push(&UNKNOWN);
@@ -265,14 +313,29 @@ pub fn to_sarif(findings: &[Reported], input_errors: &[String], cwd: &Path) -> V
         .iter()
         .map(|f| {
             let mut location = json!({});
-            if let Some(file) = &f.object.file {
-                let mut physical = json!({
-                    "artifactLocation": {"uri": artifact_uri(file, cwd)},
-                });
-                if let Some(line) = f.object.line {
-                    physical["region"] = json!({"startLine": line});
+            match &f.object.origin {
+                Origin::Manifest {
+                    file: Some(file),
+                    line,
+                    ..
+                } => {
+                    let mut physical = json!({
+                        "artifactLocation": {"uri": artifact_uri(file, cwd)},
+                    });
+                    if let Some(line) = line {
+                        physical["region"] = json!({"startLine": line});
+                    }
+                    location["physicalLocation"] = physical;
                 }
-                location["physicalLocation"] = physical;
+                Origin::Manifest { file: None, .. } => {}
+                // The object's address on the API server, not a file.
+                Origin::Cluster => {
+                    if let (Some(path), Some(_)) = (f.object.api_path(), api_server) {
+                        location["physicalLocation"] = json!({
+                            "artifactLocation": {"uri": path, "uriBaseId": API_SERVER_BASE},
+                        });
+                    }
+                }
             }
             let object = f.object.display();
             let mut logical = vec![json!({
@@ -315,7 +378,7 @@ pub fn to_sarif(findings: &[Reported], input_errors: &[String], cwd: &Path) -> V
         .iter()
         .map(|e| json!({"level": "error", "message": {"text": e}}))
         .collect();
-    json!({
+    let mut log = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -344,8 +407,20 @@ pub fn to_sarif(findings: &[Reported], input_errors: &[String], cwd: &Path) -> V
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],
-    })
+    });
+    if let Some(url) = api_server {
+        // A base URI must end in `/` for relative references to resolve under it.
+        let base = format!("{}/", url.trim_end_matches('/'));
+        log["runs"][0]["originalUriBaseIds"] = json!({API_SERVER_BASE: {
+            "uri": base,
+            "description": {"text": "The Kubernetes API server audited"},
+        }});
+    }
+    log
 }
+
+/// The `uriBaseId` of cluster objects' locations.
+const API_SERVER_BASE: &str = "KUBE_API_SERVER";
 
 /// `windows/memory-floor` → `WindowsMemoryFloor` (SARIF's `name`: an identifier).
 fn rule_name(id: &str) -> String {

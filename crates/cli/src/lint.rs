@@ -249,7 +249,7 @@ pub fn run(args: LintArgs) -> ExitCode {
         )),
         Format::Sarif => {
             let cwd = std::env::current_dir().unwrap_or_default();
-            json_text(&findings::to_sarif(&all, &loaded.input_errors, &cwd))
+            json_text(&findings::to_sarif(&all, &loaded.input_errors, &cwd, None))
         }
     };
     if let Err(code) = evaluate::write_stdout(&out) {
@@ -266,13 +266,13 @@ pub fn run(args: LintArgs) -> ExitCode {
     evaluate::exit_code(&loaded, failed)
 }
 
-fn json_text(v: &serde_json::Value) -> String {
+pub fn json_text(v: &serde_json::Value) -> String {
     // Serialising a Value cannot fail.
     serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
 }
 
 /// The changes admission would make to the pod, as the text report lists them.
-fn changes(target: &Target, result: &Evaluated) -> Vec<String> {
+pub fn changes(target: &Target, result: &Evaluated) -> Vec<String> {
     let mut changes = Vec::new();
     if result.gmsa.admitted.allowed {
         changes.extend(gmsa_changes(&target.pod, &result.gmsa.admitted.pod));

@@ -4,6 +4,7 @@
 
 mod admit;
 mod apiclient;
+mod audit;
 mod certificates;
 mod config;
 mod credspec;
@@ -46,6 +47,8 @@ One binary:
                 New-CredentialSpec's JSON
   doctor        check a live cluster's Windows nodes and winkube's installation, and say
                 what to fix
+  audit         run the policies over a live cluster's pods and workloads: what would be
+                denied or changed today, per namespace and rule
   version       print the version and the git commit it was built from
   completion    print shell completions (bash, zsh, fish, powershell, elvish)
 
@@ -82,8 +85,12 @@ Examples:
   # Check the Windows nodes and the installation in the current kubeconfig's cluster
   winkube doctor
 
-Exit codes: 0 success, 1 a pod was denied (admit, lint), a check failed (doctor) or the
-server failed at run time, 2 bad usage, configuration or input.";
+  # What admission would deny or change in that cluster today
+  winkube audit --policy examples/policy.yaml
+
+Exit codes: 0 success, 1 a pod was denied (admit, lint, audit), a check failed (doctor) or
+the server failed at run time, 2 bad usage, configuration or input (audit: or a failed
+list).";
 
 #[derive(Parser)]
 #[command(name = "winkube", version = version::LONG, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
@@ -110,6 +117,8 @@ enum Command {
     Credspec(credspec::CredspecArgs),
     #[command(about = doctor::ABOUT, long_about = doctor::LONG, after_help = doctor::EXAMPLES)]
     Doctor(doctor::DoctorArgs),
+    #[command(about = audit::ABOUT, long_about = audit::LONG, after_help = audit::EXAMPLES)]
+    Audit(Box<audit::AuditArgs>),
     /// Print the version and the git commit it was built from (as --version)
     Version,
     /// Print shell completions for winkube
@@ -155,6 +164,10 @@ fn main() -> ExitCode {
         Command::Doctor(args) => {
             logging::init_cli_api();
             doctor::run(args)
+        }
+        Command::Audit(args) => {
+            logging::init_cli_api();
+            audit::run(*args)
         }
         Command::Version => match evaluate::write_stdout(&format!("{}\n", version::line())) {
             Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@
 mod support;
 
 use serde_json::Value;
+use support::sarif::*;
 use support::*;
 
 const CHART: &str = "crates/cli/tests/data/lint/chart";
@@ -250,39 +251,6 @@ fn fail_on_chooses_what_exits_one_and_input_errors_stay_two() {
     // A bad --fail-on is bad usage.
     assert_eq!(code(&lint(&["--fail-on", "sometimes", RENDERED])), 2);
     assert_eq!(code(&lint(&["--output", "xml", RENDERED])), 2);
-}
-
-/// The official schema's `language` patterns (of `run` and `toolComponent`) have a stray `]`: a strict ECMA-262 regex
-/// check (jsonschema checks the schema against the draft-07 meta-schema, `format: regex`)
-/// refuses it. It is replaced, in memory only, by what it evidently means; winkube never
-/// writes `language`, so nothing the tests check depends on it.
-const LANGUAGE_PATTERN: &str = "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$";
-
-fn sarif_validator() -> jsonschema::Validator {
-    let mut schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join("crates/cli/tests/data/sarif-schema-2.1.0.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    for definition in ["run", "toolComponent"] {
-        let language = schema
-            .pointer_mut(&format!(
-                "/definitions/{definition}/properties/language/pattern"
-            ))
-            .unwrap();
-        assert_eq!(language, LANGUAGE_PATTERN, "the schema file changed");
-        *language = Value::from("^[a-zA-Z]{2}(-[a-zA-Z]{2})?$");
-    }
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
-}
-
-fn schema_errors(v: &jsonschema::Validator, log: &Value) -> Vec<String> {
-    v.iter_errors(log)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect()
 }
 
 #[test]

@@ -16,6 +16,9 @@ use winkube_api::strict_json::{self, StrictValue, UniqueMap};
 pub enum Source {
     File(PathBuf),
     Stdin,
+    /// Read from a live cluster (`winkube audit`): there is no file, the object's
+    /// namespace, kind and name say where it is.
+    Cluster,
 }
 
 impl fmt::Display for Source {
@@ -23,6 +26,7 @@ impl fmt::Display for Source {
         match self {
             Source::File(p) => write!(f, "{}", p.display()),
             Source::Stdin => f.write_str("<stdin>"),
+            Source::Cluster => f.write_str("the cluster"),
         }
     }
 }
@@ -43,7 +47,14 @@ pub struct Document {
 
 impl Document {
     /// `file.yaml (document 2)`: how messages refer to this document.
+    /// An object of the cluster is `namespace/Kind/name` (`Kind/name` when cluster-scoped).
     pub fn location(&self) -> String {
+        if self.source == Source::Cluster {
+            return match self.namespace() {
+                Some(ns) => format!("{ns}/{}/{}", self.kind(), self.name()),
+                None => format!("{}/{}", self.kind(), self.name()),
+            };
+        }
         match self.item {
             None => format!("{} (document {})", self.source, self.index),
             Some(i) => format!("{} (document {}, items[{i}])", self.source, self.index),
@@ -129,7 +140,7 @@ pub fn parse_values(source: &Source, text: &str) -> Result<Vec<Document>, StateE
 /// Whether the source's name ends in `.yaml`, `.yml` or `.json` (stdin counts as one).
 fn has_manifest_extension(source: &Source) -> bool {
     match source {
-        Source::Stdin => true,
+        Source::Stdin | Source::Cluster => true,
         Source::File(p) => is_manifest_file(p),
     }
 }
@@ -458,6 +469,22 @@ mod tests {
         assert_eq!(docs[0].kind(), "Pod");
         assert_eq!(docs[1].index, 2);
         assert_eq!((docs[0].line, docs[1].line), (Some(4), Some(7)));
+    }
+
+    #[test]
+    fn cluster_objects_are_located_by_namespace_kind_and_name() {
+        let doc = |value: Value| Document {
+            source: Source::Cluster,
+            index: 7,
+            item: None,
+            line: None,
+            value,
+        };
+        let pod =
+            doc(serde_json::json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "web"}}));
+        assert_eq!(pod.location(), "web/Pod/p");
+        let node = doc(serde_json::json!({"kind": "Node", "metadata": {"name": "win-1"}}));
+        assert_eq!(node.location(), "Node/win-1");
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn selectable_fields(kind: &str) -> &'static [(&'static str, &'static str, &'sta
             ("status.nominatedNodeName", "/status/nominatedNodeName", ""),
         ],
         "Node" => &[("spec.unschedulable", "/spec/unschedulable", "false")],
+        "Secret" => &[("type", "/type", "")],
         _ => &[],
     }
 }
@@ -275,5 +276,9 @@ mod tests {
                 .unwrap()
                 .matches(&json!({"metadata": {"name": "n"}}))
         );
+        // Pull secrets are listed by type.
+        let pull = FieldSelector::parse("Secret", "type=kubernetes.io/dockerconfigjson").unwrap();
+        assert!(pull.matches(&json!({"type": "kubernetes.io/dockerconfigjson"})));
+        assert!(!pull.matches(&json!({"type": "Opaque"})));
     }
 }

@@ -47,7 +47,12 @@ pub struct Snapshot {
 pub struct FetchError {
     pub what: String,
     pub source: kube::Error,
+    /// What the command needs to read, for a 403.
+    pub needs: &'static str,
 }
+
+/// What doctor reads, for a 403.
+const DOCTOR_NEEDS: &str = "winkube doctor needs read access to nodes, pods, RuntimeClasses, CRDs, webhook configurations, Services, EndpointSlices and GMSACredentialSpecs (docs/windows-nodes.md, \"Checking a node: winkube doctor\")";
 
 impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,8 +64,8 @@ impl std::fmt::Display for FetchError {
             ),
             kube::Error::Api(s) if s.code == 403 => write!(
                 f,
-                "cannot {}: forbidden ({}): winkube doctor needs read access to nodes, pods, RuntimeClasses, CRDs, webhook configurations, Services, EndpointSlices and GMSACredentialSpecs (docs/windows-nodes.md, \"Checking a node: winkube doctor\")",
-                self.what, s.message
+                "cannot {}: forbidden ({}): {}",
+                self.what, s.message, self.needs
             ),
             kube::Error::Api(s) => write!(
                 f,
@@ -91,6 +96,7 @@ fn context<T>(what: &str, r: Result<T, kube::Error>) -> Result<T, FetchError> {
     r.map_err(|source| FetchError {
         what: what.to_owned(),
         source,
+        needs: DOCTOR_NEEDS,
     })
 }
 
@@ -103,10 +109,24 @@ pub async fn list_all<K>(
 where
     K: Clone + DeserializeOwned + std::fmt::Debug,
 {
+    list_pages(api, params, chunk, |_| {}).await
+}
+
+/// [`list_all`], calling `on_page` with each page's item count (for progress).
+pub async fn list_pages<K>(
+    api: &Api<K>,
+    params: ListParams,
+    chunk: u32,
+    mut on_page: impl FnMut(usize),
+) -> Result<Vec<K>, kube::Error>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
     let mut params = params.limit(chunk);
     let mut out = Vec::new();
     loop {
         let page = api.list(&params).await?;
+        on_page(page.items.len());
         out.extend(page.items);
         match page.metadata.continue_.as_deref() {
             Some(token) if !token.is_empty() => params = params.continue_token(token),
@@ -115,7 +135,7 @@ where
     }
 }
 
-fn not_found_is_none<T>(r: Result<T, kube::Error>) -> Result<Option<T>, kube::Error> {
+pub fn not_found_is_none<T>(r: Result<T, kube::Error>) -> Result<Option<T>, kube::Error> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),

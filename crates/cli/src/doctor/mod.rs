@@ -16,14 +16,12 @@ pub mod pods;
 pub mod render;
 pub mod version;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use winkube_api::windows::Taint;
 
-use crate::apiclient::{ConfigSource, client, kube_config};
+use crate::apiclient::KubeArgs;
 use crate::manifests::NAME;
 
 pub const ABOUT: &str = "Check the Windows nodes and winkube's installation in a live cluster";
@@ -72,15 +70,8 @@ pub struct DoctorArgs {
     /// The Windows nodes' taint, as winkube's policies tolerate it (key=value:Effect)
     #[arg(long, default_value = "os=windows:NoSchedule", value_parser = crate::kube_proxy::parse_taint)]
     pub taint: Taint,
-    /// The kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)
-    #[arg(long, value_name = "PATH")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use (default: its current context)
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-    /// Seconds to wait for the API server to connect and answer each request
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub request_timeout: u64,
+    #[command(flatten)]
+    pub kube: KubeArgs,
     /// Objects per LIST request: large lists are read in pages of this size (as kubectl's
     /// --chunk-size)
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
@@ -104,22 +95,7 @@ pub fn run(args: DoctorArgs) -> ExitCode {
 
 async fn run_async(args: DoctorArgs) -> ExitCode {
     winkube_webhook::install_crypto_provider();
-    let source = ConfigSource {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-    };
-    let mut config = match kube_config(&source).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let timeout = Duration::from_secs(args.request_timeout);
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    let url = config.cluster_url.to_string();
-    let client = match client(config, None) {
+    let (client, url) = match args.kube.connect().await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

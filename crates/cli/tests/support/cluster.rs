@@ -1,7 +1,6 @@
 //! A Windows cluster in the API-server stand-in, healthy until a test breaks it, and
 //! `winkube doctor` run against it (tests/doctor.rs, tests/doctor_errors.rs).
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::{Value, json};
@@ -154,22 +153,7 @@ pub fn endpoint_slice(ready: Option<bool>) -> Value {
 /// `winkube doctor ARGS` against `api`, off the runtime's threads (the stand-in keeps
 /// serving).
 pub async fn doctor(api: &ApiServer, args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let kc: PathBuf = kubeconfig_file(api, dir.path());
-    let mut argv: Vec<String> = vec![
-        "doctor".into(),
-        "--kubeconfig".into(),
-        kc.to_string_lossy().into_owned(),
-    ];
-    argv.extend(args.iter().map(|s| s.to_string()));
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let out = winkube(&refs);
-        drop(dir);
-        out
-    })
-    .await
-    .unwrap()
+    winkube_cluster(api, "doctor", args).await
 }
 
 pub async fn doctor_json(api: &ApiServer) -> (i32, Value) {

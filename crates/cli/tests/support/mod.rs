@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod cluster;
+pub mod sarif;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -114,6 +115,27 @@ pub fn kubeconfig_file(api: &winkube_testkit::ApiServer, dir: &Path) -> PathBuf 
     let path = dir.join("kubeconfig");
     std::fs::write(&path, api.kubeconfig_yaml()).unwrap();
     path
+}
+
+/// `winkube CMD --kubeconfig KC ARGS` against the stand-in, off the runtime's threads (the
+/// stand-in keeps serving).
+pub async fn winkube_cluster(api: &winkube_testkit::ApiServer, cmd: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig_file(api, dir.path());
+    let mut argv: Vec<String> = vec![
+        cmd.into(),
+        "--kubeconfig".into(),
+        kc.to_string_lossy().into_owned(),
+    ];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = winkube(&refs);
+        drop(dir);
+        out
+    })
+    .await
+    .unwrap()
 }
 
 /// Asserts that the RBAC of `snapshot` allows `user` every request in `requests`, each as the
