@@ -62,8 +62,8 @@ for n in 10 10000; do
 done
 
 # Memory of the live view (no load): a LiveView synced with the testkit stand-in, which runs
-# in a child process so that its store is not counted. The stand-in answers a list in one
-# response (no pagination), so the peak is an upper bound of a real cluster's (500 per page).
+# in a child process so that its store is not counted. Lists are paged by 500, as
+# kube-runtime asks and a real API server answers.
 for n in 10 10000; do
     printf "%-28s %s\n" "LiveView RSS ($n cs)" "$(taskset -c 0 "$LIVE_RSS" "$n")"
 done
