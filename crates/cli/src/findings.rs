@@ -26,6 +26,24 @@ pub enum Format {
     Sarif,
 }
 
+/// How lint and audit report: the format and what makes the exit code 1.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// Report format: text (per object, for people; colour on a terminal unless NO_COLOR),
+    /// json (docs/lint-output.md) or sarif (SARIF 2.1.0, for code scanning)
+    #[arg(
+        long,
+        short = 'o',
+        visible_alias = "output",
+        value_enum,
+        default_value = "text"
+    )]
+    pub format: Format,
+    /// What makes the exit code 1: error (a denial), warning (a denial or a warning), none
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "error")]
+    pub fail_on: FailOn,
+}
+
 /// `--fail-on`: which findings make the exit code 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {

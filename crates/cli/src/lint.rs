@@ -11,7 +11,7 @@ use winkube_policy::Severity;
 
 use crate::admit::Target;
 use crate::evaluate::{self, EvalArgs, Evaluated};
-use crate::findings::{self, Counts, FailOn, Format, ObjectRef, ObjectSummary, Reported};
+use crate::findings::{self, Counts, Format, ObjectRef, ObjectSummary, ReportArgs, Reported};
 
 /// The gMSA phase's changes, one line per JSON Patch operation (`add /spec/hostname`).
 fn gmsa_changes(before: &Value, after: &Value) -> Vec<String> {
@@ -182,19 +182,8 @@ Examples:
 pub struct LintArgs {
     #[command(flatten)]
     pub eval: EvalArgs,
-    /// Report format: text (per object, for people), json (docs/lint-output.md) or sarif
-    /// (SARIF 2.1.0, for code scanning)
-    #[arg(
-        long,
-        short = 'o',
-        visible_alias = "output",
-        value_enum,
-        default_value = "text"
-    )]
-    pub format: Format,
-    /// What makes the exit code 1: error (a denial), warning (a denial or a warning), none
-    #[arg(long, value_enum, value_name = "LEVEL", default_value = "error")]
-    pub fail_on: FailOn,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 pub fn run(args: LintArgs) -> ExitCode {
@@ -203,7 +192,7 @@ pub fn run(args: LintArgs) -> ExitCode {
         Err(code) => return code,
     };
     let paint =
-        Paint(args.format == Format::Text && crate::logging::colours_on(&std::io::stdout()));
+        Paint(args.report.format == Format::Text && crate::logging::colours_on(&std::io::stdout()));
     let mut report = String::new();
     let mut counts = Counts::default();
     let mut all: Vec<Reported> = Vec::new();
@@ -219,7 +208,7 @@ pub fn run(args: LintArgs) -> ExitCode {
                 counts.denied += 1;
             }
             let found = findings::collect(target, &result);
-            match args.format {
+            match args.report.format {
                 Format::Text => report.push_str(&self::report(target, &result, &found, paint)),
                 Format::Json => objects.push(ObjectSummary {
                     object: ObjectRef::of(target),
@@ -236,7 +225,7 @@ pub fn run(args: LintArgs) -> ExitCode {
             all.extend(found);
         }
     }
-    let out = match args.format {
+    let out = match args.report.format {
         Format::Text => {
             report.push_str(&summary(&counts, loaded.input_errors.len()));
             report
@@ -262,7 +251,7 @@ pub fn run(args: LintArgs) -> ExitCode {
     } else {
         worst
     };
-    let failed = usize::from(args.fail_on.fails(worst));
+    let failed = usize::from(args.report.fail_on.fails(worst));
     evaluate::exit_code(&loaded, failed)
 }
 

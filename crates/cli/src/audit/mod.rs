@@ -20,7 +20,7 @@ use winkube_state::documents::{Document, Source};
 
 use crate::apiclient::KubeArgs;
 use crate::evaluate::{self, Loaded};
-use crate::findings::{self, Counts, FailOn, Format, ObjectRef, ObjectSummary, Reported};
+use crate::findings::{self, Counts, Format, ObjectRef, ObjectSummary, Reported};
 use crate::lint::{self, Paint};
 use crate::{admit, windows};
 use fetch::WORKLOAD_KINDS;
@@ -111,18 +111,8 @@ pub struct AuditArgs {
     /// registry lookups; off by default, Secrets are sensitive
     #[arg(long)]
     pub read_pull_secrets: bool,
-    /// Report format: text (for people), json (docs/lint-output.md) or sarif (SARIF 2.1.0)
-    #[arg(
-        long,
-        short = 'o',
-        visible_alias = "output",
-        value_enum,
-        default_value = "text"
-    )]
-    pub format: Format,
-    /// What makes the exit code 1: error (a denial), warning (a denial or a warning), none
-    #[arg(long, value_enum, value_name = "LEVEL", default_value = "error")]
-    pub fail_on: FailOn,
+    #[command(flatten)]
+    pub report: crate::findings::ReportArgs,
     /// Objects per LIST request: lists are read in pages of this size (kubectl's
     /// --chunk-size)
     #[arg(long, value_name = "N", default_value_t = 500, visible_alias = "chunk-size",
@@ -222,7 +212,7 @@ async fn run_async(args: AuditArgs) -> ExitCode {
     };
     let report = audit(&loaded, &args, &mut summary, &mut progress).await;
     progress.finish();
-    let out = match args.format {
+    let out = match args.report.format {
         Format::Text => report.text + &summary.text(),
         Format::Json => {
             let counts = Counts {
@@ -259,7 +249,7 @@ async fn run_async(args: AuditArgs) -> ExitCode {
     } else {
         worst
     };
-    if args.fail_on.fails(worst) {
+    if args.report.fail_on.fails(worst) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -345,7 +335,7 @@ async fn audit(
     progress: &mut Progress,
 ) -> Report {
     let paint =
-        Paint(args.format == Format::Text && crate::logging::colours_on(&std::io::stdout()));
+        Paint(args.report.format == Format::Text && crate::logging::colours_on(&std::io::stdout()));
     let mut report = Report {
         text: String::new(),
         objects: Vec::new(),
@@ -368,7 +358,7 @@ async fn audit(
             if denial.is_none() && changes.is_empty() && found.is_empty() {
                 continue;
             }
-            match args.format {
+            match args.report.format {
                 Format::Text => report
                     .text
                     .push_str(&lint::report(target, &result, &found, paint)),
