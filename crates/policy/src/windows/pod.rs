@@ -2,6 +2,8 @@
 
 use json_patch::jsonptr::{PointerBuf, Token};
 use json_patch::{AddOperation, PatchOperation};
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 /// The three container lists of a pod spec, in the order Kubernetes reports them.
@@ -64,9 +66,10 @@ pub(crate) fn get_str<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
 /// Builds JSON Patch operations that are valid against the original document, applied in
 /// order: missing parents are created with `add`, keys are escaped (`kubernetes.io/os`
 /// becomes `kubernetes.io~1os`). Each operation is applied to a working copy as it is
-/// added, so later operations see earlier ones.
-pub(crate) struct Patcher {
-    doc: Value,
+/// added, so later operations see earlier ones. The copy is made at the first operation:
+/// a pod that needs no change is never copied.
+pub(crate) struct Patcher<'a> {
+    doc: Cow<'a, Value>,
     ops: Vec<PatchOperation>,
 }
 
@@ -75,10 +78,10 @@ pub(crate) struct Patcher {
 #[derive(Debug)]
 pub(crate) struct PatchError(pub String);
 
-impl Patcher {
-    pub fn new(doc: &Value) -> Self {
+impl<'a> Patcher<'a> {
+    pub fn new(doc: &'a Value) -> Self {
         Self {
-            doc: doc.clone(),
+            doc: Cow::Borrowed(doc),
             ops: Vec::new(),
         }
     }
@@ -97,7 +100,7 @@ impl Patcher {
     }
 
     fn apply(&mut self, op: PatchOperation) -> Result<(), PatchError> {
-        json_patch::patch(&mut self.doc, std::slice::from_ref(&op))
+        json_patch::patch(self.doc.to_mut(), std::slice::from_ref(&op))
             .map_err(|e| PatchError(e.to_string()))?;
         self.ops.push(op);
         Ok(())
@@ -107,25 +110,23 @@ impl Patcher {
     fn ensure_parents(&mut self, path: &[String]) -> Result<(), PatchError> {
         for i in 1..path.len() {
             let prefix = &path[..i];
-            let existing = {
-                let ptr = Self::pointer(prefix);
-                self.doc.pointer(ptr.as_str()).cloned()
-            };
-            match existing {
-                Some(Value::Object(_)) | Some(Value::Array(_)) => {}
-                Some(Value::Null) | None => {
-                    self.apply(PatchOperation::Add(AddOperation {
-                        path: Self::pointer(prefix),
-                        value: Value::Object(Map::new()),
-                    }))?;
-                }
+            // Read in place: cloning the parent to inspect it copied the whole spec.
+            let missing = match self.doc.pointer(Self::pointer(prefix).as_str()) {
+                Some(Value::Object(_)) | Some(Value::Array(_)) => false,
+                Some(Value::Null) | None => true,
                 Some(other) => {
                     return Err(PatchError(format!(
                         "{} is a {}, not an object",
                         Self::pointer(prefix),
-                        type_name(&other)
+                        type_name(other)
                     )));
                 }
+            };
+            if missing {
+                self.apply(PatchOperation::Add(AddOperation {
+                    path: Self::pointer(prefix),
+                    value: Value::Object(Map::new()),
+                }))?;
             }
         }
         Ok(())
@@ -197,6 +198,8 @@ mod tests {
         )
         .unwrap();
         let want = p.doc().clone();
+        // The original is left alone: the patcher works on its own copy.
+        assert!(orig["spec"]["nodeSelector"].is_null());
         let ops = p.into_ops();
         let text = serde_json::to_string(&ops).unwrap();
         assert!(
@@ -211,7 +214,8 @@ mod tests {
             doc["spec"]["containers"][0]["resources"]["limits"]["memory"],
             "300Mi"
         );
-        let mut bad = Patcher::new(&json!({"spec": "x"}));
+        let bad_doc = json!({"spec": "x"});
+        let mut bad = Patcher::new(&bad_doc);
         assert!(bad.set(&["spec", "a"], json!(1)).is_err());
     }
 }

@@ -69,7 +69,7 @@ pub(crate) struct Ctx<'a> {
     view: &'a dyn WindowsClusterView,
     images: &'a ImageResolutions,
     phase: Phase,
-    patcher: Patcher,
+    patcher: Patcher<'a>,
     violations: Vec<Violation>,
     warnings: Vec<String>,
     mutations: Vec<String>,
@@ -143,7 +143,7 @@ impl<'a> Ctx<'a> {
         mode: Mode,
         problem: String,
         fix: String,
-        apply: impl FnOnce(&mut Patcher) -> Result<(), super::pod::PatchError>,
+        apply: impl FnOnce(&mut Patcher<'a>) -> Result<(), super::pod::PatchError>,
     ) {
         match (mode, self.phase) {
             (Mode::Off, _) => {}
@@ -889,7 +889,7 @@ fn image_field(spec: &Value, image: &str) -> Option<String> {
 /// Adds `windows-build In values` to the pod's required node affinity: to every existing
 /// term (terms are ORed, so each must carry it), or as the only term.
 fn add_build_affinity(
-    p: &mut Patcher,
+    p: &mut Patcher<'_>,
     spec: &Value,
     values: &[String],
 ) -> Result<(), super::pod::PatchError> {
