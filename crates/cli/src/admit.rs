@@ -540,7 +540,7 @@ pub fn run(args: AdmitArgs) -> ExitCode {
     for input in &loaded.inputs {
         let mut value = input.doc.value.clone();
         // With --diff, a workload's template gets the changes its pods would get.
-        let mut changed = input.doc.value.clone();
+        let mut changed = args.diff.then(|| input.doc.value.clone());
         let mut all_admitted = true;
         for (item, target) in &input.targets {
             let hostname = args.random_hostname.then(random_hostname);
@@ -561,8 +561,10 @@ pub fn run(args: AdmitArgs) -> ExitCode {
             for (w, tag) in warnings.zip(tag(Severity::Warning)) {
                 eprintln!("{who}: warning: {} [{tag}]", w.message);
             }
-            if args.diff && result.denial().is_none() {
-                write_back(&mut changed, *item, target, result.pod());
+            if let Some(changed) = changed.as_mut()
+                && result.denial().is_none()
+            {
+                write_back(changed, *item, target, result.pod());
                 continue;
             }
             match result.denial() {
@@ -591,13 +593,13 @@ pub fn run(args: AdmitArgs) -> ExitCode {
                 }
             }
         }
-        if args.diff {
+        if let Some(changed) = &changed {
             let name = match input.targets.as_slice() {
                 [(_, t)] => format!("{}: {}", t.location, t.label),
                 [(_, t), ..] => format!("{} ({} objects)", t.location, input.targets.len()),
                 [] => continue,
             };
-            match crate::diff::unified(&input.doc.value, &changed, &name, args.output, paint) {
+            match crate::diff::unified(&input.doc.value, changed, &name, args.output, paint) {
                 Ok(Some(d)) => diffs.push_str(&d),
                 Ok(None) => {}
                 Err(e) => {

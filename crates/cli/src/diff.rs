@@ -49,18 +49,13 @@ pub fn unified(
                 ChangeTag::Insert => ('+', Some("32")),
                 ChangeTag::Equal => (' ', None),
             };
-            let mut line = format!("{sign}{}", change.value());
-            if !line.ends_with('\n') {
-                // Both renderings end with a newline; kept for a last line without one.
-                line.push('\n');
-            }
+            // Both renderings end with a newline, so every line has one.
+            let line = format!("{sign}{}", change.value().trim_end_matches('\n'));
             match colour {
-                Some(c) => {
-                    out.push_str(&paint.code(c, line.trim_end_matches('\n')));
-                    out.push('\n');
-                }
+                Some(c) => out.push_str(&paint.code(c, &line)),
                 None => out.push_str(&line),
             }
+            out.push('\n');
         }
     }
     Ok(Some(out))

@@ -145,8 +145,9 @@ fn load(args: &EvalArgs) -> Result<Loaded, Vec<String>> {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    // I/O and timers: the registry client needs both.
+/// The commands' single-threaded runtime (I/O and timers: the registry and kube clients
+/// need both); an error is printed and becomes the exit code.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

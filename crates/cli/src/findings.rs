@@ -206,6 +206,22 @@ pub struct ObjectSummary {
     pub changes: Vec<String>,
 }
 
+impl ObjectSummary {
+    /// One evaluated object, with the changes admission makes to it.
+    pub fn new(target: &Target, result: &Evaluated, changes: Vec<String>) -> Self {
+        Self {
+            object: ObjectRef::of(target),
+            denied: result.denial().map(|(code, _)| code),
+            target_os: result
+                .windows
+                .as_ref()
+                .and_then(|w| w.mutate.os.as_ref())
+                .map(|os| os.explain()),
+            changes,
+        }
+    }
+}
+
 /// Counts for the summary.
 #[derive(Default)]
 pub struct Counts {

@@ -11,7 +11,7 @@ use winkube_policy::Severity;
 
 use crate::admit::Target;
 use crate::evaluate::{self, EvalArgs, Evaluated};
-use crate::findings::{self, Counts, Format, ObjectRef, ObjectSummary, ReportArgs, Reported};
+use crate::findings::{self, Counts, Format, ObjectSummary, ReportArgs, Reported};
 
 /// The gMSA phase's changes, one line per JSON Patch operation (`add /spec/hostname`).
 fn gmsa_changes(before: &Value, after: &Value) -> Vec<String> {
@@ -210,16 +210,11 @@ pub fn run(args: LintArgs) -> ExitCode {
             let found = findings::collect(target, &result);
             match args.report.format {
                 Format::Text => report.push_str(&self::report(target, &result, &found, paint)),
-                Format::Json => objects.push(ObjectSummary {
-                    object: ObjectRef::of(target),
-                    denied: denial,
-                    target_os: result
-                        .windows
-                        .as_ref()
-                        .and_then(|w| w.mutate.os.as_ref())
-                        .map(|os| os.explain()),
-                    changes: changes(target, &result),
-                }),
+                Format::Json => objects.push(ObjectSummary::new(
+                    target,
+                    &result,
+                    changes(target, &result),
+                )),
                 Format::Sarif => {}
             }
             all.extend(found);

@@ -20,7 +20,7 @@ use winkube_state::documents::{Document, Source};
 
 use crate::apiclient::KubeArgs;
 use crate::evaluate::{self, Loaded};
-use crate::findings::{self, Counts, Format, ObjectRef, ObjectSummary, Reported};
+use crate::findings::{self, Counts, Format, ObjectSummary, Reported};
 use crate::lint::{self, Paint};
 use crate::{admit, windows};
 use fetch::WORKLOAD_KINDS;
@@ -124,15 +124,9 @@ pub struct AuditArgs {
 }
 
 pub fn run(args: AuditArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::evaluate::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(run_async(args))
 }
@@ -362,16 +356,9 @@ async fn audit(
                 Format::Text => report
                     .text
                     .push_str(&lint::report(target, &result, &found, paint)),
-                Format::Json => report.objects.push(ObjectSummary {
-                    object: ObjectRef::of(target),
-                    denied: denial,
-                    target_os: result
-                        .windows
-                        .as_ref()
-                        .and_then(|w| w.mutate.os.as_ref())
-                        .map(|os| os.explain()),
-                    changes,
-                }),
+                Format::Json => report
+                    .objects
+                    .push(ObjectSummary::new(target, &result, changes)),
                 Format::Sarif => {}
             }
             report.all.extend(found);
