@@ -53,7 +53,7 @@ impl BenchView {
 
     fn canonical(&self, name: &str) -> String {
         match &self.credspecs[name] {
-            CredSpecLookup::Found(c) => c.canonical.to_string(),
+            CredSpecLookup::Found(c) => c.canonical().to_owned(),
             _ => unreachable!(),
         }
     }

@@ -19,7 +19,7 @@ pub(crate) enum Comparison {
 /// Compares pod-side contents with a credspec: byte equality with the canonical string
 /// first (the normal case: the mutating webhook wrote it), then JSON equality.
 pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Comparison {
-    if pod_contents.as_bytes() == credspec.canonical.as_bytes() {
+    if pod_contents.as_bytes() == credspec.canonical().as_bytes() {
         return Comparison::Match;
     }
     // Go decodes `null` into a nil map: no error, and unequal to any real map.
@@ -45,14 +45,14 @@ pub(crate) fn compare(pod_contents: &str, credspec: &CredSpecContents) -> Compar
     }
     // The cache keeps only the canonical string (written from a parsed document, so it
     // parses); one that does not parse counts as `null`, like a missing document.
-    let crd_value = serde_json::from_str::<Value>(&credspec.canonical).unwrap_or(Value::Null);
+    let crd_value = serde_json::from_str::<Value>(credspec.canonical()).unwrap_or(Value::Null);
     let crd = match &crd_value {
         Value::Object(m) => Some(m),
         Value::Null => None,
         other => {
             return Comparison::Unparsable(format!(
                 "unable to parse CRD {} as a JSON object: invalid type: {}, expected a map",
-                quote_bounded(&credspec.canonical),
+                quote_bounded(credspec.canonical()),
                 type_name(other)
             ));
         }

@@ -232,7 +232,7 @@ impl PatchValue {
     /// Upper bound of the encoded length, for buffer sizing.
     fn encoded_len(&self) -> usize {
         match self {
-            PatchValue::Contents(cs) => cs.canonical.len() * 2 + 2,
+            PatchValue::Contents(cs) => cs.canonical().len() * 2 + 2,
             PatchValue::Text(t) => t.len() + 2,
         }
     }

@@ -8,12 +8,14 @@ use std::sync::{Arc, OnceLock};
 /// A credspec as cached by a view: its name and the canonical (Go `json.Marshal`) string that
 /// is inlined into pods. Computed once per cache update, never per review.
 ///
-/// Only the canonical string is kept (no parsed document): a view may cache tens of thousands
-/// of credspecs, and the rare comparison that is not byte-identical re-parses the string.
+/// Only the canonical string is kept (no parsed document), in one allocation with the name: a
+/// view may cache tens of thousands of credspecs (issue 9 measures 10,000 against a memory
+/// target), and the rare comparison that is not byte-identical re-parses the string.
 #[derive(Clone, Debug)]
 pub struct CredSpecContents {
-    pub name: String,
-    pub canonical: Arc<str>,
+    /// The name followed by the canonical string.
+    text: Box<str>,
+    name_len: usize,
     /// The canonical string as a JSON string value (quotes included, Go's HTML-safe escaping),
     /// as the mutating patch carries it. Built on first use: most cached credspecs are never
     /// inlined, and this would otherwise double the cache.
@@ -22,16 +24,19 @@ pub struct CredSpecContents {
 
 impl PartialEq for CredSpecContents {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.canonical == other.canonical
+        self.name_len == other.name_len && self.text == other.text
     }
 }
 
 impl CredSpecContents {
     /// A credspec whose canonical string is already known.
-    pub fn new(name: impl Into<String>, canonical: impl Into<Arc<str>>) -> Self {
+    pub fn new(name: &str, canonical: &str) -> Self {
+        let mut text = String::with_capacity(name.len() + canonical.len());
+        text.push_str(name);
+        text.push_str(canonical);
         Self {
-            name: name.into(),
-            canonical: canonical.into(),
+            text: text.into_boxed_str(),
+            name_len: name.len(),
             patch_value: OnceLock::new(),
         }
     }
@@ -40,14 +45,24 @@ impl CredSpecContents {
     /// `credspec` key.
     pub fn from_resource(cs: &winkube_api::GmsaCredentialSpec) -> Option<Self> {
         let canonical = cs.canonical_contents()?;
-        Some(Self::new(cs.name(), canonical))
+        Some(Self::new(cs.name(), &canonical))
+    }
+
+    /// The credspec's name.
+    pub fn name(&self) -> &str {
+        &self.text[..self.name_len]
+    }
+
+    /// The contents as the reference webhook inlines them (Go `json.Marshal` of the document).
+    pub fn canonical(&self) -> &str {
+        &self.text[self.name_len..]
     }
 
     /// `canonical` encoded as a JSON string the way Go's `json.Marshal` encodes it.
     pub(crate) fn patch_value(&self) -> &str {
         self.patch_value.get_or_init(|| {
             let mut s = String::new();
-            crate::gofmt::push_json_string(&mut s, &self.canonical);
+            crate::gofmt::push_json_string(&mut s, self.canonical());
             s.into_boxed_str()
         })
     }

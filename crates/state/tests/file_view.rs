@@ -64,7 +64,7 @@ fn talk_state_authorizes_default_sa_only() {
     let v = view(TALK).unwrap();
     match v.credspec("gmsa-webapp-1") {
         CredSpecLookup::Found(c) => assert_eq!(
-            &*c.canonical,
+            c.canonical(),
             r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com"}}"#
         ),
         other => panic!("{other:?}"),
@@ -273,7 +273,7 @@ fn json_list_files_read_item_by_item_like_whole_documents() {
     match lazy.credspec("a") {
         CredSpecLookup::Found(c) => {
             assert_eq!(
-                &*c.canonical,
+                c.canonical(),
                 r#"{"A":"\u003cb\u003e","CmsPlugins":["ActiveDirectory"]}"#
             )
         }

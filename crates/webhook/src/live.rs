@@ -276,7 +276,7 @@ impl Projection for CachedCredSpec {
     type Resource = WatchedCredSpec;
     fn name(&self) -> &str {
         match self {
-            Self::Found(c) => &c.name,
+            Self::Found(c) => c.name(),
             Self::MissingCredspecKey(name) => name,
         }
     }
@@ -285,7 +285,9 @@ impl Projection for CachedCredSpec {
 fn credspec_entry(cs: WatchedCredSpec) -> CachedCredSpec {
     let name = cs.metadata.name.unwrap_or_default();
     match cs.canonical {
-        Some(canonical) => CachedCredSpec::Found(Arc::new(CredSpecContents::new(name, canonical))),
+        Some(canonical) => {
+            CachedCredSpec::Found(Arc::new(CredSpecContents::new(&name, &canonical)))
+        }
         None => CachedCredSpec::MissingCredspecKey(name.into()),
     }
 }
