@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use winkube_api::windows::{ImagePlatform, ImagePlatforms, WindowsBuild};
 use winkube_policy::windows::{
     self, ImageLookup, ImageResolutions, StaticWindowsView, WindowsPolicyConfig,
 };
 use winkube_policy::{
-    ClusterView, CredSpecContents, CredSpecLookup, Phase, ReviewContext, UseDecision, review,
+    ClusterView, CredSpecContents, CredSpecLookup, Phase, ReviewContext, SharedCredSpec,
+    UseDecision, review,
 };
 
 /// A HashMap of credspecs; every service account may use every credspec.
@@ -45,7 +45,7 @@ impl BenchView {
                     })),
                 };
                 let c = CredSpecContents::from_resource(&cs).unwrap();
-                (name, CredSpecLookup::Found(Arc::new(c)))
+                (name, CredSpecLookup::Found(SharedCredSpec::new(c)))
             })
             .collect();
         BenchView { credspecs }

@@ -5,13 +5,12 @@
 use crate::contents::{Comparison, compare};
 use crate::gofmt::{push_json_string, quote};
 use crate::outcome::{Finding, Operation, Outcome, Phase, Severity, field_path, pod_display_name};
-use crate::view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+use crate::view::{ClusterView, CredSpecLookup, SharedCredSpec, UseDecision};
 pub use crate::wire::ShadowedKey;
 use crate::wire::{self, ContainerList, Object, Pod, WindowsOptions};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 /// Per-request inputs that are not in the body; the caller generates randomness.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -224,7 +223,7 @@ struct PatchOp {
 /// review) or another string.
 #[derive(Debug)]
 enum PatchValue {
-    Contents(Arc<CredSpecContents>),
+    Contents(SharedCredSpec),
     Text(String),
 }
 
@@ -810,7 +809,7 @@ impl<'p> Subject<'p> {
 }
 
 /// Reference M1's retrieval and its error mapping.
-fn lookup<V: ClusterView>(view: &V, name: &str) -> Result<Arc<CredSpecContents>, Denial> {
+fn lookup<V: ClusterView>(view: &V, name: &str) -> Result<SharedCredSpec, Denial> {
     if name.is_empty() {
         return Err(Denial::new(
             "gmsa/credspec-unavailable",

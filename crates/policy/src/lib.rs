@@ -38,4 +38,4 @@ pub use gmsa::{
     Admitted, ReviewContext, ShadowedKey, admit_pod, check_manifest_keys, review, unreadable_body,
 };
 pub use outcome::{Finding, Operation, Outcome, Phase, Severity, field_path};
-pub use view::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+pub use view::{ClusterView, CredSpecContents, CredSpecLookup, SharedCredSpec, UseDecision};

@@ -68,10 +68,52 @@ impl CredSpecContents {
     }
 }
 
+impl AsRef<CredSpecContents> for CredSpecContents {
+    fn as_ref(&self) -> &CredSpecContents {
+        self
+    }
+}
+
+/// A credspec's contents shared by a view's cache and the reviews that use them. The view
+/// decides what holds them: the file view an `Arc<CredSpecContents>`, the live view its cache
+/// entry as it is (one allocation per cached credspec, not two).
+#[derive(Clone)]
+pub struct SharedCredSpec(Arc<dyn AsRef<CredSpecContents> + Send + Sync>);
+
+impl SharedCredSpec {
+    pub fn new(contents: CredSpecContents) -> Self {
+        Self(Arc::new(contents))
+    }
+
+    /// Shares `entry` (a cache's own entry) without copying the contents.
+    pub fn from_entry(entry: Arc<impl AsRef<CredSpecContents> + Send + Sync + 'static>) -> Self {
+        Self(entry)
+    }
+}
+
+impl std::ops::Deref for SharedCredSpec {
+    type Target = CredSpecContents;
+    fn deref(&self) -> &CredSpecContents {
+        (*self.0).as_ref()
+    }
+}
+
+impl PartialEq for SharedCredSpec {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for SharedCredSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// The result of looking a credspec up by name.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CredSpecLookup {
-    Found(Arc<CredSpecContents>),
+    Found(SharedCredSpec),
     /// No `GMSACredentialSpec` of that name exists (reference: 404).
     NotFound,
     /// The object exists but has no `credspec` key (reference: 417).

@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Secret, ServiceAccount};
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -28,7 +27,7 @@ use winkube_policy::windows::{
     ImageLookup, ImageRequest, NodeBuildLabel, NodeBuilds, RuntimeClassInfo, RuntimeClassLookup,
     WindowsClusterView, pinned_images_from_yaml, resolutions_from_pinned,
 };
-use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, SharedCredSpec, UseDecision};
 use winkube_rbac::{BindingOutcome, Explanation, RbacSnapshot, ResourceRequest, UserInfo, explain};
 use winkube_registry::{DockerConfig, ImageMetadataView};
 
@@ -481,7 +480,7 @@ impl FileView {
         }
         self.claim(format!("GMSACredentialSpec {name}"), &doc)?;
         let lookup = match CredSpecContents::from_resource(&cs) {
-            Some(c) => CredSpecLookup::Found(Arc::new(c)),
+            Some(c) => CredSpecLookup::Found(SharedCredSpec::new(c)),
             None => CredSpecLookup::MissingCredspecKey,
         };
         self.credspecs.insert(name, lookup);

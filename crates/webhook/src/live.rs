@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use winkube_api::GmsaCredentialSpec;
-use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, SharedCredSpec, UseDecision};
 use winkube_rbac::{RbacSource, ResourceRequest, UserInfo};
 
 /// How [`LiveView`] decides whether a service account may use a credspec.
@@ -263,32 +263,34 @@ fn slim_metadata<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ObjectMeta, D
     }))
 }
 
-/// What the credspec cache holds per object: the canonical contents, shared with the reviews
-/// that use them, or the name of a credspec without a usable `credspec` key. The store keys
-/// entries by name, so nothing else is kept.
+/// What the credspec cache holds per object: its name and canonical contents, handed to the
+/// reviews that use them as they are ([`SharedCredSpec::from_entry`]: the store's one
+/// allocation per credspec). A credspec without a usable `credspec` key is kept by name with
+/// `has_key` false. The store keys entries by name, so nothing else is kept.
 #[derive(Clone, Debug)]
-enum CachedCredSpec {
-    Found(Arc<CredSpecContents>),
-    MissingCredspecKey(Box<str>),
+struct CachedCredSpec {
+    contents: CredSpecContents,
+    has_key: bool,
 }
 
 impl Projection for CachedCredSpec {
     type Resource = WatchedCredSpec;
     fn name(&self) -> &str {
-        match self {
-            Self::Found(c) => c.name(),
-            Self::MissingCredspecKey(name) => name,
-        }
+        self.contents.name()
+    }
+}
+
+impl AsRef<CredSpecContents> for Slim<CachedCredSpec> {
+    fn as_ref(&self) -> &CredSpecContents {
+        &self.0.contents
     }
 }
 
 fn credspec_entry(cs: WatchedCredSpec) -> CachedCredSpec {
-    let name = cs.metadata.name.unwrap_or_default();
-    match cs.canonical {
-        Some(canonical) => {
-            CachedCredSpec::Found(Arc::new(CredSpecContents::new(&name, &canonical)))
-        }
-        None => CachedCredSpec::MissingCredspecKey(name.into()),
+    let name = cs.metadata.name.as_deref().unwrap_or_default();
+    CachedCredSpec {
+        contents: CredSpecContents::new(name, cs.canonical.as_deref().unwrap_or_default()),
+        has_key: cs.canonical.is_some(),
     }
 }
 
@@ -474,9 +476,11 @@ impl ClusterView for LiveView {
                 "the GMSACredentialSpec cache has not synced with the API server yet".to_owned(),
             );
         }
-        match self.credspecs.get(None, name).as_deref() {
-            Some(Slim(CachedCredSpec::Found(contents))) => CredSpecLookup::Found(contents.clone()),
-            Some(Slim(CachedCredSpec::MissingCredspecKey(_))) => CredSpecLookup::MissingCredspecKey,
+        match self.credspecs.get(None, name) {
+            Some(entry) if entry.0.has_key => {
+                CredSpecLookup::Found(SharedCredSpec::from_entry(entry))
+            }
+            Some(_) => CredSpecLookup::MissingCredspecKey,
             None => CredSpecLookup::NotFound,
         }
     }

@@ -3,8 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, UseDecision};
+use std::sync::Mutex;
+use winkube_policy::{ClusterView, CredSpecContents, CredSpecLookup, SharedCredSpec, UseDecision};
 
 pub struct MemView {
     pub credspecs: HashMap<String, CredSpecLookup>,
@@ -43,7 +43,7 @@ impl MemView {
             credspec: Some(credspec),
         };
         let lookup = match CredSpecContents::from_resource(&cs) {
-            Some(c) => CredSpecLookup::Found(Arc::new(c)),
+            Some(c) => CredSpecLookup::Found(SharedCredSpec::new(c)),
             None => CredSpecLookup::MissingCredspecKey,
         };
         self.credspecs.insert(name.to_owned(), lookup);
@@ -54,7 +54,7 @@ impl MemView {
     pub fn with_raw(mut self, name: &str, canonical: &str) -> Self {
         self.credspecs.insert(
             name.to_owned(),
-            CredSpecLookup::Found(Arc::new(CredSpecContents::new(name, canonical))),
+            CredSpecLookup::Found(SharedCredSpec::new(CredSpecContents::new(name, canonical))),
         );
         self
     }
