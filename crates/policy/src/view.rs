@@ -2,8 +2,9 @@
 //! (reflector caches and SubjectAccessReviews, in `winkube-webhook`) and the file view
 //! (YAML state and local RBAC evaluation, used by `winkube admit`).
 
+use once_cell::race::OnceBox;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// A credspec as cached by a view: its name and the canonical (Go `json.Marshal`) string that
 /// is inlined into pods. Computed once per cache update, never per review.
@@ -18,8 +19,9 @@ pub struct CredSpecContents {
     name_len: usize,
     /// The canonical string as a JSON string value (quotes included, Go's HTML-safe escaping),
     /// as the mutating patch carries it. Built on first use: most cached credspecs are never
-    /// inlined, and this would otherwise double the cache.
-    patch_value: OnceLock<Box<str>>,
+    /// inlined, and this would otherwise double the cache. A `OnceBox` (one pointer) rather
+    /// than a `OnceLock<Box<str>>` (three words): 16 bytes less per cached credspec.
+    patch_value: OnceBox<Box<str>>,
 }
 
 impl PartialEq for CredSpecContents {
@@ -37,7 +39,7 @@ impl CredSpecContents {
         Self {
             text: text.into_boxed_str(),
             name_len: name.len(),
-            patch_value: OnceLock::new(),
+            patch_value: OnceBox::new(),
         }
     }
 
@@ -63,7 +65,7 @@ impl CredSpecContents {
         self.patch_value.get_or_init(|| {
             let mut s = String::new();
             crate::gofmt::push_json_string(&mut s, self.canonical());
-            s.into_boxed_str()
+            Box::new(s.into_boxed_str())
         })
     }
 }
