@@ -6,6 +6,7 @@
 #   bare       examples/bare_tls: the same rustls/hyper stack returning a fixed body (baseline)
 #   mutate     `winkube webhook --state DIR` with N credspecs, /mutate inlining credspec-0
 #   validate   same server, /validate of an authorized pod (local RBAC evaluation)
+#   windows    `winkube webhook --windows-policies --offline`, /mutate-windows of a Windows pod
 # for N = 10 and N = 10000, then the live view's memory with N credspecs (examples/live_rss). Reports reviews/s, p50/p99 latency, server CPU µs per review
 # (utime+stime delta from /proc/PID/stat divided by requests) and peak RSS (VmHWM).
 #
@@ -61,9 +62,14 @@ for n in 10 10000; do
     stop_server
 done
 
+# The Windows policies (the costliest path: the pod decoded whole, every policy, a JSON Patch).
+start_winkube "$WORK/state-windows" --windows-policies --offline
+run_case "winkube Windows policies" /mutate-windows "$WORK/windows.json"
+stop_server
+
 # Memory of the live view (no load): a LiveView synced with the testkit stand-in, which runs
-# in a child process so that its store is not counted. Lists are paged by 500, as
-# kube-runtime asks and a real API server answers.
+# in a child process so that its store is not counted. Lists are paged by 100 (the watch
+# caches' page size).
 for n in 10 10000; do
     printf "%-28s %s\n" "LiveView RSS ($n cs)" "$(taskset -c 0 "$LIVE_RSS" "$n")"
 done
