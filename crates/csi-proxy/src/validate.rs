@@ -853,6 +853,13 @@ mod tests {
         assert_eq!(long.encode_utf16().count(), 260);
         assert!(r.path("p", &long).is_ok());
         assert!(r.path("p", &format!("{long}é")).is_err());
+        // Only `.` and `..` themselves are relative: a name that starts with dots is a name
+        // (found by the fuzz target, whose check had looked for the text `\..`).
+        let dotted = r.path("p", r"C:\var\lib\kubelet\..si\.x").unwrap();
+        assert_eq!(dotted.as_str(), r"C:\var\lib\kubelet\..si\.x");
+        assert!(dotted.is_within(&r.path("p", r"C:\var\lib\kubelet").unwrap()));
+        assert!(r.path("p", r"C:\var\lib\kubelet\..\x").is_err());
+        assert!(r.path("p", r"C:\var\lib\kubelet\x..").is_err());
     }
 
     #[test]
