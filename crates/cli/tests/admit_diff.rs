@@ -17,18 +17,21 @@ fn section<'a>(diff: &'a str, header: &str) -> &'a str {
     }
 }
 
-fn added(section: &str) -> Vec<&str> {
+/// The section's lines that `sign` (`+` or `-`) marks, without the `+++`/`---` headers.
+fn marked(section: &str, sign: char) -> Vec<&str> {
+    let header = sign.to_string().repeat(3);
     section
         .lines()
-        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .filter(|l| l.starts_with(sign) && !l.starts_with(&header))
         .collect()
 }
 
+fn added(section: &str) -> Vec<&str> {
+    marked(section, '+')
+}
+
 fn removed(section: &str) -> Vec<&str> {
-    section
-        .lines()
-        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
-        .collect()
+    marked(section, '-')
 }
 
 #[test]
