@@ -43,13 +43,7 @@ pub async fn review<V: ClusterView>(
     view: &V,
     ctx: &ReviewContext,
 ) -> Outcome {
-    // Go's decoder replaces invalid UTF-8 with U+FFFD instead of failing; valid bodies
-    // (all of them in practice) are borrowed, not copied.
-    // `from_utf8` first: its ASCII fast path is several times quicker than the lossy scan.
-    let text = match std::str::from_utf8(body) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(body),
-    };
+    let text = crate::wire::body_text(body);
     decide(phase, &text, view, ctx).await.render()
 }
 

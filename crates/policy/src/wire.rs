@@ -438,6 +438,17 @@ pub(crate) fn decode_pod<'a>(raw: Option<&'a RawValue>) -> Result<Pod<'a>, Strin
     }
 }
 
+/// A request body as text. Go's decoder replaces invalid UTF-8 with U+FFFD instead of
+/// failing; valid bodies (all of them in practice) are borrowed, not copied. `from_utf8`
+/// first: its ASCII fast path is several times quicker than the lossy scan (7 % of a
+/// Windows review, callgrind).
+pub(crate) fn body_text(body: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(body) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(body),
+    }
+}
+
 /// Go's text for a truncated document, which serde_json words differently.
 pub(crate) const GO_EOF: &str = "unexpected end of JSON input";
 

@@ -217,6 +217,20 @@ fn measure(
             synced_in.as_secs_f64(),
             memory()?
         )];
+        if let Some(view) = &windows {
+            // What a review pays to learn the node builds (the OS-build policy asks once).
+            use winkube_policy::windows::WindowsClusterView as _;
+            let calls = 2_000;
+            let started = Instant::now();
+            let mut builds = 0;
+            for _ in 0..calls {
+                builds = view.windows_node_builds().builds.len();
+            }
+            lines.push(format!(
+                "node builds per review: {:.2}µs ({builds} distinct builds, mean of {calls})",
+                started.elapsed().as_secs_f64() * 1e6 / f64::from(calls)
+            ));
+        }
         if let Some(view) = credspecs.filter(|_| mode == Mode::Credspecs) {
             if view.credspec_count() != n {
                 return Err(

@@ -50,14 +50,10 @@ pub enum Decoded {
 
 /// Decodes the raw body of a POST to `/mutate-windows` or `/validate-windows`.
 pub fn decode(body: &[u8]) -> Decoded {
-    let text = String::from_utf8_lossy(body);
+    let text = crate::wire::body_text(body);
     let review = match serde_json::from_str::<Option<Review>>(&text) {
         Err(e) => {
-            let why = if e.is_eof() {
-                "unexpected end of JSON input".to_owned()
-            } else {
-                e.to_string()
-            };
+            let why = crate::wire::json_error_text(&e);
             return Decoded::Answered(
                 Answer::deny(
                     400,

@@ -8,6 +8,7 @@ mod pod_security;
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Toleration;
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 use winkube_api::windows::{
     Isolation, LABEL_ARCH, LABEL_OS, LABEL_WINDOWS_BUILD, OS_LINUX, OS_WINDOWS, WindowsBuild,
@@ -190,7 +191,8 @@ impl<'a> Ctx<'a> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|t| serde_json::from_value(t.clone()).ok())
+            // `&Value` is a deserializer: no copy of the toleration first.
+            .filter_map(|t| Toleration::deserialize(t).ok())
             .collect();
         if let Some(rc) = &self.rc {
             out.extend(rc.tolerations.iter().cloned());
@@ -634,8 +636,7 @@ impl<'a> Ctx<'a> {
         let mut needs: Vec<(String, Option<BTreeSet<WindowsBuild>>)> = Vec::new();
         let mut unresolved = Vec::new();
         for image in os::pod_images(self.spec) {
-            let lookup = self.images.get(&image).cloned();
-            match lookup {
+            match self.images.get(&image) {
                 None => unresolved.push(format!("{image:?} (not resolved)")),
                 Some(ImageLookup::Unavailable(why)) => {
                     unresolved.push(format!("{image:?} ({why})"))

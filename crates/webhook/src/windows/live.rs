@@ -4,7 +4,8 @@
 
 use std::fmt::Debug;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Secret};
@@ -75,6 +76,9 @@ impl Projection for RuntimeClassInfo {
 pub struct LiveWindowsView {
     client: kube::Client,
     nodes: Cache<Slim<CachedNode>>,
+    /// The node builds, counted again only after the node cache changed: counting visits
+    /// every node, which at 5,000 nodes cost more than the rest of a review.
+    node_builds: Arc<NodeBuildsMemo>,
     runtime_classes: Cache<Slim<RuntimeClassInfo>>,
     secret_timeout: Duration,
     read_pull_secrets: bool,
@@ -113,6 +117,35 @@ fn cached_node(node: Node) -> CachedNode {
     CachedNode { name, build }
 }
 
+/// [`NodeBuilds`] as of a generation of the node cache; the cache's change hook bumps the
+/// generation, the next review that asks counts again.
+#[derive(Default)]
+struct NodeBuildsMemo {
+    generation: AtomicU64,
+    counted: RwLock<Option<(u64, NodeBuilds)>>,
+}
+
+impl NodeBuildsMemo {
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn get(&self, count: impl FnOnce() -> NodeBuilds) -> NodeBuilds {
+        // Loaded before counting: a change during the count leaves a newer generation, so
+        // the next review counts again.
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some((g, builds)) = &*self.counted.read().unwrap_or_else(PoisonError::into_inner)
+            && *g == generation
+        {
+            return builds.clone();
+        }
+        let builds = count();
+        *self.counted.write().unwrap_or_else(PoisonError::into_inner) =
+            Some((generation, builds.clone()));
+        builds
+    }
+}
+
 impl LiveWindowsView {
     /// Starts the watches and returns at once; `ready` is set once both caches hold a
     /// complete list. The watches stop when the view is dropped;
@@ -130,12 +163,14 @@ impl LiveWindowsView {
         cancel: &CancellationToken,
     ) -> Arc<Self> {
         let cancel = cancel.child_token();
+        let node_builds = Arc::new(NodeBuildsMemo::default());
+        let memo = node_builds.clone();
         let (nodes, _) = Cache::spawn_projected(
             "nodes",
             Api::<Node>::all(client.clone()),
             cached_node,
             CacheOptions::default(),
-            |_| {},
+            move |_| memo.changed(),
             cancel.clone(),
         );
         let handlers = opts.hyperv_handlers;
@@ -158,6 +193,7 @@ impl LiveWindowsView {
         Arc::new(Self {
             client,
             nodes,
+            node_builds,
             runtime_classes,
             secret_timeout: opts.secret_timeout,
             read_pull_secrets: opts.read_pull_secrets,
@@ -215,12 +251,14 @@ impl WindowsClusterView for LiveWindowsView {
         if !self.nodes.is_synced() {
             return NodeBuilds::default();
         }
-        let mut builds = Vec::new();
-        let _ = self.nodes.visit(&mut |n| {
-            builds.extend(n.0.build);
-            ControlFlow::Continue(())
-        });
-        NodeBuilds::from_builds(builds)
+        self.node_builds.get(|| {
+            let mut builds = Vec::new();
+            let _ = self.nodes.visit(&mut |n| {
+                builds.extend(n.0.build);
+                ControlFlow::Continue(())
+            });
+            NodeBuilds::from_builds(builds)
+        })
     }
 
     fn runtime_class(&self, name: &str) -> RuntimeClassLookup {
