@@ -1191,3 +1191,91 @@ fn an_unresolved_image_as_the_only_os_signal_fails_open_with_a_warning_or_closed
     let d = run(&p, &cfg("images: {detectOs: false}"), &cluster(&[17763]));
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
 }
+
+// --- the AdmissionReview answer -----------------------------------------------------------
+
+/// `/mutate-windows` and `/validate-windows` skip what their answer does not carry (the
+/// finding and mutation line of each fix); what they answer must be `evaluate`'s decision:
+/// the same allowed, code, message, warnings and patch, and its findings minus the notes.
+#[test]
+fn the_review_answer_is_the_full_decision() {
+    use base64::Engine as _;
+    use winkube_policy::Severity;
+    use winkube_policy::windows::{Decoded, decode};
+
+    let bare = pod(json!({"containers": [{"name": "app", "image": "app:2022"}]}));
+    let mut pinned = win_pod("app:2025");
+    pinned["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"] = json!("10.0.17763");
+    let spread = win_pod("app:2022");
+    let cases: Vec<(&str, Value, &str, Phase)> = vec![
+        ("every fix, enforce", bare.clone(), "", Phase::Mutate),
+        (
+            "fixes as warnings",
+            bare.clone(),
+            "scheduling: {mode: warn}\nosBuild: {mode: warn}\nmemory: {mode: warn}",
+            Phase::Mutate,
+        ),
+        (
+            "fixes denied when validating",
+            bare.clone(),
+            "",
+            Phase::Validate,
+        ),
+        ("a denial", pinned, "", Phase::Mutate),
+        ("affinity", spread, "", Phase::Mutate),
+        (
+            "unresolved image",
+            win_pod("down:1"),
+            "images: {onUnresolved: deny}",
+            Phase::Mutate,
+        ),
+        (
+            "a malformed pod",
+            pod(json!({"nodeSelector": "x", "containers": [{"name": "a", "image": "app:2022"}]})),
+            "",
+            Phase::Mutate,
+        ),
+    ];
+    let view = cluster(&[17763, 20348, 26100]);
+    let mut notes = 0;
+    for (name, p, policy, phase) in cases {
+        let c = cfg(policy);
+        let full = evaluate(&p, NS, &c, &view, &registry(), phase);
+        let body = serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview", "request": {"uid": "u", "namespace": NS,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE",
+            "object": p}}))
+        .unwrap();
+        let Decoded::Pod(review) = decode(&body) else {
+            panic!("{name}: not reviewed")
+        };
+        let o = review.evaluate(phase, &c, &view, &registry(), Vec::new());
+        assert_eq!(
+            (o.allowed, o.code, o.message.as_str()),
+            (full.allowed, full.code, full.message.as_str()),
+            "{name}"
+        );
+        notes += full
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Note)
+            .count();
+        assert_eq!(o.warnings, full.warnings, "{name}");
+        let answer: Value = serde_json::from_slice(&o.body).unwrap();
+        let patch = answer["response"]["patch"].as_str().map(|p| {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        });
+        let full_patch =
+            (!full.patch.0.is_empty()).then(|| serde_json::to_value(&full.patch).unwrap());
+        assert_eq!(patch, full_patch, "{name}");
+        let without_notes: Vec<_> = full
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Note)
+            .cloned()
+            .collect();
+        assert_eq!(o.findings, without_notes, "{name}");
+    }
+    assert!(notes >= 4, "the cases make too few fixes: {notes}");
+}

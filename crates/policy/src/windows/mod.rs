@@ -174,6 +174,28 @@ pub fn evaluate(
     images: &ImageResolutions,
     phase: Phase,
 ) -> WindowsDecision {
+    decide(pod, namespace, config, view, images, phase, Detail::Full)
+}
+
+/// How much of a decision its caller reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// Everything: findings and mutation lines for every fix (`winkube admit`, `lint`).
+    Full,
+    /// What an AdmissionReview answer carries ([`PodReview::evaluate`]): a fix made in the
+    /// mutating phase leaves no finding or mutation line.
+    Answer,
+}
+
+fn decide(
+    pod: &Value,
+    namespace: &str,
+    config: &WindowsPolicyConfig,
+    view: &dyn WindowsClusterView,
+    images: &ImageResolutions,
+    phase: Phase,
+    detail: Detail,
+) -> WindowsDecision {
     if config.is_exempt(namespace) {
         return WindowsDecision::allow();
     }
@@ -181,6 +203,9 @@ pub fn evaluate(
         return WindowsDecision::malformed("the object has no pod spec".into());
     };
     let mut ctx = rules::Ctx::new(pod, spec, namespace, config, view, images, phase);
+    if detail == Detail::Answer {
+        ctx = ctx.answer_only();
+    }
     ctx.run();
     ctx.finish()
 }

@@ -21,18 +21,27 @@ impl ContainerRef<'_> {
         self.value.get("name").and_then(Value::as_str).unwrap_or("")
     }
 
-    /// `container "app"`, `init container "setup"`.
-    pub fn label(&self) -> String {
-        let kind = match self.list {
-            "initContainers" => "init container",
-            "ephemeralContainers" => "ephemeral container",
-            _ => "container",
-        };
-        format!("{kind} {:?}", self.name())
+    /// `container "app"`, `init container "setup"`: written when a message is, not before.
+    pub fn label(&self) -> Label<'_> {
+        Label(self)
     }
 
     pub fn image(&self) -> Option<&str> {
         self.value.get("image").and_then(Value::as_str)
+    }
+}
+
+/// A container as messages name it ([`ContainerRef::label`]).
+pub(crate) struct Label<'c>(&'c ContainerRef<'c>);
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.0.list {
+            "initContainers" => "init container",
+            "ephemeralContainers" => "ephemeral container",
+            _ => "container",
+        };
+        write!(f, "{kind} {:?}", self.0.name())
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    ImageRequest, ImageResolutions, WindowsClusterView, WindowsPolicyConfig, evaluate,
+    Detail, ImageRequest, ImageResolutions, WindowsClusterView, WindowsPolicyConfig, decide,
     evaluate_ephemeral, images_to_resolve,
 };
 use crate::outcome::{Operation, Outcome, Phase, pod_display_name};
@@ -158,7 +158,15 @@ impl PodReview {
         let d = if self.ephemeral {
             evaluate_ephemeral(&self.pod, &self.namespace, config, view)
         } else {
-            evaluate(&self.pod, &self.namespace, config, view, images, phase)
+            decide(
+                &self.pod,
+                &self.namespace,
+                config,
+                view,
+                images,
+                phase,
+                Detail::Answer,
+            )
         };
         warnings.extend(d.warnings);
         dedup(&mut warnings);

@@ -339,7 +339,7 @@ impl Ctx<'_> {
                         &container_path(&c),
                         &["securityContext", "windowsOptions", "hostProcess"],
                     ),
-                    c.label(),
+                    c.label().to_string(),
                     pod,
                 ));
             }

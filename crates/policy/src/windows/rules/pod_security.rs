@@ -107,9 +107,9 @@ impl Ctx<'_> {
                     p.extend(
                         ["securityContext", "windowsOptions", "runAsUserName"].map(String::from),
                     );
-                    fields.push((p, c.label()));
+                    fields.push((p, c.label().to_string()));
                 }
-                None if pod_admin => inheritors.push(c.label()),
+                None if pod_admin => inheritors.push(c.label().to_string()),
                 _ => {}
             }
         }
