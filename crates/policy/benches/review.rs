@@ -259,7 +259,50 @@ fn benches(c: &mut Criterion) {
             bench.iter(|| windows_review(black_box(b)))
         });
     }
+    // The same one-container pod as the API server sends it to admission: with the
+    // `managedFields` its field manager has filled in (kube-controller-manager creating it
+    // from a ReplicaSet) and an empty status.
+    let mut managed = pod(1, None, None);
+    managed["metadata"]["managedFields"] = json!([{
+        "manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
+        "time": "2026-12-06T07:00:00Z", "fieldsType": "FieldsV1",
+        "fieldsV1": fields_v1(&managed)}]);
+    let b = body(&managed);
+    assert!(windows_review(&b).allowed);
+    group.bench_with_input(
+        BenchmarkId::new("windows/mutate-managed-fields", 1),
+        &b,
+        |bench, b| bench.iter(|| windows_review(black_box(b))),
+    );
     group.finish();
+}
+
+/// A `fieldsV1` set naming every field of `v` (`f:` keys, `k:{"name":..}` list items), the
+/// shape the API server's field manager records.
+fn fields_v1(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| *k != "status" && *k != "managedFields")
+                .map(|(k, v)| (format!("f:{k}"), fields_v1(v)))
+                .chain([(".".to_owned(), json!({}))])
+                .collect(),
+        ),
+        Value::Array(items) => Value::Object(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let key = match item.get("name") {
+                        Some(n) => format!("k:{}", json!({ "name": n })),
+                        None => format!("v:{i}"),
+                    };
+                    (key, fields_v1(item))
+                })
+                .collect(),
+        ),
+        _ => json!({}),
+    }
 }
 
 criterion_group!(review_benches, benches);

@@ -159,7 +159,7 @@ pub fn images_to_resolve(
         .into_iter()
         .filter(|i| os::parse_image(i).is_ok())
         .map(|image| ImageRequest {
-            image,
+            image: image.to_owned(),
             pull_secrets: pull_secrets.clone(),
         })
         .collect()

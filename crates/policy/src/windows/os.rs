@@ -236,13 +236,12 @@ pub fn decide(
 }
 
 /// Images of the pod, deduplicated, in container order.
-pub(crate) fn pod_images(spec: &Value) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for c in containers(spec) {
-        match c.image() {
-            Some(i) if seen.insert(i.to_owned()) => out.push(i.to_owned()),
-            _ => {}
+pub(crate) fn pod_images(spec: &Value) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for image in containers(spec).filter_map(|c| c.image()) {
+        // A pod has a handful of images: a linear search beats a set.
+        if !out.contains(&image) {
+            out.push(image);
         }
     }
     out

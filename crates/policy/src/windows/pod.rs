@@ -16,8 +16,8 @@ pub(crate) struct ContainerRef<'a> {
     pub value: &'a Value,
 }
 
-impl ContainerRef<'_> {
-    pub fn name(&self) -> &str {
+impl<'a> ContainerRef<'a> {
+    pub fn name(&self) -> &'a str {
         self.value.get("name").and_then(Value::as_str).unwrap_or("")
     }
 
@@ -26,7 +26,7 @@ impl ContainerRef<'_> {
         Label(self)
     }
 
-    pub fn image(&self) -> Option<&str> {
+    pub fn image(&self) -> Option<&'a str> {
         self.value.get("image").and_then(Value::as_str)
     }
 }
@@ -45,17 +45,16 @@ impl std::fmt::Display for Label<'_> {
     }
 }
 
-/// Every container of the pod.
-pub(crate) fn containers(spec: &Value) -> Vec<ContainerRef<'_>> {
-    let mut out = Vec::new();
-    for list in CONTAINER_LISTS {
-        if let Some(arr) = spec.get(list).and_then(Value::as_array) {
-            for (index, value) in arr.iter().enumerate() {
-                out.push(ContainerRef { list, index, value });
-            }
-        }
-    }
-    out
+/// Every container of the pod, in list order (no list is copied).
+pub(crate) fn containers(spec: &Value) -> impl Iterator<Item = ContainerRef<'_>> {
+    CONTAINER_LISTS.into_iter().flat_map(move |list| {
+        spec.get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(move |(index, value)| ContainerRef { list, index, value })
+    })
 }
 
 /// `value[a][b]...` or `None`.

@@ -75,7 +75,7 @@ pub fn decode(body: &[u8]) -> Decoded {
         );
     };
     let uid = req.uid.unwrap_or_default();
-    let pod = req.object.unwrap_or(Value::Null);
+    let pod = req.object.map_or(Value::Null, |o| o.0);
     let namespace = req
         .namespace
         .filter(|n| !n.is_empty())
@@ -221,7 +221,79 @@ struct Request {
     name: Option<String>,
     namespace: Option<String>,
     operation: Option<String>,
-    object: Option<Value>,
+    object: Option<PodObject>,
+}
+
+/// The pod without what no Windows policy reads and no patch touches: `status` and
+/// `metadata.managedFields` (which the API server fills in before admission, and which is
+/// often larger than the spec). They are skipped while parsing, never built as `Value`s.
+struct PodObject(Value);
+
+/// Skips `skip` keys of a JSON object; anything else (not an object) is kept whole.
+struct Without(&'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Without {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Without {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if self.0.contains(&key.as_str()) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else if key == "metadata" && self.0 == POD_SKIPS {
+                let metadata = map.next_value_seed(Without(METADATA_SKIPS))?;
+                out.insert(key, metadata);
+            } else {
+                out.insert(key, map.next_value()?);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
+const POD_SKIPS: &[&str] = &["status"];
+const METADATA_SKIPS: &[&str] = &["managedFields"];
+
+impl<'de> Deserialize<'de> for PodObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::DeserializeSeed::deserialize(Without(POD_SKIPS), d).map(PodObject)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -352,6 +424,52 @@ mod tests {
                 }
                 _ => assert!(value["response"].get("status").is_none()),
             }
+        }
+    }
+
+    /// `status` and `metadata.managedFields` are not decoded, and the answer is the one the
+    /// pod without them gets.
+    #[test]
+    fn status_and_managed_fields_are_skipped() {
+        let body = |pod: Value| {
+            serde_json::to_vec(&serde_json::json!({"apiVersion": V1, "request": {
+                "uid": "u", "kind": {"group": "", "kind": "Pod"}, "operation": "CREATE",
+                "namespace": "apps", "object": pod}}))
+            .unwrap()
+        };
+        let plain = serde_json::json!({"metadata": {"name": "p", "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}],
+                "nodeSelector": {"kubernetes.io/os": "windows"}}});
+        let mut full = plain.clone();
+        full["metadata"]["managedFields"] = serde_json::json!([{"manager": "kube-controller-manager",
+            "operation": "Update", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {".": {}}}}}}]);
+        full["status"] = serde_json::json!({"phase": "Pending", "qosClass": "BestEffort"});
+        let (Decoded::Pod(a), Decoded::Pod(b)) =
+            (decode(&body(plain.clone())), decode(&body(full)))
+        else {
+            panic!("not reviewed");
+        };
+        assert_eq!(a.pod(), &plain);
+        assert_eq!(b.pod(), &plain);
+        let config = WindowsPolicyConfig::default();
+        let view = super::super::StaticWindowsView::new([]);
+        let run = |r: PodReview| {
+            r.evaluate(
+                Phase::Mutate,
+                &config,
+                &view,
+                &ImageResolutions::new(),
+                Vec::new(),
+            )
+        };
+        let (a, b) = (run(a), run(b));
+        assert!(a.patch_ops > 0, "{}", String::from_utf8_lossy(&a.body));
+        assert_eq!(a.body, b.body);
+        // A pod that is not an object is still decoded as it is (and refused as malformed).
+        match decode(&body(serde_json::json!(["status"]))) {
+            Decoded::Pod(r) => assert_eq!(r.pod(), &serde_json::json!(["status"])),
+            Decoded::Answered(o) => panic!("{}", o.message),
         }
     }
 

@@ -223,7 +223,7 @@ impl<'a> Ctx<'a> {
             get(v, &["securityContext", "windowsOptions", "hostProcess"]).and_then(Value::as_bool)
                 == Some(true)
         };
-        hp(self.spec) || containers(self.spec).iter().any(|c| hp(c.value))
+        hp(self.spec) || containers(self.spec).any(|c| hp(c.value))
     }
 
     fn isolation(&self) -> Isolation {
@@ -283,9 +283,9 @@ impl<'a> Ctx<'a> {
         }
         let unresolved: Vec<String> = os::pod_images(self.spec)
             .into_iter()
-            .filter_map(|image| match self.images.get(&image) {
+            .filter_map(|image| match self.images.get(image) {
                 // Unparsable references are not looked up (imageTags reports them).
-                None if os::parse_image(&image).is_err() => None,
+                None if os::parse_image(image).is_err() => None,
                 None => Some(format!("{image:?} (not resolved)")),
                 Some(ImageLookup::Unavailable(why)) => Some(format!("{image:?} ({why})")),
                 Some(ImageLookup::Found(_)) => None,
@@ -650,10 +650,10 @@ impl<'a> Ctx<'a> {
             .selector(LABEL_ARCH)
             .unwrap_or_else(|| self.config.os_build.architecture.clone());
         // Per image: None = runs on any build; Some(builds) = one of these builds.
-        let mut needs: Vec<(String, Option<BTreeSet<WindowsBuild>>)> = Vec::new();
+        let mut needs: Vec<(&str, Option<BTreeSet<WindowsBuild>>)> = Vec::new();
         let mut unresolved = Vec::new();
         for image in os::pod_images(self.spec) {
-            match self.images.get(&image) {
+            match self.images.get(image) {
                 None => unresolved.push(format!("{image:?} (not resolved)")),
                 Some(ImageLookup::Unavailable(why)) => {
                     unresolved.push(format!("{image:?} ({why})"))
@@ -669,7 +669,7 @@ impl<'a> Ctx<'a> {
                         self.violate(
                             At {
                                 rule: "windows/image-not-windows",
-                                field: image_field(self.spec, &image),
+                                field: image_field(self.spec, image),
                             },
                             PolicyName::OsBuild,
                             mode,
@@ -692,7 +692,7 @@ impl<'a> Ctx<'a> {
                         self.violate(
                             At {
                                 rule: "windows/image-arch",
-                                field: image_field(self.spec, &image),
+                                field: image_field(self.spec, image),
                             },
                             PolicyName::OsBuild,
                             mode,
@@ -725,7 +725,7 @@ impl<'a> Ctx<'a> {
                 ),
             }
         }
-        let constrained: Vec<(String, BTreeSet<WindowsBuild>)> = needs
+        let constrained: Vec<(&str, BTreeSet<WindowsBuild>)> = needs
             .into_iter()
             .filter_map(|(i, b)| b.map(|b| (i, b)))
             .collect();
@@ -905,7 +905,6 @@ impl<'a> Ctx<'a> {
 /// The field of the first container running `image` (`spec.containers[0].image`).
 fn image_field(spec: &Value, image: &str) -> Option<String> {
     containers(spec)
-        .into_iter()
         .find(|c| c.image() == Some(image))
         .map(|c| field_path(&["spec", c.list, &c.index.to_string(), "image"]))
 }
