@@ -112,7 +112,15 @@ impl<'a> Patcher<'a> {
     }
 
     fn pointer(path: &[String]) -> PointerBuf {
-        PointerBuf::from_tokens(path.iter().map(|s| Token::new(s.as_str())))
+        // Sized once (`from_tokens` grows its string token by token); the tokens are
+        // escaped by `Token`, so the text always parses.
+        let mut text = String::with_capacity(path.iter().map(|t| t.len() + 3).sum());
+        for token in path {
+            text.push('/');
+            text.push_str(Token::new(token.as_str()).encoded());
+        }
+        PointerBuf::parse(text)
+            .unwrap_or_else(|_| PointerBuf::from_tokens(path.iter().map(|s| s.as_str())))
     }
 
     /// What is at `path` now: the original with every write so far.
